@@ -1,0 +1,162 @@
+# isoreg - top-level Makefile.
+#
+#   make            library, tools, tests and benches (into $(BUILD))
+#   make test       install missing packages, build, run the whole suite:
+#                   plain, ASan+UBSan, TSan on the threaded tests
+#   make demo       the demo fleet (isosim) watched in isotop
+#   make bench      the measurement harnesses
+#   make install    PREFIX=/usr/local DESTDIR=
+#
+# Quiet unless V=1. Several builds can live side by side: BUILD=build-x.
+# SANITIZE=address,undefined or SANITIZE=thread builds instrumented code.
+
+PREFIX  ?= /usr/local
+LIBDIR  ?= $(PREFIX)/lib
+INCDIR  ?= $(PREFIX)/include
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+DESTDIR ?=
+BUILD   ?= build
+CC      ?= cc
+SANITIZE ?=
+
+VERSION := $(shell sed -n 's/^\#define ISO_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\)/\2/p' include/isoreg.h | paste -sd.)
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+OPT     ?= -O2
+CFLAGS  ?= $(OPT) -g
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+CPPFLAGS_ISO := -Iinclude -Isrc -D_GNU_SOURCE
+# -mcx16: the breaker word is 128 bits, changed by cmpxchg16b [B4].
+ARCHFLAGS := -mcx16
+ifneq ($(SANITIZE),)
+SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+endif
+ALLCFLAGS := -std=c11 $(CFLAGS) $(WARN) $(ARCHFLAGS) $(CPPFLAGS_ISO) $(SANFLAGS) -fPIC -pthread
+
+LIB_LIBS   := -lurcu-bp -lurcu-cds -lurcu-common -lpthread -lrt
+TOOL_LIBS  := -lncursesw -ljson-c -lmicrohttpd -lm
+TEST_LIBS  := -lcriterion -lm
+BENCH_LIBS := -lm
+
+LIB_SRC  := $(wildcard src/*.c)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB_A    := $(BUILD)/libisoreg.a
+LIB_SO   := $(BUILD)/libisoreg.so
+PC       := $(BUILD)/isoreg.pc
+
+TOOLS        := $(notdir $(patsubst %/,%,$(dir $(wildcard tools/*/main.c))))
+TOOL_COMMON  := $(wildcard tools/common/*.c)
+TOOL_BINS    := $(TOOLS:%=$(BUILD)/bin/%)
+
+# TESTS= narrows the test binary to some files (a helper's own, say).
+TESTS        ?= $(wildcard tests/test_*.c)
+TEST_SRC     := $(TESTS) $(wildcard tests/support/*.c)
+TEST_BIN     := $(BUILD)/tests/isoreg_tests
+
+BENCH_SRC    := $(wildcard bench/bench_*.c)
+BENCH_COMMON := $(wildcard bench/common/*.c)
+BENCH_BINS   := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all lib tools tests benches test check-all bench demo install uninstall clean deps python fuzz chaos
+.DEFAULT_GOAL := all
+
+all: lib tools tests benches
+
+lib: $(LIB_A) $(LIB_SO) $(PC)
+tools: $(TOOL_BINS)
+tests: $(TEST_BIN)
+benches: $(BENCH_BINS)
+
+deps:
+	$(Q)tools/scripts/deps.sh build
+
+ifeq (1,1)
+.SECONDEXPANSION:
+endif
+
+$(BUILD)/%.o: %.c $(wildcard include/*.h src/*.h tools/common/*.h tests/support/*.h bench/common/*.h)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC    $<")
+	$(Q)$(CC) $(ALLCFLAGS) -c -o $@ $<
+
+$(LIB_A): $(LIB_OBJ)
+	@$(if $(Q),echo "  AR    $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(LIB_SO): $(LIB_OBJ)
+	@$(if $(Q),echo "  LD    $@")
+	$(Q)$(CC) -shared $(SANFLAGS) -pthread -Wl,-soname,libisoreg.so.$(word 1,$(subst ., ,$(VERSION))) -o $@ $^ $(LIB_LIBS)
+
+$(PC): isoreg.pc.in include/isoreg.h
+	@mkdir -p $(dir $@)
+	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
+	     -e 's|@VERSION@|$(VERSION)|' $< > $@
+
+$(BUILD)/bin/%: $(BUILD)/tools/%/main.o $$(patsubst %.c,$(BUILD)/%.o,$$(filter-out tools/$$*/main.c,$$(wildcard tools/$$*/*.c))) $(TOOL_COMMON:%.c=$(BUILD)/%.o) $(LIB_A)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD    $@")
+	$(Q)$(CC) $(SANFLAGS) -pthread -o $@ $^ $(LIB_A) $(TOOL_LIBS) $(LIB_LIBS)
+
+$(TEST_BIN): $(TEST_SRC:%.c=$(BUILD)/%.o) $(LIB_A)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD    $@")
+	$(Q)$(CC) $(SANFLAGS) -pthread -o $@ $^ $(LIB_A) $(TEST_LIBS) $(LIB_LIBS)
+
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(BENCH_COMMON:%.c=$(BUILD)/%.o) $(LIB_A)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD    $@")
+	$(Q)$(CC) $(SANFLAGS) -pthread -o $@ $^ $(LIB_A) $(BENCH_LIBS) $(LIB_LIBS)
+
+# The whole suite, as CI and a new user run it (README: `make test`).
+test:
+	$(Q)tools/scripts/deps.sh test
+	$(Q)tools/scripts/run-tests.sh
+
+check-all: test
+
+bench:
+	$(Q)tools/scripts/deps.sh build
+	$(Q)$(MAKE) --no-print-directory BUILD=build-bench OPT=-O2 lib tools benches
+	$(Q)tools/scripts/run-bench.sh build-bench
+
+demo:
+	$(Q)tools/scripts/deps.sh demo
+	$(Q)$(MAKE) --no-print-directory lib tools
+	$(Q)tools/scripts/demo.sh $(BUILD)
+
+install: lib tools
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(BINDIR)
+	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/libisoreg.so.$(VERSION)
+	ln -sf libisoreg.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libisoreg.so.$(word 1,$(subst ., ,$(VERSION)))
+	ln -sf libisoreg.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libisoreg.so
+	install -m 644 include/isoreg.h $(DESTDIR)$(INCDIR)/
+	install -m 644 $(PC) $(DESTDIR)$(LIBDIR)/pkgconfig/
+	$(if $(TOOL_BINS),install -m 755 $(TOOL_BINS) $(DESTDIR)$(BINDIR)/)
+	$(if $(wildcard man/*.1),install -d $(DESTDIR)$(MANDIR)/man1 && install -m 644 $(wildcard man/*.1) $(DESTDIR)$(MANDIR)/man1/)
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libisoreg.a $(DESTDIR)$(LIBDIR)/libisoreg.so*
+	rm -f $(DESTDIR)$(INCDIR)/isoreg.h $(DESTDIR)$(LIBDIR)/pkgconfig/isoreg.pc
+	rm -f $(TOOLS:%=$(DESTDIR)$(BINDIR)/%) $(notdir $(wildcard man/*.1):%=$(DESTDIR)$(MANDIR)/man1/%)
+
+# Long chaos runs and fuzzing (issue 5); short forms run inside `make test`.
+chaos:
+	$(Q)tools/scripts/deps.sh test
+	$(Q)tools/scripts/chaos.sh
+
+fuzz:
+	$(Q)tools/scripts/deps.sh test
+	$(Q)tools/scripts/fuzz.sh
+
+python: lib
+	$(Q)tools/scripts/deps.sh build
+
+clean:
+	rm -rf build build-*

@@ -1,0 +1,636 @@
+/*
+ * isoreg.h - a lock-free, shared-memory account health registry with
+ * per-account circuit breakers.
+ *
+ * Many processes attach one POSIX shared-memory segment, record the outcome of
+ * every operation per account, and ask before each operation whether that
+ * account may act. No lock lives in the segment: a process killed at any
+ * instruction leaves every other process able to make progress.
+ *
+ * Conventions:
+ *  - Every function returns 0 (or a documented non-negative value) on success
+ *    and a negative ISO_E* code on failure. iso_strerror() names a code;
+ *    iso_last_error() gives the calling thread's detailed message for the
+ *    last failure (which field, which value).
+ *  - Unless stated otherwise, every function may be called from any thread of
+ *    any process attached to the segment, concurrently with any other call.
+ *  - Hot-path calls (iso_acquire, iso_record_*) take no lock, make no system
+ *    call and format no string.
+ */
+#ifndef ISOREG_H
+#define ISOREG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ISO_VERSION_MAJOR 0
+#define ISO_VERSION_MINOR 1
+#define ISO_VERSION_PATCH 0
+
+/* ------------------------------------------------------------------ errors */
+
+enum iso_error {
+	ISO_OK = 0,
+	ISO_EINVAL = -1,   /* bad argument: key field, config, enum, NULL */
+	ISO_ENOENT = -2,   /* no such account or segment */
+	ISO_EEXIST = -3,   /* segment exists and exclusive creation was asked */
+	ISO_EFULL = -4,    /* capacity (slots or directory) exhausted */
+	ISO_ECORRUPT = -5, /* the segment failed validation */
+	ISO_EVERSION = -6, /* the segment has another layout version */
+	ISO_ESTALE = -7,   /* the handle's account was retired or reused */
+	ISO_EOPEN = -8,    /* refused: the account's breaker does not allow it */
+	ISO_ERDONLY = -9,  /* a write through a read-only attachment */
+	ISO_ESYS = -10,    /* a system call failed; the message has errno */
+	ISO_ENOMEM = -11,  /* process-local allocation failed */
+	ISO_EPERM = -12,   /* the segment's permissions refuse this process */
+	ISO_EBUSY = -13,   /* the segment is being created; try again */
+};
+
+/**
+ * iso_strerror - name of an ISO_E* code ("ISO_EINVAL: invalid argument").
+ * @err: a value returned by an iso_ function.
+ *
+ * Returns a static string; never NULL.
+ */
+const char *iso_strerror(int err);
+
+/**
+ * iso_last_error - the calling thread's detail for its last failed call.
+ *
+ * Returns a thread-local string, valid until the thread's next iso_ call
+ * that fails. Empty if nothing failed yet.
+ */
+const char *iso_last_error(void);
+
+/* -------------------------------------------------------------- vocabulary */
+
+/* Failure types of the reference design, in its order. */
+enum iso_failure_type {
+	ISO_FAIL_API = 0,
+	ISO_FAIL_NETWORK,
+	ISO_FAIL_AUTHENTICATION,
+	ISO_FAIL_RATE_LIMIT,
+	ISO_FAIL_BALANCE,
+	ISO_FAIL_POSITION,
+	ISO_FAIL_EXECUTION,
+	ISO_FAIL_UNKNOWN,
+	ISO_FAIL__COUNT
+};
+#define ISO_FAIL_MASK(t) (1u << (t))
+
+/* Health, derived from the breaker word [B3]. Ordered by severity. */
+enum iso_health {
+	ISO_HEALTHY = 0,
+	ISO_DEGRADED,
+	ISO_RECOVERING,
+	ISO_QUARANTINED,
+	ISO_FAILING,
+	ISO_HEALTH__COUNT
+};
+
+/* Breaker states [B2]. */
+enum iso_breaker_state {
+	ISO_BREAKER_CLOSED = 0,
+	ISO_BREAKER_OPEN,
+	ISO_BREAKER_HALF_OPEN,
+	ISO_BREAKER_FORCED_OPEN,
+	ISO_BREAKER__COUNT
+};
+
+/* Why iso_acquire answered as it did. */
+enum iso_reason {
+	ISO_REASON_HEALTHY = 0,     /* allowed */
+	ISO_REASON_DEGRADED,        /* allowed, with a warning */
+	ISO_REASON_PROBE,           /* allowed: a half-open probe permit */
+	ISO_REASON_OPEN,            /* refused until retry_in_ms passes */
+	ISO_REASON_HALF_OPEN_LIMIT, /* refused: probe permits all in use */
+	ISO_REASON_FORCED_OPEN,     /* refused: halted by an operator */
+	ISO_REASON_OBSERVED,        /* allowed only because observe-only mode */
+	ISO_REASON__COUNT
+};
+
+/* What caused a breaker transition (recorded in the event ring). */
+enum iso_cause {
+	ISO_CAUSE_FAILURE = 0, /* a recorded failure; see failure type */
+	ISO_CAUSE_SUCCESS,     /* a recorded success */
+	ISO_CAUSE_TIMEOUT,     /* the open time ran out (lazy) */
+	ISO_CAUSE_RESET,       /* iso_reset / isoctl reset or release */
+	ISO_CAUSE_FORCE_OPEN,  /* iso_force_open / isoctl halt */
+	ISO_CAUSE_REGISTER,    /* the account was registered */
+	ISO_CAUSE_RETIRE,      /* the account was retired */
+	ISO_CAUSE_CONFIG,      /* iso_configure */
+	ISO_CAUSE__COUNT
+};
+
+const char *iso_failure_type_name(enum iso_failure_type t); /* "API" ... */
+const char *iso_health_name(enum iso_health h);             /* "HEALTHY" ... */
+const char *iso_breaker_state_name(enum iso_breaker_state s); /* "CLOSED" */
+const char *iso_reason_name(enum iso_reason r);             /* "Healthy" ... */
+const char *iso_cause_name(enum iso_cause c);               /* "failure" ... */
+
+/**
+ * iso_failure_type_parse - failure type from its name, any case.
+ * @name: "api", "NETWORK", "rate_limit", ...
+ *
+ * Returns the type (>= 0) or ISO_EINVAL.
+ */
+int iso_failure_type_parse(const char *name);
+
+/* -------------------------------------------------------------------- keys */
+
+#define ISO_TYPE_MAX 15   /* bytes, without the terminating NUL [K2] */
+#define ISO_ID_MAX 63
+#define ISO_BROKER_MAX 15
+#define ISO_KEY_STR_MAX (ISO_TYPE_MAX + ISO_ID_MAX + ISO_BROKER_MAX + 3)
+
+/* A normalised account key [K1]: type and id lower-case, broker upper-case. */
+struct iso_key {
+	char type[ISO_TYPE_MAX + 1];
+	char id[ISO_ID_MAX + 1];
+	char broker[ISO_BROKER_MAX + 1];
+};
+
+/**
+ * iso_key_make - validate and normalise the three parts of a key [K1][K2].
+ * @type: account type, 1-15 printable ASCII bytes, no '/' nor space.
+ * @id: account id, 1-63 bytes, same alphabet.
+ * @broker: broker, 1-15 bytes, same alphabet.
+ * @out: the normalised key.
+ *
+ * Returns 0, or ISO_EINVAL with a message naming the field. Nothing is
+ * truncated silently.
+ */
+int iso_key_make(const char *type, const char *id, const char *broker,
+		 struct iso_key *out);
+
+/**
+ * iso_key_parse - parse "type/id/BROKER" into a normalised key.
+ *
+ * Returns 0 or ISO_EINVAL naming what was wrong.
+ */
+int iso_key_parse(const char *str, struct iso_key *out);
+
+/**
+ * iso_key_format - write "type/id/BROKER" into @buf (ISO_KEY_STR_MAX + 1
+ * bytes are always enough). Returns the length written.
+ */
+int iso_key_format(const struct iso_key *key, char *buf, size_t len);
+
+/* ------------------------------------------------------------ configuration */
+
+#define ISO_CFG_OBSERVE_ONLY 0x1u /* [B8] compute transitions, never refuse */
+
+/* Breaker configuration [B1]; see SPEC §3 for each field. */
+struct iso_config {
+	uint32_t failure_threshold;   /* 1..255, default 5 */
+	uint32_t success_threshold;   /* 1..255, default 3 */
+	uint32_t half_open_max_calls; /* 1..255, default 1 */
+	uint32_t degrade_after;       /* 1..255, default 1 */
+	uint32_t open_timeout_ms;     /* 1..ISO_TIMEOUT_MAX_MS, default 300000 */
+	uint32_t max_open_timeout_ms; /* >= open_timeout_ms, default 3600000 */
+	uint32_t probe_timeout_ms;    /* 1..ISO_TIMEOUT_MAX_MS, default 30000 */
+	uint32_t trip_on;             /* ISO_FAIL_MASK()s that trip at once */
+	uint32_t ignore;              /* ISO_FAIL_MASK()s kept out of the breaker */
+	uint32_t flags;               /* ISO_CFG_* */
+};
+#define ISO_TIMEOUT_MAX_MS (7u * 24 * 3600 * 1000) /* a week */
+#define ISO_THRESHOLD_MAX 255u
+
+/** iso_config_default - fill @cfg with the defaults of SPEC §3. */
+void iso_config_default(struct iso_config *cfg);
+
+/**
+ * iso_config_validate - check every field of @cfg.
+ *
+ * Returns 0 or ISO_EINVAL with a message naming the field and its value.
+ */
+int iso_config_validate(const struct iso_config *cfg);
+
+/**
+ * iso_config_set - set one field by name from text ("failure_threshold",
+ * "5"); masks take "AUTHENTICATION,BALANCE" or "none", flags take
+ * "observe_only=1" style via the field name "observe_only".
+ *
+ * Returns 0 or ISO_EINVAL naming the field or the value. @cfg is unchanged
+ * on error.
+ */
+int iso_config_set(struct iso_config *cfg, const char *field,
+		   const char *value);
+
+/* ----------------------------------------------------------------- segment */
+
+typedef struct iso_reg iso_reg_t; /* one process's attachment; opaque */
+
+#define ISO_ATTACH_CREATE 0x1u  /* create the segment if it does not exist */
+#define ISO_ATTACH_EXCL 0x2u    /* with CREATE: fail with ISO_EEXIST if it does */
+#define ISO_ATTACH_RDONLY 0x4u  /* read-only mapping; every write is refused */
+
+#define ISO_DEFAULT_SEGMENT "/isoreg"
+#define ISO_DEFAULT_CAPACITY 4096u
+#define ISO_CAPACITY_MAX (1u << 22)
+#define ISO_DEFAULT_RETIRE_COOLDOWN_MS 60000u
+
+struct iso_attach_opts {
+	uint32_t flags;               /* ISO_ATTACH_* */
+	uint32_t capacity;            /* accounts, when creating; 0: default */
+	mode_t mode;                  /* when creating; 0: 0600 [R3] */
+	uint32_t retire_cooldown_ms;  /* when creating; 0: default */
+	const struct iso_config *defaults; /* when creating; NULL: SPEC §3 */
+	uint32_t attach_timeout_ms;   /* wait for a creator; 0: 2000 */
+};
+
+/**
+ * iso_segment_name - the segment name to use when none is given: the
+ * ISOREG_SEGMENT environment variable, else ISO_DEFAULT_SEGMENT [S1].
+ */
+const char *iso_segment_name(void);
+
+/**
+ * iso_attach - create or attach the segment @name.
+ * @name: POSIX shm name ("/isoreg"); NULL means iso_segment_name().
+ * @opts: NULL means: attach read-write, do not create.
+ * @reg: (output) the attachment.
+ *
+ * Creation is atomic [R2]: the segment is built under a private name and
+ * linked into place complete, so an attacher never sees a half-made one.
+ * Attach validates magic, version, sizes and the object's real size [R1].
+ *
+ * Returns 0, ISO_ENOENT (no such segment and no CREATE), ISO_EEXIST (EXCL),
+ * ISO_ECORRUPT, ISO_EVERSION, ISO_EPERM, ISO_EINVAL (bad options),
+ * ISO_ESYS or ISO_ENOMEM.
+ */
+int iso_attach(const char *name, const struct iso_attach_opts *opts,
+	       iso_reg_t **reg);
+
+/**
+ * iso_detach - unmap the segment and free the process-local index.
+ * Handles made from @reg must not be used afterwards. Not concurrent with
+ * other calls on the same @reg.
+ */
+int iso_detach(iso_reg_t *reg);
+
+/**
+ * iso_unlink - remove the segment's name; attached processes keep their
+ * mapping until they detach. Returns 0, ISO_ENOENT or ISO_ESYS.
+ */
+int iso_unlink(const char *name);
+
+/* Facts about an attachment. */
+struct iso_segment_info {
+	char name[256];
+	uint32_t capacity;        /* slots */
+	uint32_t used;            /* slots ever taken (high-water mark) */
+	uint32_t live;            /* accounts registered now */
+	uint32_t dir_capacity;    /* directory entries */
+	uint32_t dir_tombstones;  /* directory entries of retired keys */
+	uint32_t ring_capacity;   /* event ring entries */
+	uint32_t slot_size;       /* bytes per slot [P5] */
+	uint64_t segment_size;    /* bytes of the whole segment */
+	uint64_t bytes_per_account; /* segment_size / capacity [P5] */
+	uint64_t generation;      /* moves on every registration or retire */
+	uint32_t retire_cooldown_ms;
+	uint32_t layout_version;
+	bool read_only;
+	struct iso_config defaults;
+};
+int iso_segment_info(iso_reg_t *reg, struct iso_segment_info *info);
+
+/**
+ * iso_configure_default - change the segment's default breaker config; every
+ * account without an override of its own follows it at once.
+ * Returns 0, ISO_EINVAL or ISO_ERDONLY.
+ */
+int iso_configure_default(iso_reg_t *reg, const struct iso_config *cfg);
+
+/* ---------------------------------------------------------------- accounts */
+
+/*
+ * A handle: cheap, copyable, valid until the account is retired. It holds
+ * the slot index and generation; every call through it checks the
+ * generation, and a stale handle gets ISO_ESTALE (and counts as a detected
+ * isolation violation, see iso_report).
+ */
+typedef struct iso_account {
+	iso_reg_t *reg;
+	uint32_t slot;
+	uint32_t gen;
+} iso_account_t;
+
+/**
+ * iso_register - find or create the account (@type, @id, @broker).
+ * @acct: (output) its handle.
+ *
+ * Two processes registering the same new key at once get the same slot [S3].
+ * Returns 0, ISO_EINVAL (bad key, message names the field), ISO_EFULL [R4],
+ * ISO_ERDONLY or ISO_ECORRUPT.
+ */
+int iso_register(iso_reg_t *reg, const char *type, const char *id,
+		 const char *broker, iso_account_t *acct);
+
+/**
+ * iso_lookup - like iso_register, but never creates: ISO_ENOENT if absent.
+ * Lookups go through the per-process RCU index [S4] and take no lock.
+ */
+int iso_lookup(iso_reg_t *reg, const char *type, const char *id,
+	       const char *broker, iso_account_t *acct);
+
+/** iso_register_key / iso_lookup_key - the same, from a struct iso_key. */
+int iso_register_key(iso_reg_t *reg, const struct iso_key *key,
+		     iso_account_t *acct);
+int iso_lookup_key(iso_reg_t *reg, const struct iso_key *key,
+		   iso_account_t *acct);
+
+/**
+ * iso_account_key - the key of @acct. Returns 0 or ISO_ESTALE.
+ */
+int iso_account_key(const iso_account_t *acct, struct iso_key *key);
+
+/* -------------------------------------------------------- the hot path */
+
+#define ISO_PERMIT_PROBE 0x1u    /* this permit holds a half-open probe slot */
+#define ISO_PERMIT_OBSERVED 0x2u /* allowed only by observe-only mode */
+
+/*
+ * What iso_acquire decided. Pass it back to iso_record_* so that an outcome
+ * of work that began in an earlier breaker episode (before a trip or reset)
+ * counts in the statistics but never moves the new episode's breaker [B6].
+ */
+typedef struct iso_permit {
+	uint32_t slot;
+	uint32_t gen;
+	uint32_t episode;
+	uint16_t flags;         /* ISO_PERMIT_* */
+	uint8_t reason;         /* enum iso_reason */
+	uint8_t health;         /* enum iso_health at the time */
+	uint64_t retry_in_ms;   /* when refused: time until it may retry */
+} iso_permit_t;
+
+/**
+ * iso_acquire - may this account act now? (can_execute_operation)
+ * @acct: the account.
+ * @permit: (output) the decision, its reason, and the episode it was taken in.
+ *
+ * In CLOSED this is one load. In HALF_OPEN it takes a probe permit with one
+ * CAS; a permit whose outcome is never recorded frees itself after
+ * probe_timeout_ms [B5][B6].
+ *
+ * Returns 0 if the account may act, ISO_EOPEN if it may not (permit->reason
+ * and permit->retry_in_ms say why), ISO_ESTALE or ISO_EINVAL.
+ */
+int iso_acquire(const iso_account_t *acct, iso_permit_t *permit);
+
+/**
+ * iso_record_success - record a successful operation.
+ * @permit: the permit from iso_acquire, or NULL (then the outcome is taken
+ *          to belong to the current episode).
+ * @op_ns: how long it took, in nanoseconds; 0 if not measured.
+ *
+ * Returns 0, ISO_ESTALE, ISO_EINVAL or ISO_ERDONLY.
+ */
+int iso_record_success(const iso_account_t *acct, const iso_permit_t *permit,
+		       uint64_t op_ns);
+
+/**
+ * iso_record_failure - record a failed operation of type @type.
+ * Returns 0, ISO_ESTALE, ISO_EINVAL (type out of range) or ISO_ERDONLY.
+ */
+int iso_record_failure(const iso_account_t *acct, const iso_permit_t *permit,
+		       enum iso_failure_type type, uint64_t op_ns);
+
+/**
+ * iso_record_failure_retry - a failure carrying the exchange's retry-after
+ * [M2]: if this failure opens the breaker (or fails a probe) the breaker
+ * stays open at least @retry_after_ms.
+ */
+int iso_record_failure_retry(const iso_account_t *acct,
+			     const iso_permit_t *permit,
+			     enum iso_failure_type type, uint64_t op_ns,
+			     uint64_t retry_after_ms);
+
+/**
+ * iso_permit_reason - the reason text for @permit, in the reference's words
+ * ("Healthy", "Degraded but operational", "Circuit breaker open - retry in
+ * 12s", ...). Formats a string: not for the hot path.
+ * Returns the length written.
+ */
+int iso_permit_reason(const iso_permit_t *permit, char *buf, size_t len);
+
+/* ----------------------------------------------------- status and reports */
+
+#define ISO_HIST_BUCKETS 32 /* bucket i counts op_ns in [2^(i+6), 2^(i+7)) */
+
+struct iso_status {
+	struct iso_key key;
+	uint32_t slot;
+	uint32_t gen;
+	enum iso_health health;
+	enum iso_breaker_state breaker; /* effective now (lazy timeouts applied) */
+	uint64_t operations;            /* successes + failures, derived */
+	uint64_t successes;
+	uint64_t failures;              /* sum of failures_by_type, derived */
+	uint64_t failures_by_type[ISO_FAIL__COUNT];
+	uint32_t consecutive_failures;
+	uint32_t consecutive_successes;
+	uint32_t probes_in_flight;
+	uint32_t backoff_step;          /* failed recoveries in a row */
+	uint32_t episode;
+	uint64_t quarantines;           /* trips from CLOSED, and halts */
+	int64_t last_success_ms;        /* Unix ms; 0 if never */
+	int64_t last_failure_ms;        /* Unix ms; 0 if never */
+	int64_t last_transition_ms;     /* Unix ms; 0 if never */
+	enum iso_cause last_cause;
+	int last_failure_type;          /* of the last transition; -1 if none */
+	uint64_t retry_in_ms;           /* while OPEN: time until probes */
+	double avg_op_ms;               /* sum / count of measured operations */
+	double ema_op_ms;               /* exponential moving average (alpha 0.1) */
+	uint64_t p50_op_ns;             /* from the histogram; 0 if no samples */
+	uint64_t p99_op_ns;
+	uint64_t timed_operations;      /* operations that carried op_ns */
+	uint64_t hist[ISO_HIST_BUCKETS];
+	struct iso_config config;       /* in force for this account */
+	bool config_override;           /* true if not the segment default */
+};
+
+/**
+ * iso_status - a consistent snapshot of one account's breaker and its
+ * counters (each counter read atomically; counters and breaker are not one
+ * atomic snapshot). Works on read-only attachments and changes nothing.
+ * Returns 0, ISO_ESTALE or ISO_EINVAL.
+ */
+int iso_status(const iso_account_t *acct, struct iso_status *st);
+
+/**
+ * iso_foreach - call @fn for every registered account, in slot order.
+ * @fn returns 0 to go on, non-zero to stop (iso_foreach then returns it).
+ * Works on read-only attachments. (get_all_account_statuses)
+ */
+typedef int (*iso_foreach_fn)(const struct iso_status *st, void *ctx);
+int iso_foreach(iso_reg_t *reg, iso_foreach_fn fn, void *ctx);
+
+#define ISO_REPORT_MAX_BROKERS 64
+
+struct iso_broker_summary {
+	char broker[ISO_BROKER_MAX + 1];
+	uint32_t accounts;
+	uint32_t unhealthy; /* QUARANTINED, RECOVERING or FAILING */
+	uint32_t degraded;
+};
+
+/* get_isolation_report */
+struct iso_report {
+	uint32_t total_accounts;
+	uint32_t by_health[ISO_HEALTH__COUNT];
+	uint64_t total_operations;
+	uint64_t total_failures;
+	uint64_t total_quarantines;
+	uint64_t cross_account_errors; /* detected isolation violations */
+	bool isolation_active;         /* cross_account_errors == 0 */
+	uint32_t capacity;
+	uint32_t brokers_count;
+	struct iso_broker_summary brokers[ISO_REPORT_MAX_BROKERS];
+	uint32_t brokers_dropped;      /* brokers beyond ISO_REPORT_MAX_BROKERS */
+};
+int iso_report(iso_reg_t *reg, struct iso_report *rep);
+
+/* ------------------------------------------------------------ operators */
+
+/**
+ * iso_reset - close the breaker and clear the consecutive counts: the
+ * account is HEALTHY (reset_account; isoctl reset and release). Starts a new
+ * episode. Statistics are kept. Returns 0, ISO_ESTALE or ISO_ERDONLY.
+ */
+int iso_reset(const iso_account_t *acct);
+
+/**
+ * iso_force_open - halt the account (FORCED_OPEN): every acquire is refused
+ * until iso_reset. It never reopens by itself.
+ */
+int iso_force_open(const iso_account_t *acct);
+
+/**
+ * iso_configure - give @acct its own config (@cfg), or NULL to follow the
+ * segment default again. A transition racing a reconfigure uses either
+ * the old or the new value of each field. Returns 0, ISO_EINVAL, ISO_ESTALE
+ * or ISO_ERDONLY.
+ */
+int iso_configure(const iso_account_t *acct, const struct iso_config *cfg);
+
+/**
+ * iso_retire - the account is gone: its directory entry is removed and its
+ * slot is reused after the segment's retire cooldown, with its generation
+ * bumped so every stale handle is refused. A write that passed its
+ * generation check lands within a few instructions; the cooldown (default
+ * 60 s) is the bound within which it must, so a stale handle's counters
+ * never reach another account unless its thread is descheduled for longer.
+ */
+int iso_retire(const iso_account_t *acct);
+
+/* ----------------------------------------------- convenience by key */
+
+/*
+ * The reference's calls by key. Each registers the account if needed (like
+ * the reference), then acts through the handle. They cost a lookup in the
+ * process-local RCU index; keep a handle on the hot path.
+ */
+int iso_acquire_by_key(iso_reg_t *reg, const char *type, const char *id,
+		       const char *broker, iso_permit_t *permit);
+int iso_record_success_by_key(iso_reg_t *reg, const char *type,
+			      const char *id, const char *broker,
+			      uint64_t op_ns);
+int iso_record_failure_by_key(iso_reg_t *reg, const char *type,
+			      const char *id, const char *broker,
+			      enum iso_failure_type ftype, uint64_t op_ns,
+			      uint64_t retry_after_ms);
+/* Status by key never registers: ISO_ENOENT if unknown. */
+int iso_status_by_key(iso_reg_t *reg, const char *type, const char *id,
+		      const char *broker, struct iso_status *st);
+int iso_reset_by_key(iso_reg_t *reg, const char *type, const char *id,
+		     const char *broker);
+
+/* ------------------------------------------------------------- events */
+
+/* One breaker transition, as read from the event ring. */
+struct iso_event {
+	uint64_t seq;             /* position in the ring's history */
+	int64_t time_ms;          /* Unix ms */
+	uint32_t slot;
+	uint32_t gen;
+	uint32_t pid;             /* the process that made the transition */
+	struct iso_key key;       /* empty if the slot was reused since */
+	enum iso_health from;
+	enum iso_health to;
+	enum iso_breaker_state breaker; /* after */
+	enum iso_cause cause;
+	int failure_type;         /* with ISO_CAUSE_FAILURE; else -1 */
+};
+
+/**
+ * iso_events_read - read events from *@cursor on, at most @max.
+ * @cursor: in/out; 0 starts at the oldest event still in the ring;
+ *          iso_events_head() starts at the newest.
+ * @missed: (output, may be NULL) events skipped because they were
+ *          overwritten, torn, or never finished by a writer that died.
+ *
+ * Never waits for a writer: an entry still being written is left for the
+ * next call, unless a later entry is already complete and the entry has
+ * been pending longer than a grace period, then it is counted as missed.
+ * Returns the number of events stored in @out (>= 0) or a negative code.
+ */
+int iso_events_read(iso_reg_t *reg, uint64_t *cursor, struct iso_event *out,
+		    int max, uint64_t *missed);
+
+/** iso_events_head - the sequence number the next event will take. */
+uint64_t iso_events_head(iso_reg_t *reg);
+
+/* ------------------------------------------------------------- doctor */
+
+#define ISO_DOCTOR_REPAIR 0x1u /* reclaim what can be reclaimed */
+
+struct iso_doctor_report {
+	uint32_t slots_checked;
+	uint32_t live;
+	uint32_t reserved_pending;   /* reserved by a process still running */
+	uint32_t reserved_dead;      /* reserved by a process that is gone */
+	uint32_t reclaimed;          /* dead reservations freed (REPAIR) */
+	uint32_t published;          /* dead reservations completed (REPAIR) */
+	uint32_t retired;            /* waiting for their cooldown */
+	uint32_t bad_breaker_words;  /* breaker words in no legal state */
+	uint32_t bad_slots;          /* slots failing their integrity check */
+	uint32_t dir_entries;
+	uint32_t dir_tombstones;
+	uint32_t dir_bad;            /* entries pointing nowhere valid */
+	uint32_t dir_missing;        /* live slots no entry points to */
+	uint64_t cross_account_errors;
+	bool ok;                     /* nothing wrong that REPAIR cannot fix */
+};
+
+/**
+ * iso_doctor - verify the segment; with ISO_DOCTOR_REPAIR, free slots
+ * reserved by registrants that died half-way (pid and start time), and
+ * finish publishing those whose directory entry already exists.
+ */
+int iso_doctor(iso_reg_t *reg, unsigned flags, struct iso_doctor_report *rep);
+
+/* -------------------------------------------------------------- clock */
+
+/**
+ * iso_clock_set - replace this process's monotonic clock (nanoseconds), for
+ * tests that move time without sleeping. NULL restores the real clock.
+ * Not thread-safe with respect to concurrent iso_ calls: set it first.
+ */
+typedef uint64_t (*iso_clock_fn)(void *ctx);
+void iso_clock_set(iso_clock_fn fn, void *ctx);
+
+/** iso_now_ns - the clock the library uses (monotonic ns). */
+uint64_t iso_now_ns(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ISOREG_H */

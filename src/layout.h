@@ -1,0 +1,208 @@
+/*
+ * layout.h - the on-segment format: header, directory, slots, event ring.
+ *
+ * Everything here lives in shared memory, mapped at different addresses in
+ * different processes, written by processes that may die at any instruction.
+ * So: fixed-width fields only, no pointers (offsets and indices), every size
+ * and offset pinned by a _Static_assert, and nothing read from here is
+ * trusted before it is bounds-checked.
+ *
+ *   [ header 4 KiB | directory | slots[capacity] | event ring ]
+ */
+#ifndef ISO_LAYOUT_H
+#define ISO_LAYOUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "atomic.h"
+#include "isoreg.h"
+
+#define ISO_MAGIC 0x3147455253534f49ull /* "ISOREG1" little-endian, sort of */
+#define ISO_LAYOUT_VERSION 1u
+#define ISO_CACHE_LINE 64
+#define ISO_HEADER_SIZE 4096u
+#define ISO_SLOT_SIZE 448u
+#define ISO_EVENT_SIZE 64u
+#define ISO_SLOT_HIST 18 /* buckets in the slot; see iso_hist_bucket() */
+
+/* ------------------------------------------------------------- header */
+
+/*
+ * Breaker configuration as stored: each field is read and written whole
+ * (relaxed), and every combination of valid fields is a valid config, so a
+ * transition racing a reconfigure sees some mix of old and new fields.
+ */
+struct iso_shm_config {
+	uint8_t failure_threshold;
+	uint8_t success_threshold;
+	uint8_t half_open_max_calls;
+	uint8_t degrade_after;
+	uint32_t open_timeout_ms;
+	uint32_t max_open_timeout_ms;
+	uint32_t probe_timeout_ms;
+	uint8_t trip_on;
+	uint8_t ignore;
+	uint8_t flags;
+	uint8_t override; /* slots only: 1 = this config, 0 = segment default */
+};
+_Static_assert(sizeof(struct iso_shm_config) == 20, "shm config is 20 bytes");
+
+struct iso_shm_header {
+	/* Immutable after creation: validated by every attacher [R1]. */
+	uint64_t magic;
+	uint32_t version;        /* written last at creation, with release */
+	uint32_t header_size;
+	uint32_t slot_size;
+	uint32_t event_size;
+	uint32_t capacity;       /* slots */
+	uint32_t dir_capacity;   /* entries, a power of two >= 2 * capacity */
+	uint32_t ring_capacity;  /* events, a power of two */
+	uint32_t retire_cooldown_ms;
+	uint64_t dir_off;
+	uint64_t slots_off;
+	uint64_t ring_off;
+	uint64_t total_size;
+	uint64_t created_unix_ms;
+	uint32_t creator_pid;
+	uint32_t _pad0;
+	uint8_t _pad1[ISO_CACHE_LINE * 2 - 88];
+
+	/* Segment default config; changed by iso_configure_default. */
+	struct iso_shm_config defaults;
+	uint8_t _pad2[ISO_CACHE_LINE - sizeof(struct iso_shm_config)];
+
+	/* Allocation: touched once per registration or retire. */
+	uint32_t next_slot;      /* slots never used start here (fetch-add) */
+	uint32_t live;           /* accounts registered now */
+	uint64_t generation;     /* moves on every registration and retire */
+	uint32_t dir_tombstones;
+	uint32_t _pad3;
+	uint8_t _pad4[ISO_CACHE_LINE - 24];
+
+	/* Detected isolation violations (stale handles, bad slots). */
+	uint64_t cross_account_errors;
+	uint8_t _pad5[ISO_CACHE_LINE - 8];
+
+	/* Event ring head: one fetch-add per breaker transition. */
+	uint64_t ring_head;
+	uint8_t _pad6[ISO_CACHE_LINE - 8];
+};
+_Static_assert(offsetof(struct iso_shm_header, defaults) == 128, "defaults");
+_Static_assert(offsetof(struct iso_shm_header, next_slot) == 192, "alloc line");
+_Static_assert(offsetof(struct iso_shm_header, cross_account_errors) == 256,
+	       "errors line");
+_Static_assert(offsetof(struct iso_shm_header, ring_head) == 320, "ring line");
+_Static_assert(sizeof(struct iso_shm_header) <= ISO_HEADER_SIZE, "header");
+
+/* ---------------------------------------------------------- directory */
+
+/*
+ * One directory entry: a pair changed only by iso_cas_pair.
+ *   lo: the key's 64-bit hash (never 0); once set it never changes.
+ *   hi: slot index + 1, or 0 while the key is retired (a tombstone).
+ * An entry is empty while lo == 0. A position, once claimed by a hash, is
+ * reused only by a key with that same hash (in practice, the same key
+ * registered again), which keeps probe chains intact without locks.
+ */
+typedef iso_pair_t iso_dirent_t;
+_Static_assert(sizeof(iso_dirent_t) == 16, "dirent");
+
+/* --------------------------------------------------------------- slot */
+
+/* Slot publication word: gen (32) | state (8) | owner pid (24). */
+enum iso_slot_state {
+	ISO_SLOT_FREE = 0,     /* never used, or a reservation given back */
+	ISO_SLOT_RESERVED = 1, /* being filled by the pid in the word */
+	ISO_SLOT_LIVE = 2,     /* published: key immutable, breaker live */
+	ISO_SLOT_RETIRED = 3,  /* retired at stamp_ms; reusable after cooldown */
+};
+#define ISO_SW_GEN(w) ((uint32_t)((w) >> 32))
+#define ISO_SW_STATE(w) ((uint32_t)(((w) >> 24) & 0xff))
+#define ISO_SW_PID(w) ((uint32_t)((w) & 0xffffff))
+#define ISO_SW_MAKE(gen, st, pid)                                            \
+	(((uint64_t)(gen) << 32) | ((uint64_t)(st) << 24) |                   \
+	 ((uint64_t)(pid) & 0xffffff))
+
+/*
+ * Breaker word [B4], a pair changed only by iso_cas_pair:
+ *   lo: gen16 | state2 | degraded1 | backoff5 | cf8 | cs8 | probes8 | episode16
+ *   hi: time_ms48 | seq16
+ * time_ms is the monotonic clock in ms: in OPEN the time it may probe, in
+ * HALF_OPEN the time the last probe permit was granted, else the time the
+ * state began. seq moves on every CAS so readers can load the pair without
+ * a CAS (read-only mappings). The hot path reads lo alone.
+ */
+#define ISO_BW_GEN_SHIFT 0
+#define ISO_BW_STATE_SHIFT 16
+#define ISO_BW_DEGRADED_SHIFT 18
+#define ISO_BW_BACKOFF_SHIFT 19
+#define ISO_BW_CF_SHIFT 24
+#define ISO_BW_CS_SHIFT 32
+#define ISO_BW_PROBES_SHIFT 40
+#define ISO_BW_EPISODE_SHIFT 48
+#define ISO_BW_BACKOFF_MAX 31u
+#define ISO_BW_TIME_MASK ((1ull << 48) - 1)
+
+struct iso_slot {
+	/* Line 0-1: identity. Written while RESERVED, immutable while LIVE. */
+	uint64_t state;        /* ISO_SW_*; CAS only */
+	uint64_t hash;         /* xxh64 of the normalised key */
+	uint64_t owner_start;  /* registrant's start time (pid reuse) */
+	uint64_t stamp_ms;     /* monotonic ms: reserved at, or retired at */
+	char type[ISO_TYPE_MAX + 1];
+	char broker[ISO_BROKER_MAX + 1];
+	char id[ISO_ID_MAX + 1];
+
+	/* Line 2: the breaker. CAS on transitions; one load per acquire. */
+	iso_pair_t breaker;
+	struct iso_shm_config config;
+	uint32_t last_transition_info; /* cause8 | ftype8 (0xff none) */
+	uint64_t last_transition_ms;   /* Unix ms */
+	uint64_t quarantines;
+	uint64_t _pad_b;
+
+	/*
+	 * Lines 3-6: counters, all relaxed atomic adds or stores, written on
+	 * every outcome by whichever process records it.
+	 */
+	uint64_t successes;
+	uint64_t failures[ISO_FAIL__COUNT];
+	uint64_t op_ns_sum;          /* of timed operations */
+	uint64_t ema_ns;             /* EMA of op time, alpha 1/10 */
+	int64_t last_success_ms;     /* Unix ms */
+	int64_t last_failure_ms;     /* Unix ms */
+	uint64_t successes_at_failure; /* successes when the last failure came */
+	uint64_t hist[ISO_SLOT_HIST];
+};
+_Static_assert(offsetof(struct iso_slot, breaker) == 128, "breaker line");
+_Static_assert(offsetof(struct iso_slot, successes) == 192, "counter lines");
+_Static_assert(sizeof(struct iso_slot) == ISO_SLOT_SIZE, "slot size");
+_Static_assert(ISO_SLOT_SIZE % ISO_CACHE_LINE == 0, "slots share no line");
+
+/* ---------------------------------------------------------- event ring */
+
+/*
+ * One event. A writer takes ticket t with a fetch-add on ring_head, stores
+ * seq = 2t+1, the body, then seq = 2t+2 with release. The body carries a
+ * checksum over (t, body) so a reader detects an entry torn by two writers
+ * a lap apart, which the seq protocol alone cannot.
+ */
+struct iso_shm_event {
+	uint64_t seq;
+	uint64_t time_ms;     /* Unix ms */
+	uint64_t slot_gen;    /* slot (32) | gen (32) */
+	uint64_t info;        /* pid32 | from8 | to8 | breaker8 | cause4 ftype4 */
+	uint64_t check;       /* checksum of ticket and the fields above */
+	uint64_t _pad[3];
+};
+_Static_assert(sizeof(struct iso_shm_event) == ISO_EVENT_SIZE, "event size");
+
+/* ------------------------------------------------------------ helpers */
+
+static inline struct iso_shm_header *iso_hdr(void *base)
+{
+	return (struct iso_shm_header *)base;
+}
+
+#endif /* ISO_LAYOUT_H */

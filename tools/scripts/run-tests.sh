@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# run-tests.sh - the whole suite, as `make test` and CI run it:
+#   1. plain build (-O2): every Criterion test, then the Python tests
+#   2. ASan+UBSan build: every Criterion test
+#   3. TSan build: the tests whose names say they share memory between threads
+#   4. Valgrind over a representative test
+# It ends with one line "N passed, N failed" summing every stage.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+jobs=$(nproc 2>/dev/null || echo 2)
+pass=0; fail=0
+declare -a stages_failed=()
+
+tally() { # $1 = stage name, $2 = log file, $3 = exit code
+  local line p f
+  line=$(grep -a 'Synthesis: Tested:' "$2" | tail -n 1)
+  if [ -n "$line" ]; then
+    p=$(sed -n 's/.*Passing: \([0-9]*\).*/\1/p' <<<"$line")
+    f=$(sed -n 's/.*Failing: \([0-9]*\) | Crashing: \([0-9]*\).*/\1+\2/p' <<<"$line")
+    pass=$((pass + p)); fail=$((fail + f))
+  fi
+  if [ "$3" -ne 0 ]; then stages_failed+=("$1"); [ -z "$line" ] && fail=$((fail + 1)); fi
+}
+
+build() { # $1 = build dir, rest = make variables
+  local dir=$1; shift
+  echo "== build $dir $*"
+  make --no-print-directory -j"$jobs" BUILD="$dir" "$@" all >"/tmp/isoreg-$dir.build.log" 2>&1 || {
+    cat "/tmp/isoreg-$dir.build.log"; echo "build $dir failed"; return 1; }
+}
+
+run_criterion() { # $1 = stage, $2 = build dir, rest = criterion args
+  local stage=$1 dir=$2; shift 2
+  local log="/tmp/isoreg-$stage.log"
+  echo "== tests: $stage"
+  ISOREG_BIN="$PWD/$dir/bin" ISOREG_BUILD="$PWD/$dir" \
+    "$dir/tests/isoreg_tests" --jobs="$jobs" "$@" 2>&1 | tee "$log"
+  local rc=${PIPESTATUS[0]}
+  tally "$stage" "$log" "$rc"
+}
+
+if build build; then
+  run_criterion plain build
+  if [ -x tools/scripts/run-python-tests.sh ]; then
+    echo "== tests: python"
+    log=/tmp/isoreg-python.log
+    ISOREG_BUILD="$PWD/build" tools/scripts/run-python-tests.sh 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    r=$(grep -aE '^Ran [0-9]+ tests?' "$log" | tail -n1 | awk '{print $2}')
+    fl=$(grep -aE '^FAILED \(' "$log" | tail -n1 | grep -oE '(failures|errors)=[0-9]+' | cut -d= -f2 | paste -sd+ | bc 2>/dev/null)
+    fl=${fl:-0}
+    [ -n "$r" ] && { pass=$((pass + r - fl)); fail=$((fail + fl)); }
+    [ "$rc" -ne 0 ] && { stages_failed+=(python); [ -z "$r" ] && fail=$((fail + 1)); }
+  fi
+else
+  stages_failed+=(build); fail=$((fail + 1))
+fi
+
+if build build-asan SANITIZE=address,undefined OPT=-O1; then
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    run_criterion asan build-asan
+else
+  stages_failed+=(build-asan); fail=$((fail + 1))
+fi
+
+if build build-tsan SANITIZE=thread OPT=-O1; then
+  TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+    run_criterion tsan build-tsan --filter='*/*threads*'
+else
+  stages_failed+=(build-tsan); fail=$((fail + 1))
+fi
+
+if command -v valgrind >/dev/null; then
+  echo "== valgrind: breaker and key tests"
+  log=/tmp/isoreg-valgrind.log
+  valgrind -q --error-exitcode=1 --trace-children=no \
+    build/tests/isoreg_tests --jobs=1 --no-early-exit --filter='breaker*/*' 2>&1 | tee "$log"
+  tally valgrind "$log" "${PIPESTATUS[0]}"
+fi
+
+echo
+if [ ${#stages_failed[@]} -gt 0 ]; then
+  echo "FAILED stages: ${stages_failed[*]}"
+fi
+echo "$pass passed, $fail failed"
+[ ${#stages_failed[@]} -eq 0 ] && [ "$fail" -eq 0 ]
