@@ -630,6 +630,262 @@ void iso_clock_set(iso_clock_fn fn, void *ctx);
 /** iso_now_ns - the clock the library uses (monotonic ns). */
 uint64_t iso_now_ns(void);
 
+/* ------------------------------------------- guarded calls */
+
+/*
+ * A guarded call is the reference's "wrap every broker operation" (its Best
+ * Practices 1-4) as one step: ask the breaker, time the operation, classify
+ * what went wrong, record it with the permit. The permit is released on
+ * every path, because recording the outcome is what releases it [B6].
+ * Three spellings: iso_call (a callback), iso_guard_begin/iso_guard_end
+ * (straight-line code) and ISO_GUARDED (a block). docs/guard.md has the
+ * classification tables with the reason for each row.
+ */
+
+#define ISO_NOT_A_FAILURE (-1)   /* iso_classify_*: the code means success */
+#define ISO_CALL_FAILED 1        /* iso_call: the operation ran and failed */
+#define ISO_CLASSIFY_MSG_MAX 63  /* bytes of a user message pattern */
+#define ISO_CLASSIFY_USER_ROWS 64 /* user message patterns per process */
+
+/**
+ * iso_classify_errno - the failure type of an errno value.
+ * @err: an errno value (ECONNRESET), or its negation (-ECONNRESET).
+ *
+ * Connection and timeout errors are NETWORK; EACCES, EPERM and the key
+ * errors are AUTHENTICATION (retrying cannot help); malformed replies
+ * (EPROTO, EBADMSG) are API; anything else is UNKNOWN.
+ * Returns an enum iso_failure_type, or ISO_NOT_A_FAILURE for 0.
+ * Pure; any thread.
+ */
+int iso_classify_errno(int err);
+
+/**
+ * iso_classify_curl - the failure type of a libcurl CURLcode, given as an
+ * integer (no libcurl dependency).
+ * @curl_code: the value curl_easy_perform() returned.
+ *
+ * Connect, resolve, timeout, send/receive and TLS-handshake errors are
+ * NETWORK; TLS identity failures (peer verification, pinned key, client
+ * certificate) and login refusals are AUTHENTICATION; unknown codes and
+ * our own mistakes (bad option, bad URL) are UNKNOWN.
+ * Returns an enum iso_failure_type, or ISO_NOT_A_FAILURE for CURLE_OK (0).
+ * Pure; any thread.
+ */
+int iso_classify_curl(int curl_code);
+
+/**
+ * iso_retry_after_parse - read an HTTP Retry-After value [M2].
+ * @value: delta-seconds ("120") or an IMF-fixdate
+ *         ("Wed, 25 Nov 2026 10:00:00 GMT"); surrounding blanks ignored.
+ * @now_unix_s: the current Unix time, for the date form.
+ * @retry_after_ms: (output) how long to wait, 0 for a date already past,
+ *                  capped at ISO_TIMEOUT_MAX_MS; 0 on error.
+ *
+ * Returns 0, or ISO_EINVAL naming what was wrong. Any thread.
+ */
+int iso_retry_after_parse(const char *value, int64_t now_unix_s,
+			  uint64_t *retry_after_ms);
+
+/**
+ * iso_classify_http - the failure type of an HTTP status.
+ * @status: the response status.
+ * @retry_after: the Retry-After header's value, or NULL.
+ * @now_unix_s: the current Unix time (for an HTTP-date Retry-After).
+ * @retry_after_ms: (output, may be NULL) the wait the header asks for;
+ *                  0 when absent, unreadable or not a failure.
+ *
+ * 401/403/407 AUTHENTICATION; 429 (and Binance's 418) RATE_LIMIT;
+ * 408/504/522/524 NETWORK; 404/409/422 EXECUTION; other 4xx and 5xx API;
+ * a value outside 100..599 UNKNOWN.
+ * Returns an enum iso_failure_type, or ISO_NOT_A_FAILURE below 400.
+ * Any thread.
+ */
+int iso_classify_http(int status, const char *retry_after, int64_t now_unix_s,
+		      uint64_t *retry_after_ms);
+
+/**
+ * iso_classify_message - the failure type of an exchange's error text.
+ * @exchange_error: "EOrder:Insufficient funds", "INSUFFICIENT_FUND", ...
+ *
+ * Matches case-insensitive substrings: first the rows added with
+ * iso_classify_add_message (newest first), then the built-in table
+ * (Kraken, Coinbase and Binance texts). A text no row matches is API
+ * (the exchange said no, for a reason we have no row for); NULL or ""
+ * is UNKNOWN.
+ * Returns an enum iso_failure_type. Any thread, concurrently with
+ * iso_classify_add_message.
+ */
+int iso_classify_message(const char *exchange_error);
+
+/**
+ * iso_classify_add_message - teach this process one more error text.
+ * @substr: 1..ISO_CLASSIFY_MSG_MAX bytes, matched case-insensitively;
+ *          copied.
+ * @type: what a message containing it is.
+ *
+ * The table is process-local and append-only (ISO_CLASSIFY_USER_ROWS
+ * rows); appending is lock-free and may race iso_classify_message from any
+ * thread: a row is published complete (release), or not seen yet.
+ * Returns 0, ISO_EINVAL (length or type out of range) or ISO_EFULL.
+ */
+int iso_classify_add_message(const char *substr, enum iso_failure_type type);
+
+enum iso_outcome_kind {
+	ISO_OUTCOME_NONE = 0, /* nothing reported: recorded as UNKNOWN failure */
+	ISO_OUTCOME_SUCCESS,
+	ISO_OUTCOME_FAILURE,
+};
+
+/* What a guarded operation says about itself. Zero-filled means NONE. */
+struct iso_outcome {
+	enum iso_outcome_kind kind;
+	enum iso_failure_type type;   /* with FAILURE */
+	uint64_t retry_after_ms;      /* with FAILURE: exchange's wait; 0 none */
+};
+
+/*
+ * Setters for an outcome. A code that means success (errno 0, CURLE_OK,
+ * an HTTP status below 400) reports success, so a result can be passed
+ * straight through: iso_outcome_curl(out, curl_easy_perform(h)).
+ * iso_outcome_failure with a type out of range reports UNKNOWN, so an
+ * outcome is always recordable and the permit always released.
+ * iso_outcome_http reads an HTTP-date Retry-After against time(NULL).
+ * They touch nothing but @out; any thread.
+ */
+void iso_outcome_success(struct iso_outcome *out);
+void iso_outcome_failure(struct iso_outcome *out, enum iso_failure_type type,
+			 uint64_t retry_after_ms);
+void iso_outcome_errno(struct iso_outcome *out, int err);
+void iso_outcome_curl(struct iso_outcome *out, int curl_code);
+void iso_outcome_http(struct iso_outcome *out, int status,
+		      const char *retry_after);
+void iso_outcome_message(struct iso_outcome *out, const char *exchange_error);
+
+/* The operation iso_call runs: report in @out, return what you like. */
+typedef int (*iso_call_fn)(void *ctx, struct iso_outcome *out);
+
+/* Everything iso_call learned; valid on every return. */
+struct iso_call_result {
+	iso_permit_t permit;        /* the decision; if refused, .reason and
+				     * .retry_in_ms say why and for how long */
+	struct iso_outcome outcome; /* as recorded (NONE if fn never ran) */
+	int fn_rc;                  /* what fn returned; 0 if it never ran */
+	bool called;                /* fn ran */
+	bool unreported;            /* fn left no outcome: recorded UNKNOWN */
+	uint64_t op_ns;             /* how long fn took (iso_now_ns clock) */
+	int record_rc;              /* what iso_record_* returned */
+};
+
+/**
+ * iso_call - run @fn as a guarded operation of @acct.
+ * @acct: the account.
+ * @fn: the operation; it reports its outcome in its second argument.
+ * @ctx: passed to @fn.
+ * @res: (output, may be NULL) what happened.
+ *
+ * Acquires a permit; if the account may not act, returns ISO_EOPEN
+ * without calling @fn (res->permit says why and when to retry). Otherwise
+ * calls @fn, timed with iso_now_ns(), and records its outcome with the
+ * permit: success, or the failure type with its retry-after (the breaker
+ * then stays open at least that long [M2]). An @fn that returns without
+ * reporting (an early return) is recorded as an UNKNOWN failure and
+ * flagged in res->unreported: never as a success nobody claimed.
+ *
+ * Returns 0 (@fn ran and succeeded), ISO_CALL_FAILED (@fn ran and failed),
+ * ISO_EOPEN, ISO_ESTALE or ISO_EINVAL (@fn not called), or, with
+ * res->called set, the error recording failed with (ISO_ESTALE when the
+ * account was retired meanwhile). Any thread; no lock; formats nothing
+ * unless an argument is invalid.
+ */
+int iso_call(const iso_account_t *acct, iso_call_fn fn, void *ctx,
+	     struct iso_call_result *res);
+
+/*
+ * A guard: iso_call split in two for code that does not fit a callback.
+ * Fields are read-only to callers except .outcome (ISO_GUARDED's report).
+ */
+struct iso_guard {
+	iso_account_t acct;
+	iso_permit_t permit;        /* from iso_guard_begin */
+	struct iso_outcome outcome; /* ISO_GUARDED: the block reports here */
+	uint64_t start_ns;
+	uint64_t op_ns;             /* set by iso_guard_end */
+	int rc;                     /* iso_guard_begin's result */
+	int record_rc;              /* iso_guard_end's iso_record_* result */
+	int state;                  /* private */
+};
+
+/**
+ * iso_guard_begin - acquire a permit for @acct and start the clock.
+ * @guard: caller's storage, filled here (no need to initialise it).
+ *
+ * Returns 0 (act, then call iso_guard_end exactly once), or ISO_EOPEN,
+ * ISO_ESTALE, ISO_EINVAL: do not act; guard->permit says why, and
+ * iso_guard_end need not (and may not) be called.
+ */
+int iso_guard_begin(const iso_account_t *acct, struct iso_guard *guard);
+
+/**
+ * iso_guard_end - record the outcome of a begun guard and release it.
+ * @outcome: what happened; NULL or kind NONE records an UNKNOWN failure.
+ *
+ * Returns 0 (success recorded), ISO_CALL_FAILED (failure recorded),
+ * ISO_EINVAL (the guard is not active: refused, or ended already; nothing
+ * recorded) or the error of iso_record_*.
+ */
+int iso_guard_end(struct iso_guard *guard, const struct iso_outcome *outcome);
+
+#if defined(__GNUC__) || defined(__clang__)
+/*
+ * ISO_GUARDED - run a block as a guarded operation:
+ *
+ *	struct iso_guard g;
+ *	ISO_GUARDED(&acct, &g) {
+ *		if (send_order(o) < 0) {
+ *			iso_outcome_errno(&g.outcome, errno);
+ *			break;
+ *		}
+ *		iso_outcome_success(&g.outcome);
+ *	}
+ *	if (g.rc == ISO_EOPEN)
+ *		... refused: g.permit.reason, g.permit.retry_in_ms ...
+ *
+ * The block runs only if a permit was granted. However it is left - the
+ * end of the block, break, continue, return, goto - the outcome in
+ * g.outcome is recorded then, exactly once: a cleanup attribute on a
+ * hidden variable records it when control leaves the block's scope, so an
+ * early return cannot skip it, and an exit without an outcome shows up as
+ * an UNKNOWN failure in the account's counters instead of vanishing.
+ * break and continue both leave the guarded block: they do not reach an
+ * enclosing loop. Only longjmp, exit or the death of the process skip the
+ * record; then a probe permit frees itself after probe_timeout_ms [B5].
+ * GCC and Clang only (cleanup attribute).
+ */
+#define ISO_GUARDED(acct, guard) \
+	ISO_GUARDED_AS_(acct, guard, ISO_GUARD_CAT_(iso_guarded_, __COUNTER__))
+#define ISO_GUARD_CAT_(a, b) ISO_GUARD_CAT2_(a, b)
+#define ISO_GUARD_CAT2_(a, b) a##b
+#define ISO_GUARDED_AS_(acct, guard, p)                                   \
+	for (struct iso_guard *p __attribute__((cleanup(iso_guarded_leave))) \
+		     = iso_guarded_enter((guard), (acct));                     \
+	     p != NULL; iso_guarded_leave(&p))
+
+/* ISO_GUARDED's halves; not for direct use. */
+static inline struct iso_guard *iso_guarded_enter(struct iso_guard *guard,
+						  const iso_account_t *acct)
+{
+	return iso_guard_begin(acct, guard) == 0 ? guard : NULL;
+}
+
+static inline void iso_guarded_leave(struct iso_guard **gp)
+{
+	if (*gp) {
+		iso_guard_end(*gp, &(*gp)->outcome);
+		*gp = NULL;
+	}
+}
+#endif
+
 #ifdef __cplusplus
 }
 #endif
