@@ -1,0 +1,172 @@
+/*
+ * isotop - a top-like viewer of an isoreg segment [T2].
+ *
+ * It attaches read-only and never writes to the segment: every refresh
+ * samples all accounts, derives rates from the previous sample, and shows
+ * them worst first, with the per-broker summary and the recent transitions.
+ * This file parses the command line and attaches; model.c samples, frame.c
+ * decides what is shown, screen.c and batch.c show it.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "isotop.h"
+#include "../common/top_units.h"
+
+static void top_usage(FILE *out)
+{
+	fprintf(out,
+"Usage: isotop [OPTIONS]\n"
+"A top-like viewer of an isoreg segment: accounts worst first, with rates,\n"
+"failure breakdown, latency, quarantine countdown, a per-broker summary and\n"
+"the recent breaker transitions. Attaches read-only.\n"
+"\n"
+"Options:\n"
+"  --segment NAME      segment to watch (default: $ISOREG_SEGMENT, else %s)\n"
+"  -d, --delay SECONDS refresh interval, fractional allowed (default 1)\n"
+"  -b, --batch         print plain-text frames to stdout, like top -b\n"
+"  -n, --iterations N  stop after N frames (default: until q / forever)\n"
+"      --sort KEY      severity (default), fail, ops or key\n"
+"      --filter TEXT   only accounts whose key contains TEXT (any case)\n"
+"      --group         group the accounts by broker\n"
+"  -h, --help          this text\n"
+"\n"
+"Keys: s cycle sort, / filter (Enter applies, Esc cancels), b group by\n"
+"broker, + / - slower / faster refresh, arrows PgUp PgDn scroll, q quit.\n"
+"\n"
+"Exit status: 0 ok, 1 runtime error (e.g. no such segment), 2 usage.\n",
+		ISO_DEFAULT_SEGMENT);
+}
+
+static int top_usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "isotop: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\nTry 'isotop --help'.\n");
+	return 2;
+}
+
+int top_app_refresh(struct top_app *app)
+{
+	int rc = top_model_sample(&app->model);
+
+	if (rc == 0)
+		rc = top_events_poll(&app->events, app->reg,
+				     app->model.info.ring_capacity);
+	if (rc < 0) {
+		const char *detail = iso_last_error();
+
+		snprintf(app->error, sizeof(app->error), "reading %s: %s%s%s",
+			 app->segment, iso_strerror(rc), *detail ? ": " : "",
+			 detail);
+		return -1;
+	}
+	app->error[0] = '\0';
+	return 0;
+}
+
+enum { OPT_SEGMENT = 256, OPT_SORT, OPT_FILTER, OPT_GROUP };
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "segment", required_argument, NULL, OPT_SEGMENT },
+		{ "delay", required_argument, NULL, 'd' },
+		{ "batch", no_argument, NULL, 'b' },
+		{ "iterations", required_argument, NULL, 'n' },
+		{ "sort", required_argument, NULL, OPT_SORT },
+		{ "filter", required_argument, NULL, OPT_FILTER },
+		{ "group", no_argument, NULL, OPT_GROUP },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct iso_attach_opts ao = { .flags = ISO_ATTACH_RDONLY };
+	struct top_app app = { .interval_s = 1.0 };
+	const char *filter = "";
+	int sort = TOP_SORT_SEVERITY;
+	bool batch = false, group = false;
+	int c, rc;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":d:bn:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_SEGMENT:
+			if (!*optarg)
+				return top_usage_error("--segment needs a name%s", "");
+			app.segment = optarg;
+			break;
+		case 'd':
+			if (top_parse_seconds(optarg, TOP_INTERVAL_MIN_S,
+					      TOP_INTERVAL_MAX_S, &app.interval_s) < 0)
+				return top_usage_error("-d: '%s' is not a number of seconds between 0.05 and 3600", optarg);
+			break;
+		case 'b':
+			batch = true;
+			break;
+		case 'n': {
+			char *end;
+			unsigned long v;
+
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || *end || !*optarg || optarg[0] == '-' || v == 0)
+				return top_usage_error("-n: '%s' is not a positive number of frames", optarg);
+			app.iterations = v;
+			break;
+		}
+		case OPT_SORT:
+			sort = top_sort_parse(optarg);
+			if (sort < 0)
+				return top_usage_error("--sort: unknown key '%s' (severity, fail, ops or key)", optarg);
+			break;
+		case OPT_FILTER:
+			if (strlen(optarg) > TOP_FILTER_MAX)
+				return top_usage_error("--filter: '%s' is longer than 64 characters", optarg);
+			filter = optarg;
+			break;
+		case OPT_GROUP:
+			group = true;
+			break;
+		case 'h':
+			top_usage(stdout);
+			return 0;
+		case ':':
+			return top_usage_error("option '%s' needs a value", argv[optind - 1]);
+		default:
+			return top_usage_error("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return top_usage_error("unexpected argument '%s'", argv[optind]);
+	if (!app.segment)
+		app.segment = iso_segment_name();
+
+	rc = iso_attach(app.segment, &ao, &app.reg);
+	if (rc < 0) {
+		const char *detail = iso_last_error();
+
+		if (rc == ISO_ENOENT)
+			fprintf(stderr, "isotop: no such segment %s%s%s\n",
+				app.segment, *detail ? ": " : "", detail);
+		else
+			fprintf(stderr, "isotop: cannot attach %s: %s%s%s\n",
+				app.segment, iso_strerror(rc),
+				*detail ? ": " : "", detail);
+		return 1;
+	}
+	top_model_init(&app.model, app.reg);
+	top_model_set_view(&app.model, (enum top_sort)sort, group, filter);
+	top_events_init(&app.events);
+	top_frame_init(&app.frame);
+
+	rc = batch ? top_batch_run(&app) : top_screen_run(&app);
+
+	top_frame_free(&app.frame);
+	top_model_free(&app.model);
+	iso_detach(app.reg);
+	return rc;
+}

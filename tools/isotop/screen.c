@@ -1,0 +1,389 @@
+/*
+ * screen.c - isotop's curses front end.
+ *
+ * One wtimeout/wgetch loop, as varnishstat does it: wait for a key until
+ * the next refresh is due, then sample, lay out a frame (frame.c decides
+ * the content) and draw it with werase + wnoutrefresh + doupdate, so curses
+ * sends only what changed and the screen never flickers. KEY_RESIZE just
+ * redraws at the new size. Nothing here reads the segment directly.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curses.h>
+
+#include "isotop.h"
+
+/* The +/- keys step through these intervals. */
+static const double top_steps[] = { 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60 };
+#define TOP_N_STEPS (sizeof(top_steps) / sizeof(top_steps[0]))
+
+#define TOP_KEY_ESC 27
+#define TOP_KEY_CTRL(c) ((c) & 0x1f)
+
+struct top_screen {
+	struct top_app *app;
+	attr_t attr[TOP_ST__COUNT]; /* curses attributes per frame style */
+	bool prompt;                /* typing a filter */
+	char input[TOP_FILTER_MAX + 1];
+	size_t scroll;              /* first table line shown */
+	size_t table_h;             /* table lines that fit */
+	size_t rows_total;
+	unsigned long frames;
+	uint64_t next_ns;           /* when the next sample is due */
+};
+
+static uint64_t top_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void top_colours(struct top_screen *s)
+{
+	static const struct { int fg; attr_t extra; } health[ISO_HEALTH__COUNT] = {
+		[ISO_HEALTHY] = { COLOR_GREEN, 0 },
+		[ISO_DEGRADED] = { COLOR_YELLOW, 0 },
+		[ISO_RECOVERING] = { COLOR_CYAN, 0 },
+		[ISO_QUARANTINED] = { COLOR_RED, A_BOLD },
+		[ISO_FAILING] = { COLOR_MAGENTA, A_BOLD },
+	};
+	/* Without colours, attributes alone still rank the states. */
+	static const attr_t mono[ISO_HEALTH__COUNT] = {
+		[ISO_HEALTHY] = A_NORMAL,
+		[ISO_DEGRADED] = A_BOLD,
+		[ISO_RECOVERING] = A_UNDERLINE,
+		[ISO_QUARANTINED] = A_REVERSE,
+		[ISO_FAILING] = A_REVERSE | A_BOLD,
+	};
+	bool colour = has_colors() && start_color() == OK;
+
+	s->attr[TOP_ST_NORMAL] = A_NORMAL;
+	s->attr[TOP_ST_TITLE] = A_BOLD;
+	s->attr[TOP_ST_COLUMNS] = A_REVERSE;
+	s->attr[TOP_ST_GROUP] = A_BOLD | A_UNDERLINE;
+	s->attr[TOP_ST_DIM] = A_DIM;
+	s->attr[TOP_ST_ALERT] = A_REVERSE | A_BOLD;
+	s->attr[TOP_ST_GOOD] = A_BOLD;
+	for (int h = 0; h < ISO_HEALTH__COUNT; h++)
+		s->attr[TOP_ST_HEALTH + h] = mono[h];
+	if (!colour)
+		return;
+	use_default_colors();
+	for (int h = 0; h < ISO_HEALTH__COUNT; h++) {
+		init_pair((short)(1 + h), (short)health[h].fg, -1);
+		s->attr[TOP_ST_HEALTH + h] = COLOR_PAIR(1 + h) | health[h].extra;
+	}
+	init_pair(10, COLOR_WHITE, COLOR_RED);
+	s->attr[TOP_ST_ALERT] = COLOR_PAIR(10) | A_BOLD;
+	s->attr[TOP_ST_GOOD] = COLOR_PAIR(1 + ISO_HEALTHY) | A_BOLD;
+}
+
+/* Draw @l at row @y, clipped to the screen; a bar style fills the row. */
+static void top_draw_line(struct top_screen *s, int y,
+			  const struct top_line *l)
+{
+	int cols = COLS, x = 0;
+	size_t pos = 0;
+
+	if (y < 0 || y >= LINES)
+		return;
+	wmove(stdscr, y, 0);
+	for (unsigned i = 0; i <= l->n_spans && x < cols; i++) {
+		size_t start = i < l->n_spans ? l->spans[i].start : l->len;
+		size_t len;
+
+		/* Plain text before this span, then the span itself. */
+		if (start > pos) {
+			len = start - pos;
+			if ((int)len > cols - x)
+				len = (size_t)(cols - x);
+			wattrset(stdscr, s->attr[TOP_ST_NORMAL]);
+			waddnstr(stdscr, l->text + pos, (int)len);
+			x += (int)len;
+			pos = start;
+		}
+		if (i == l->n_spans || x >= cols)
+			break;
+		len = l->spans[i].len;
+		if ((int)len > cols - x)
+			len = (size_t)(cols - x);
+		wattrset(stdscr, s->attr[l->spans[i].style]);
+		waddnstr(stdscr, l->text + pos, (int)len);
+		x += (int)len;
+		pos += l->spans[i].len;
+	}
+	if (l->section == TOP_SEC_COLUMNS) {
+		wattrset(stdscr, s->attr[TOP_ST_COLUMNS]);
+		for (; x < cols; x++)
+			waddch(stdscr, ' ');
+	}
+	wattrset(stdscr, A_NORMAL);
+}
+
+static void top_draw_status(struct top_screen *s)
+{
+	struct top_app *app = s->app;
+	int y = LINES - 1;
+	char right[64];
+
+	wmove(stdscr, y, 0);
+	if (s->prompt) {
+		wattrset(stdscr, A_BOLD);
+		waddstr(stdscr, "filter: ");
+		wattrset(stdscr, A_NORMAL);
+		waddnstr(stdscr, s->input, COLS > 9 ? COLS - 9 : 0);
+		waddstr(stdscr, "_");
+		wattrset(stdscr, A_DIM);
+		waddstr(stdscr, "   Enter applies, Esc cancels");
+		wattrset(stdscr, A_NORMAL);
+		return;
+	}
+	if (app->error[0]) {
+		wattrset(stdscr, s->attr[TOP_ST_ALERT]);
+		waddnstr(stdscr, app->error, COLS);
+		wattrset(stdscr, A_NORMAL);
+		return;
+	}
+	wattrset(stdscr, A_DIM);
+	waddnstr(stdscr, "s sort  / filter  b group  +/- interval  arrows scroll  q quit", COLS);
+	if (s->rows_total > s->table_h) {
+		int n = snprintf(right, sizeof(right), "  lines %zu-%zu of %zu",
+				 s->scroll + 1, s->scroll + s->table_h, s->rows_total);
+
+		if (n < COLS)
+			mvwaddstr(stdscr, y, COLS - n, right);
+	}
+	wattrset(stdscr, A_NORMAL);
+}
+
+/* Lay out a frame for the current screen size and draw it whole. */
+static void top_draw(struct top_screen *s)
+{
+	struct top_app *app = s->app;
+	struct top_frame *f = &app->frame;
+	struct top_frame_opts fo = {
+		.segment = app->segment,
+		.interval_s = app->interval_s,
+	};
+	int lines = LINES, y, ev_y;
+	size_t head, i;
+
+	/* head (3) + columns (1) + table + pane + status (1). The pane gets a
+	 * quarter of the screen, the table what is left. */
+	if (lines >= 16)
+		fo.max_events = (unsigned)(lines / 4 > 10 ? 10 : lines / 4);
+	head = 3;
+	{
+		int t = lines - (int)head - 1 - (fo.max_events ? (int)fo.max_events + 1 : 0) - 1;
+
+		s->table_h = t > 0 ? (size_t)t : 0;
+	}
+	fo.max_rows = s->table_h ? s->table_h : 1;
+	fo.first_row = s->scroll;
+	top_frame_build(f, &app->model, &app->events, &fo);
+	s->rows_total = f->rows_total;
+	if (s->scroll && s->scroll + s->table_h > s->rows_total) {
+		/* The table shrank (filter, resize): scroll back into it. */
+		s->scroll = s->rows_total > s->table_h ? s->rows_total - s->table_h : 0;
+		fo.first_row = s->scroll;
+		top_frame_build(f, &app->model, &app->events, &fo);
+	}
+
+	werase(stdscr);
+	y = 0;
+	ev_y = lines - 1 - (fo.max_events ? (int)fo.max_events + 1 : 0);
+	for (i = 0; i < f->n; i++) {
+		const struct top_line *l = &f->lines[i];
+
+		if (l->section == TOP_SEC_EVENTS) {
+			if (!fo.max_events)
+				continue;
+			if (y < ev_y)
+				y = ev_y;
+		} else if (l->section == TOP_SEC_ROWS && s->table_h == 0) {
+			continue;
+		}
+		if (y >= lines - 1)
+			break;
+		top_draw_line(s, y++, l);
+	}
+	top_draw_status(s);
+	wnoutrefresh(stdscr);
+	doupdate();
+}
+
+static void top_step_interval(struct top_app *app, int dir)
+{
+	size_t i;
+
+	if (dir > 0) {
+		for (i = 0; i < TOP_N_STEPS && top_steps[i] <= app->interval_s + 1e-9; i++)
+			;
+		if (i < TOP_N_STEPS)
+			app->interval_s = top_steps[i];
+	} else {
+		for (i = TOP_N_STEPS; i > 0 && top_steps[i - 1] >= app->interval_s - 1e-9; i--)
+			;
+		if (i > 0)
+			app->interval_s = top_steps[i - 1];
+	}
+}
+
+/* A key while typing a filter. */
+static void top_prompt_key(struct top_screen *s, int ch)
+{
+	struct top_model *m = &s->app->model;
+	size_t n = strlen(s->input);
+
+	switch (ch) {
+	case TOP_KEY_ESC:
+		s->prompt = false;
+		break;
+	case '\n':
+	case '\r':
+	case KEY_ENTER:
+		s->prompt = false;
+		top_model_set_view(m, m->sort, m->group, s->input);
+		s->scroll = 0;
+		break;
+	case KEY_BACKSPACE:
+	case 127:
+	case 8:
+		if (n)
+			s->input[n - 1] = '\0';
+		break;
+	case TOP_KEY_CTRL('u'):
+		s->input[0] = '\0';
+		break;
+	default:
+		if (ch >= 0x20 && ch < 0x7f && n < TOP_FILTER_MAX) {
+			s->input[n] = (char)ch;
+			s->input[n + 1] = '\0';
+		}
+		break;
+	}
+}
+
+/* A key in normal mode; returns false to quit. */
+static bool top_key(struct top_screen *s, int ch)
+{
+	struct top_app *app = s->app;
+	struct top_model *m = &app->model;
+	size_t page = s->table_h ? s->table_h : 1;
+
+	switch (ch) {
+	case 'q':
+	case 'Q':
+		return false;
+	case 's':
+		top_model_set_view(m, (enum top_sort)((m->sort + 1) % TOP_SORT__COUNT),
+				   m->group, NULL);
+		break;
+	case 'b':
+		top_model_set_view(m, m->sort, !m->group, NULL);
+		break;
+	case '/':
+		s->prompt = true;
+		snprintf(s->input, sizeof(s->input), "%s", m->filter);
+		break;
+	case '+':
+	case '=':
+	case '-':
+	case '_': {
+		/* Keep the phase: the next sample is one new interval after
+		 * the last one. */
+		uint64_t last = s->next_ns - (uint64_t)(app->interval_s * 1e9);
+
+		top_step_interval(app, ch == '+' || ch == '=' ? 1 : -1);
+		s->next_ns = last + (uint64_t)(app->interval_s * 1e9);
+		break;
+	}
+	case ' ':
+		s->next_ns = 0; /* refresh now */
+		break;
+	case KEY_UP:
+		if (s->scroll)
+			s->scroll--;
+		break;
+	case KEY_DOWN:
+		if (s->scroll + page < s->rows_total)
+			s->scroll++;
+		break;
+	case KEY_PPAGE:
+		s->scroll = s->scroll > page ? s->scroll - page : 0;
+		break;
+	case KEY_NPAGE:
+		if (s->scroll + page < s->rows_total)
+			s->scroll += page;
+		break;
+	case KEY_HOME:
+		s->scroll = 0;
+		break;
+	case KEY_END:
+		s->scroll = s->rows_total > page ? s->rows_total - page : 0;
+		break;
+	case TOP_KEY_CTRL('l'):
+		clearok(curscr, TRUE);
+		break;
+	default:
+		break;
+	}
+	return true;
+}
+
+int top_screen_run(struct top_app *app)
+{
+	struct top_screen s = { .app = app };
+	SCREEN *scr;
+	bool run = true;
+
+	scr = newterm(NULL, stdout, stdin);
+	if (!scr) {
+		const char *term = getenv("TERM");
+
+		fprintf(stderr, "isotop: cannot start the screen (TERM=%s); use -b for plain text\n",
+			term ? term : "unset");
+		return 1;
+	}
+	cbreak();
+	noecho();
+	nonl();
+	keypad(stdscr, TRUE);
+	curs_set(0);
+	set_escdelay(25); /* Esc cancels the prompt without a visible wait */
+	top_colours(&s);
+
+	while (run) {
+		uint64_t now = top_now_ns();
+		int ch, ms;
+
+		if (now >= s.next_ns) {
+			if (app->iterations && s.frames >= app->iterations)
+				break;
+			top_app_refresh(app); /* a failure shows on the status line */
+			s.frames++;
+			s.next_ns = now + (uint64_t)(app->interval_s * 1e9);
+		}
+		top_draw(&s);
+
+		now = top_now_ns();
+		ms = s.next_ns > now ? (int)((s.next_ns - now + 999999) / 1000000) : 0;
+		wtimeout(stdscr, ms);
+		ch = wgetch(stdscr);
+		if (ch == ERR || ch == KEY_RESIZE)
+			continue; /* time to sample, or redraw at the new size */
+		if (s.prompt)
+			top_prompt_key(&s, ch);
+		else
+			run = top_key(&s, ch);
+	}
+	endwin();
+	delscreen(scr);
+	return 0;
+}
