@@ -1,0 +1,281 @@
+/*
+ * cli.c - parsing and formatting shared by the isoreg tools.
+ *
+ * Owns: strict number/key parsing with messages that name the bad value,
+ * attaching the segment the user named, human formats for durations, times
+ * and failure breakdowns. Must never decide policy or touch an account: the
+ * tools print what the library reports.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+void cli_error(const char *prog, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void cli_iso_error(const char *prog, const char *what, int rc)
+{
+	/* Copy first: iso_strerror cannot fail, but keep the detail safe. */
+	const char *detail = iso_last_error();
+
+	if (detail && detail[0])
+		fprintf(stderr, "%s: %s: %s: %s\n", prog, what, iso_strerror(rc),
+			detail);
+	else
+		fprintf(stderr, "%s: %s: %s\n", prog, what, iso_strerror(rc));
+}
+
+const char *cli_segment(const char *arg)
+{
+	return arg ? arg : iso_segment_name();
+}
+
+int tool_attach(const char *prog, const char *segment, unsigned flags,
+		iso_reg_t **reg)
+{
+	struct iso_attach_opts opts = { .flags = flags };
+	const char *name = cli_segment(segment);
+	char what[300];
+	int rc;
+
+	rc = iso_attach(name, &opts, reg);
+	if (rc == 0)
+		return CLI_EXIT_OK;
+	snprintf(what, sizeof(what), "cannot attach segment '%s'", name);
+	cli_iso_error(prog, what, rc);
+	if (rc == ISO_ENOENT && !(flags & ISO_ATTACH_CREATE))
+		fprintf(stderr,
+			"%s: hint: create it with 'isoctl --segment %s create', "
+			"or name another with --segment or ISOREG_SEGMENT\n",
+			prog, name);
+	return CLI_EXIT_RUNTIME;
+}
+
+int cli_parse_u64(const char *prog, const char *what, const char *text,
+		  uint64_t min, uint64_t max, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	/* strtoull accepts "-1" and leading blanks; an operator typing either
+	 * means something other than a huge number, so refuse them. */
+	if (!text || text[0] < '0' || text[0] > '9') {
+		cli_error(prog, "%s: '%s' is not a non-negative whole number",
+			  what, text ? text : "");
+		return -1;
+	}
+	errno = 0;
+	v = strtoull(text, &end, 10);
+	if (errno == ERANGE || *end != '\0') {
+		cli_error(prog, "%s: '%s' is not a whole number in range", what,
+			  text);
+		return -1;
+	}
+	if (v < min || v > max) {
+		cli_error(prog, "%s: %s is out of range [%" PRIu64 ", %" PRIu64 "]",
+			  what, text, min, max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int cli_parse_u32(const char *prog, const char *what, const char *text,
+		  uint32_t min, uint32_t max, uint32_t *out)
+{
+	uint64_t v;
+
+	if (cli_parse_u64(prog, what, text, min, max, &v) < 0)
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+int cli_parse_double(const char *prog, const char *what, const char *text,
+		     double min, double *out)
+{
+	double v;
+	char *end;
+
+	if (!text || !text[0] || text[0] == ' ') {
+		cli_error(prog, "%s: '%s' is not a number", what,
+			  text ? text : "");
+		return -1;
+	}
+	errno = 0;
+	v = strtod(text, &end);
+	if (errno == ERANGE || *end != '\0' || !isfinite(v)) {
+		cli_error(prog, "%s: '%s' is not a finite number", what, text);
+		return -1;
+	}
+	if (v < min) {
+		cli_error(prog, "%s: %s is below the minimum %g", what, text, min);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int cli_parse_mode(const char *prog, const char *text, unsigned *out)
+{
+	unsigned long v;
+	char *end;
+
+	if (!text || text[0] < '0' || text[0] > '7') {
+		cli_error(prog, "--mode: '%s' is not an octal mode like 0660",
+			  text ? text : "");
+		return -1;
+	}
+	errno = 0;
+	v = strtoul(text, &end, 8);
+	if (errno || *end != '\0' || v > 0777) {
+		cli_error(prog, "--mode: '%s' is not an octal mode in 0..0777",
+			  text);
+		return -1;
+	}
+	*out = (unsigned)v;
+	return 0;
+}
+
+int cli_parse_key(const char *prog, const char *text, struct iso_key *key)
+{
+	char what[ISO_KEY_STR_MAX + 64];
+	int rc;
+
+	rc = iso_key_parse(text, key);
+	if (rc == 0)
+		return 0;
+	snprintf(what, sizeof(what), "bad account key '%.*s'",
+		 ISO_KEY_STR_MAX + 8, text);
+	cli_iso_error(prog, what, rc);
+	return -1;
+}
+
+char *cli_format_duration_ms(uint64_t ms, char *buf, size_t len)
+{
+	uint64_t s = ms / 1000;
+
+	if (ms < 1000 && ms != 0)
+		snprintf(buf, len, "%" PRIu64 "ms", ms);
+	else if (s < 60)
+		snprintf(buf, len, "%" PRIu64 "s", s);
+	else if (s < 3600)
+		snprintf(buf, len, "%" PRIu64 "m%02" PRIu64 "s", s / 60, s % 60);
+	else if (s < 86400)
+		snprintf(buf, len, "%" PRIu64 "h%02" PRIu64 "m", s / 3600,
+			 s % 3600 / 60);
+	else
+		snprintf(buf, len, "%" PRIu64 "d%02" PRIu64 "h", s / 86400,
+			 s % 86400 / 3600);
+	return buf;
+}
+
+char *cli_format_ns(uint64_t ns, char *buf, size_t len)
+{
+	if (ns == 0)
+		snprintf(buf, len, "-");
+	else if (ns < 1000)
+		snprintf(buf, len, "%" PRIu64 "ns", ns);
+	else if (ns < 1000000)
+		snprintf(buf, len, "%.1fus", ns / 1e3);
+	else if (ns < 1000000000)
+		snprintf(buf, len, "%.2fms", ns / 1e6);
+	else
+		snprintf(buf, len, "%.2fs", ns / 1e9);
+	return buf;
+}
+
+char *cli_format_time_ms(int64_t unix_ms, char *buf, size_t len)
+{
+	struct tm tm;
+	time_t t;
+	char day[32];
+
+	if (unix_ms <= 0) {
+		snprintf(buf, len, "never");
+		return buf;
+	}
+	t = (time_t)(unix_ms / 1000);
+	if (!gmtime_r(&t, &tm)) {
+		snprintf(buf, len, "%" PRId64 "ms", unix_ms);
+		return buf;
+	}
+	strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, len, "%s.%03dZ", day, (int)(unix_ms % 1000));
+	return buf;
+}
+
+char *cli_format_mask(uint32_t mask, char *buf, size_t len)
+{
+	size_t used = 0;
+	int t;
+
+	if (len == 0)
+		return buf;
+	buf[0] = '\0';
+	if (mask == 0) {
+		snprintf(buf, len, "none");
+		return buf;
+	}
+	for (t = 0; t < ISO_FAIL__COUNT; t++) {
+		if (!(mask & ISO_FAIL_MASK(t)))
+			continue;
+		int n = snprintf(buf + used, len - used, "%s%s",
+				 used ? "," : "", iso_failure_type_name(t));
+		if (n < 0 || (size_t)n >= len - used)
+			break;
+		used += (size_t)n;
+	}
+	/* Bits beyond the known types would be a library bug; show them. */
+	if (mask >> ISO_FAIL__COUNT && used < len)
+		snprintf(buf + used, len - used, "%s0x%x", used ? "," : "",
+			 mask & ~((1u << ISO_FAIL__COUNT) - 1));
+	return buf;
+}
+
+char *cli_format_breakdown(const uint64_t by_type[ISO_FAIL__COUNT], char *buf,
+			   size_t len)
+{
+	size_t used = 0;
+	int t;
+
+	if (len == 0)
+		return buf;
+	buf[0] = '\0';
+	for (t = 0; t < ISO_FAIL__COUNT; t++) {
+		if (!by_type[t])
+			continue;
+		int n = snprintf(buf + used, len - used, "%s%s=%" PRIu64,
+				 used ? "," : "", iso_failure_type_name(t),
+				 by_type[t]);
+		if (n < 0 || (size_t)n >= len - used)
+			break;
+		used += (size_t)n;
+	}
+	if (used == 0)
+		snprintf(buf, len, "-");
+	return buf;
+}
+
+int64_t cli_now_unix_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

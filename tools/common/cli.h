@@ -1,0 +1,133 @@
+/*
+ * cli.h - small helpers shared by the isoreg command-line tools: attaching
+ * the segment the user asked for, parsing numbers and keys strictly, and
+ * formatting durations and times for people.
+ *
+ * Everything here parses or prints; nothing here decides anything about an
+ * account (the library does). Errors are printed to stderr prefixed with the
+ * program name given by the caller, and say what was wrong with which value,
+ * so a tool can simply return its exit code.
+ */
+#ifndef ISO_TOOLS_CLI_H
+#define ISO_TOOLS_CLI_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "isoreg.h"
+
+/* Exit codes every tool uses: 0 ok, 1 runtime error, 2 usage error. */
+#define CLI_EXIT_OK 0
+#define CLI_EXIT_RUNTIME 1
+#define CLI_EXIT_USAGE 2
+
+/**
+ * cli_error - print "@prog: <formatted message>\n" on stderr.
+ * @prog: the program (and sub-command) name, e.g. "isoctl status".
+ */
+void cli_error(const char *prog, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/**
+ * cli_iso_error - print "@prog: <what>: <iso_strerror(rc)>: <iso_last_error()>"
+ * on stderr, leaving the detail out when the library recorded none.
+ * @what: what was being done, e.g. "attach /isoreg".
+ * @rc: the negative ISO_E* code returned.
+ *
+ * Must be called right after the failing iso_ call, on the same thread,
+ * before another iso_ call can overwrite the thread's last error.
+ */
+void cli_iso_error(const char *prog, const char *what, int rc);
+
+/**
+ * cli_segment - the segment a tool should use: @arg (from --segment) if not
+ * NULL, else iso_segment_name() (ISOREG_SEGMENT, else "/isoreg").
+ */
+const char *cli_segment(const char *arg);
+
+/**
+ * tool_attach - attach the segment named by --segment or ISOREG_SEGMENT.
+ * @prog: for error messages.
+ * @segment: the --segment argument, or NULL.
+ * @flags: ISO_ATTACH_* (ISO_ATTACH_RDONLY for viewers).
+ * @reg: (output) the attachment.
+ *
+ * Prints a message naming the segment and the reason on failure.
+ * Returns CLI_EXIT_OK, or CLI_EXIT_RUNTIME after printing the error.
+ */
+int tool_attach(const char *prog, const char *segment, unsigned flags,
+		iso_reg_t **reg);
+
+/**
+ * cli_parse_u64 - parse a whole decimal unsigned number in [@min, @max].
+ * @what: how to name the value in an error ("--capacity").
+ *
+ * Rejects signs, empty strings, trailing text and overflow. Returns 0, or
+ * -1 after printing an error naming @what and the text.
+ */
+int cli_parse_u64(const char *prog, const char *what, const char *text,
+		  uint64_t min, uint64_t max, uint64_t *out);
+
+/** cli_parse_u32 - cli_parse_u64 into a uint32_t. */
+int cli_parse_u32(const char *prog, const char *what, const char *text,
+		  uint32_t min, uint32_t max, uint32_t *out);
+
+/**
+ * cli_parse_double - parse a finite number >= @min (e.g. "--op-ms 1.5").
+ * Returns 0, or -1 after printing an error naming @what.
+ */
+int cli_parse_double(const char *prog, const char *what, const char *text,
+		     double min, double *out);
+
+/**
+ * cli_parse_mode - parse an octal file mode ("0660", "660") of at most 0777.
+ * Returns 0, or -1 after printing an error.
+ */
+int cli_parse_mode(const char *prog, const char *text, unsigned *out);
+
+/**
+ * cli_parse_key - parse "type/id/BROKER" with iso_key_parse.
+ * Returns 0, or -1 after printing the library's message (which names the
+ * offending field).
+ */
+int cli_parse_key(const char *prog, const char *text, struct iso_key *key);
+
+/**
+ * cli_format_duration_ms - "850ms", "12s", "4m59s", "2h05m", "3d04h";
+ * "0s" for 0. Writes at most @len bytes and returns @buf.
+ */
+char *cli_format_duration_ms(uint64_t ms, char *buf, size_t len);
+
+/**
+ * cli_format_ns - an operation time for a table: "-" for 0 (no sample),
+ * else "420ns", "12.5us", "3.20ms", "1.50s". Returns @buf.
+ */
+char *cli_format_ns(uint64_t ns, char *buf, size_t len);
+
+/**
+ * cli_format_time_ms - a Unix time in ms as UTC "2026-11-25T09:11:16.123Z",
+ * or "never" for 0. Returns @buf.
+ */
+char *cli_format_time_ms(int64_t unix_ms, char *buf, size_t len);
+
+/**
+ * cli_format_mask - failure-type mask as "AUTHENTICATION,BALANCE", or
+ * "none" for 0 (the form iso_config_set accepts back). Returns @buf.
+ */
+char *cli_format_mask(uint32_t mask, char *buf, size_t len);
+
+/**
+ * cli_format_breakdown - non-zero failure counts by type as
+ * "NETWORK=3,RATE_LIMIT=1", or "-" when all are zero. Returns @buf.
+ */
+char *cli_format_breakdown(const uint64_t by_type[ISO_FAIL__COUNT], char *buf,
+			   size_t len);
+
+/**
+ * cli_now_unix_ms - wall-clock time in Unix ms (for "how long ago").
+ */
+int64_t cli_now_unix_ms(void);
+
+#endif /* ISO_TOOLS_CLI_H */

@@ -1,0 +1,235 @@
+/*
+ * cmd_events.c - `isoctl events`: breaker transitions from the segment's
+ * event ring, once or followed (--follow) until SIGINT/SIGTERM.
+ *
+ * Read-only: the ring is read with iso_events_read, which never waits for a
+ * writer; events lost to overwrite or to a writer that died are reported as
+ * "missed", never silently skipped.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "isoctl.h"
+
+#define EVENTS_BATCH 256
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static void print_event(const struct iso_event *ev, bool json)
+{
+	char t[48], key[ISO_KEY_STR_MAX + 32], ft[32] = "";
+
+	if (json) {
+		isoctl_print_json(isoctl_json_event(ev), true);
+		return;
+	}
+	if (ev->key.type[0])
+		iso_key_format(&ev->key, key, sizeof(key));
+	else /* the slot was reused since: the event outlived its key */
+		snprintf(key, sizeof(key), "(slot %u, reused)", ev->slot);
+	if (ev->failure_type >= 0 && ev->failure_type < ISO_FAIL__COUNT)
+		snprintf(ft, sizeof(ft), " %s",
+			 iso_failure_type_name(ev->failure_type));
+	printf("%s  %-24s  %-11s -> %-11s  %-11s  %s%s  pid %u  seq %" PRIu64
+	       "\n", cli_format_time_ms(ev->time_ms, t, sizeof(t)), key,
+	       iso_health_name(ev->from), iso_health_name(ev->to),
+	       iso_breaker_state_name(ev->breaker), iso_cause_name(ev->cause),
+	       ft, ev->pid, ev->seq);
+}
+
+static void print_missed(uint64_t missed, bool json)
+{
+	if (json) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "missed", json_object_new_uint64(missed));
+		isoctl_print_json(o, true);
+	} else {
+		printf("-- missed %" PRIu64 " event(s): overwritten, torn, or "
+		       "left unfinished by a writer that died\n", missed);
+	}
+}
+
+/* Keeps the last N events of the backlog for --last. */
+struct tail {
+	struct iso_event *v;
+	size_t cap, n, next;
+};
+
+static void tail_push(struct tail *t, const struct iso_event *ev)
+{
+	t->v[t->next] = *ev;
+	t->next = (t->next + 1) % t->cap;
+	if (t->n < t->cap)
+		t->n++;
+}
+
+static void tail_print(const struct tail *t, bool json)
+{
+	size_t first = (t->next + t->cap - t->n) % t->cap;
+
+	for (size_t i = 0; i < t->n; i++)
+		print_event(&t->v[(first + i) % t->cap], json);
+}
+
+/*
+ * Read everything available from *@cursor: print it (or keep it in @tail).
+ * Returns the number of events read, or a negative code.
+ */
+static long drain(iso_reg_t *reg, uint64_t *cursor, struct iso_event *buf,
+		  struct tail *tail, bool json)
+{
+	long total = 0;
+
+	for (;;) {
+		uint64_t missed = 0;
+		int n = iso_events_read(reg, cursor, buf, EVENTS_BATCH, &missed);
+
+		if (n < 0)
+			return n;
+		if (missed)
+			print_missed(missed, json);
+		for (int i = 0; i < n; i++) {
+			if (tail)
+				tail_push(tail, &buf[i]);
+			else
+				print_event(&buf[i], json);
+		}
+		total += n;
+		if (n < EVENTS_BATCH)
+			return total;
+	}
+}
+
+int isoctl_cmd_events(struct isoctl *ctx, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "follow", no_argument, NULL, 'f' },
+		{ "from-start", no_argument, NULL, 'a' },
+		{ "last", required_argument, NULL, 'l' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "interval-ms", required_argument, NULL, 'i' },
+		ISOCTL_COMMON_OPTS
+	};
+	bool follow = false, from_start = false, json = false;
+	uint32_t last = 0, interval_ms = 200;
+	struct iso_event *buf = NULL;
+	struct tail tail = { 0 };
+	struct sigaction sa;
+	uint64_t cursor = 0;
+	iso_reg_t *reg;
+	long n;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, ISOCTL_SHORT_OPTS "f", longopts,
+				NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			follow = true;
+			break;
+		case 'a':
+			from_start = true;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'l':
+			if (cli_parse_u32(ctx->prog, "--last", optarg, 1, 1u << 24,
+					  &last) < 0)
+				return CLI_EXIT_USAGE;
+			break;
+		case 'i':
+			if (cli_parse_u32(ctx->prog, "--interval-ms", optarg, 1,
+					  60000, &interval_ms) < 0)
+				return CLI_EXIT_USAGE;
+			break;
+		default:
+			if ((rc = isoctl_common_opt(ctx, c, argc, argv)) >= 0)
+				return rc;
+		}
+	}
+	if (optind < argc)
+		return isoctl_usage_error(ctx, "unexpected argument '%s'",
+					  argv[optind]);
+	if (from_start && !follow)
+		return isoctl_usage_error(ctx, "--from-start only makes sense "
+			"with --follow (without it every event in the ring is "
+			"printed)");
+	if (from_start && last)
+		return isoctl_usage_error(ctx, "--from-start and --last N "
+					  "contradict each other");
+	if ((rc = tool_attach(ctx->prog, ctx->segment, ISO_ATTACH_RDONLY,
+			      &reg)) != CLI_EXIT_OK)
+		return rc;
+	buf = calloc(EVENTS_BATCH, sizeof(*buf));
+	if (last) {
+		tail.cap = last;
+		tail.v = calloc(last, sizeof(*tail.v));
+	}
+	if (!buf || (last && !tail.v)) {
+		cli_error(ctx->prog, "out of memory");
+		rc = CLI_EXIT_RUNTIME;
+		goto out;
+	}
+
+	/* Backlog: everything in the ring (or its last N), unless following
+	 * only what happens from now on. */
+	if (follow && !from_start && !last) {
+		cursor = iso_events_head(reg);
+	} else {
+		n = drain(reg, &cursor, buf, last ? &tail : NULL, json);
+		if (n < 0) {
+			cli_iso_error(ctx->prog, "reading events", (int)n);
+			rc = CLI_EXIT_RUNTIME;
+			goto out;
+		}
+		if (last)
+			tail_print(&tail, json);
+	}
+	rc = CLI_EXIT_OK;
+	if (!follow)
+		goto out;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sigemptyset(&sa.sa_mask);
+	/* No SA_RESTART: the signal must cut the sleep short. */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	fflush(stdout);
+	while (!stop_requested) {
+		struct timespec ts = {
+			.tv_sec = interval_ms / 1000,
+			.tv_nsec = (long)(interval_ms % 1000) * 1000000L,
+		};
+
+		n = drain(reg, &cursor, buf, NULL, json);
+		if (n < 0) {
+			cli_iso_error(ctx->prog, "reading events", (int)n);
+			rc = CLI_EXIT_RUNTIME;
+			break;
+		}
+		if (n && fflush(stdout) != 0) {
+			rc = CLI_EXIT_RUNTIME;
+			break;
+		}
+		if (!stop_requested)
+			nanosleep(&ts, NULL);
+	}
+out:
+	free(tail.v);
+	free(buf);
+	iso_detach(reg);
+	return rc;
+}

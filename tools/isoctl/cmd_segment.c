@@ -1,0 +1,290 @@
+/*
+ * cmd_segment.c - isoctl sub-commands about the segment as a whole:
+ * create, unlink, info, doctor.
+ *
+ * Only doctor --repair writes to an existing segment; info and doctor
+ * attach read-only so they can run beside a live fleet [R3].
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "isoctl.h"
+
+/* Apply "field=value" words to @cfg through the library's own parser, so
+ * the CLI accepts exactly the names and values the library does. */
+static int apply_fields(struct isoctl *ctx, struct iso_config *cfg, int n,
+			char **words)
+{
+	for (int i = 0; i < n; i++) {
+		char field[64];
+		const char *eq = strchr(words[i], '=');
+		size_t flen = eq ? (size_t)(eq - words[i]) : 0;
+		char what[160];
+		int rc;
+
+		if (!eq || flen == 0 || flen >= sizeof(field))
+			return isoctl_usage_error(ctx,
+				"'%s' is not field=value", words[i]);
+		memcpy(field, words[i], flen);
+		field[flen] = '\0';
+		rc = iso_config_set(cfg, field, eq + 1);
+		if (rc < 0) {
+			snprintf(what, sizeof(what), "config '%.100s'", words[i]);
+			cli_iso_error(ctx->prog, what, rc);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	return CLI_EXIT_OK;
+}
+
+int isoctl_config_fields(struct isoctl *ctx, struct iso_config *cfg, int n,
+			 char **words)
+{
+	int rc = apply_fields(ctx, cfg, n, words);
+
+	if (rc != CLI_EXIT_OK)
+		return rc;
+	/* Each field may be valid alone and the whole not (max below open). */
+	rc = iso_config_validate(cfg);
+	if (rc < 0) {
+		cli_iso_error(ctx->prog, "config refused", rc);
+		return CLI_EXIT_USAGE;
+	}
+	return CLI_EXIT_OK;
+}
+
+static void print_size(uint64_t bytes)
+{
+	if (bytes >= 1u << 20)
+		printf("%.1f MiB (%" PRIu64 " bytes)\n",
+		       bytes / (1024.0 * 1024.0), bytes);
+	else
+		printf("%.1f KiB (%" PRIu64 " bytes)\n", bytes / 1024.0, bytes);
+}
+
+static void print_info(const struct iso_segment_info *in)
+{
+	char d[32];
+
+	printf("segment            %s\n", in->name);
+	printf("layout version     %u\n", in->layout_version);
+	printf("capacity           %u accounts\n", in->capacity);
+	printf("used               %u slots (high-water mark)\n", in->used);
+	printf("live               %u accounts\n", in->live);
+	printf("slot size          %u bytes\n", in->slot_size);
+	printf("segment size       ");
+	print_size(in->segment_size);
+	printf("bytes per account  %" PRIu64 " (budget 512 [P5]: %s)\n",
+	       in->bytes_per_account,
+	       in->bytes_per_account <= 512 ? "within" : "OVER");
+	printf("directory          %u entries, %u tombstones\n",
+	       in->dir_capacity, in->dir_tombstones);
+	printf("event ring         %u events\n", in->ring_capacity);
+	printf("retire cooldown    %s\n",
+	       cli_format_duration_ms(in->retire_cooldown_ms, d, sizeof(d)));
+	printf("generation         %" PRIu64 "\n", in->generation);
+	printf("attached           %s\n", in->read_only ? "read-only" : "read-write");
+	printf("default config\n");
+	isoctl_print_config(&in->defaults, 2);
+}
+
+int isoctl_cmd_create(struct isoctl *ctx, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "capacity", required_argument, NULL, 'c' },
+		{ "mode", required_argument, NULL, 'm' },
+		{ "cooldown-ms", required_argument, NULL, 'k' },
+		ISOCTL_COMMON_OPTS
+	};
+	struct iso_attach_opts opts = {
+		.flags = ISO_ATTACH_CREATE | ISO_ATTACH_EXCL,
+	};
+	struct iso_segment_info info;
+	struct iso_config cfg;
+	unsigned mode = 0600;
+	const char *name;
+	iso_reg_t *reg;
+	char what[300];
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, ISOCTL_SHORT_OPTS, longopts,
+				NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			if (cli_parse_u32(ctx->prog, "--capacity", optarg, 1,
+					  ISO_CAPACITY_MAX, &opts.capacity) < 0)
+				return CLI_EXIT_USAGE;
+			break;
+		case 'm':
+			if (cli_parse_mode(ctx->prog, optarg, &mode) < 0)
+				return CLI_EXIT_USAGE;
+			break;
+		case 'k':
+			if (cli_parse_u32(ctx->prog, "--cooldown-ms", optarg, 1,
+					  UINT32_MAX, &opts.retire_cooldown_ms) < 0)
+				return CLI_EXIT_USAGE;
+			break;
+		default:
+			if ((rc = isoctl_common_opt(ctx, c, argc, argv)) >= 0)
+				return rc;
+		}
+	}
+	iso_config_default(&cfg);
+	rc = isoctl_config_fields(ctx, &cfg, argc - optind, argv + optind);
+	if (rc != CLI_EXIT_OK)
+		return rc;
+	opts.mode = (mode_t)mode;
+	opts.defaults = &cfg;
+	name = cli_segment(ctx->segment);
+	rc = iso_attach(name, &opts, &reg);
+	if (rc < 0) {
+		snprintf(what, sizeof(what), "cannot create segment '%s'", name);
+		cli_iso_error(ctx->prog, what, rc);
+		if (rc == ISO_EEXIST)
+			fprintf(stderr, "%s: it already exists; 'isoctl info' "
+				"shows it, 'isoctl unlink' removes it\n",
+				ctx->prog);
+		return CLI_EXIT_RUNTIME;
+	}
+	rc = iso_segment_info(reg, &info);
+	if (rc < 0) {
+		cli_iso_error(ctx->prog, "segment info", rc);
+		iso_detach(reg);
+		return CLI_EXIT_RUNTIME;
+	}
+	printf("created %s: %u accounts, mode %04o, %" PRIu64
+	       " bytes (%" PRIu64 " per account)\n",
+	       info.name, info.capacity, mode, info.segment_size,
+	       info.bytes_per_account);
+	iso_detach(reg);
+	return CLI_EXIT_OK;
+}
+
+int isoctl_cmd_unlink(struct isoctl *ctx, int argc, char **argv)
+{
+	static const struct option longopts[] = { ISOCTL_COMMON_OPTS };
+	const char *name;
+	char what[300];
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, ISOCTL_SHORT_OPTS, longopts,
+				NULL)) != -1)
+		if ((rc = isoctl_common_opt(ctx, c, argc, argv)) >= 0)
+			return rc;
+	if (optind < argc)
+		return isoctl_usage_error(ctx, "unexpected argument '%s' "
+			"(name the segment with --segment)", argv[optind]);
+	name = cli_segment(ctx->segment);
+	rc = iso_unlink(name);
+	if (rc < 0) {
+		snprintf(what, sizeof(what), "cannot unlink segment '%s'", name);
+		cli_iso_error(ctx->prog, what, rc);
+		return CLI_EXIT_RUNTIME;
+	}
+	printf("unlinked %s\n", name);
+	return CLI_EXIT_OK;
+}
+
+int isoctl_cmd_info(struct isoctl *ctx, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		ISOCTL_COMMON_OPTS
+	};
+	struct iso_segment_info info;
+	bool json = false;
+	iso_reg_t *reg;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, ISOCTL_SHORT_OPTS, longopts,
+				NULL)) != -1) {
+		if (c == 'j')
+			json = true;
+		else if ((rc = isoctl_common_opt(ctx, c, argc, argv)) >= 0)
+			return rc;
+	}
+	if (optind < argc)
+		return isoctl_usage_error(ctx, "unexpected argument '%s'",
+					  argv[optind]);
+	if ((rc = tool_attach(ctx->prog, ctx->segment, ISO_ATTACH_RDONLY,
+			      &reg)) != CLI_EXIT_OK)
+		return rc;
+	rc = iso_segment_info(reg, &info);
+	if (rc < 0) {
+		cli_iso_error(ctx->prog, "segment info", rc);
+		iso_detach(reg);
+		return CLI_EXIT_RUNTIME;
+	}
+	if (json)
+		isoctl_print_json(isoctl_json_info(&info), false);
+	else
+		print_info(&info);
+	iso_detach(reg);
+	return CLI_EXIT_OK;
+}
+
+static void print_doctor(const struct iso_doctor_report *r, bool repair)
+{
+	printf("slots checked      %u\n", r->slots_checked);
+	printf("live accounts      %u\n", r->live);
+	printf("retired (cooling)  %u\n", r->retired);
+	printf("reserved, owner alive  %u\n", r->reserved_pending);
+	printf("reserved, owner dead   %u\n", r->reserved_dead);
+	if (repair) {
+		printf("reclaimed          %u\n", r->reclaimed);
+		printf("published          %u\n", r->published);
+	}
+	printf("bad breaker words  %u\n", r->bad_breaker_words);
+	printf("bad slots          %u\n", r->bad_slots);
+	printf("directory          %u entries, %u tombstones, %u bad, "
+	       "%u live slots missing\n",
+	       r->dir_entries, r->dir_tombstones, r->dir_bad, r->dir_missing);
+	printf("cross-account errors %" PRIu64 "\n", r->cross_account_errors);
+	if (!repair && r->reserved_dead)
+		printf("hint: 'isoctl doctor --repair' reclaims the %u "
+		       "reservation(s) of dead registrants\n", r->reserved_dead);
+	printf("verdict            %s\n", r->ok ? "OK" : "PROBLEMS FOUND");
+}
+
+int isoctl_cmd_doctor(struct isoctl *ctx, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "repair", no_argument, NULL, 'r' },
+		{ "json", no_argument, NULL, 'j' },
+		ISOCTL_COMMON_OPTS
+	};
+	struct iso_doctor_report rep;
+	bool json = false, repair = false;
+	iso_reg_t *reg;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, ISOCTL_SHORT_OPTS, longopts,
+				NULL)) != -1) {
+		if (c == 'j')
+			json = true;
+		else if (c == 'r')
+			repair = true;
+		else if ((rc = isoctl_common_opt(ctx, c, argc, argv)) >= 0)
+			return rc;
+	}
+	if (optind < argc)
+		return isoctl_usage_error(ctx, "unexpected argument '%s'",
+					  argv[optind]);
+	if ((rc = tool_attach(ctx->prog, ctx->segment,
+			      repair ? 0 : ISO_ATTACH_RDONLY, &reg)) != CLI_EXIT_OK)
+		return rc;
+	memset(&rep, 0, sizeof(rep));
+	rc = iso_doctor(reg, repair ? ISO_DOCTOR_REPAIR : 0, &rep);
+	if (rc < 0) {
+		cli_iso_error(ctx->prog, "doctor", rc);
+		iso_detach(reg);
+		return CLI_EXIT_RUNTIME;
+	}
+	if (json)
+		isoctl_print_json(isoctl_json_doctor(&rep), false);
+	else
+		print_doctor(&rep, repair);
+	iso_detach(reg);
+	return rep.ok ? CLI_EXIT_OK : CLI_EXIT_RUNTIME;
+}

@@ -1,0 +1,334 @@
+/*
+ * main.c - isoctl, the isoreg admin CLI [T1]: global options, the table of
+ * sub-commands with their help, and the option conventions they share.
+ *
+ * It must never act on an account itself: every sub-command (cmd_*.c) asks
+ * the library and prints what it answered. Exit codes: 0 ok, 1 runtime
+ * error, 2 usage error.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "isoctl.h"
+#include "serve.h"
+
+struct isoctl_command {
+	const char *name;
+	int (*fn)(struct isoctl *ctx, int argc, char **argv);
+	const char *summary;
+	const char *help;
+};
+
+static int cmd_serve(struct isoctl *ctx, int argc, char **argv)
+{
+	(void)ctx;
+	return isoctl_serve(argc, argv);
+}
+
+static const struct isoctl_command commands[] = {
+	{ "create", isoctl_cmd_create, "create a new segment",
+	  "usage: isoctl create [--capacity N] [--mode 0660] [--cooldown-ms N]\n"
+	  "                     [field=value ...]\n"
+	  "\n"
+	  "Create the segment (it must not exist yet) with room for N accounts\n"
+	  "(default 4096), file mode MODE (default 0600), and a retire cooldown\n"
+	  "of N ms before a retired account's slot is reused (default 60000).\n"
+	  "Each field=value sets a default breaker config field, e.g.\n"
+	  "failure_threshold=3 open_timeout_ms=60000 trip_on=AUTHENTICATION.\n"
+	  "Fields: failure_threshold success_threshold half_open_max_calls\n"
+	  "degrade_after open_timeout_ms max_open_timeout_ms probe_timeout_ms\n"
+	  "trip_on ignore observe_only.\n" },
+	{ "unlink", isoctl_cmd_unlink, "remove the segment's name",
+	  "usage: isoctl unlink\n"
+	  "\n"
+	  "Remove the segment's name. Attached processes keep their mapping\n"
+	  "until they detach; new attaches fail until it is created again.\n" },
+	{ "info", isoctl_cmd_info, "segment facts: capacity, use, sizes",
+	  "usage: isoctl info [--json]\n"
+	  "\n"
+	  "Capacity, slots used and live, slot size, bytes per account (the\n"
+	  "SPEC [P5] budget is 512), directory tombstones, event ring size,\n"
+	  "retire cooldown and the segment's default breaker config.\n" },
+	{ "list", isoctl_cmd_list, "table of every account",
+	  "usage: isoctl list [--json] [--sort severity|key|slot] [--broker B]\n"
+	  "                   [--not-healthy]\n"
+	  "\n"
+	  "One row per account: key, health, breaker, operations, failures,\n"
+	  "consecutive failures, p50/p99 operation time, time until probes are\n"
+	  "allowed (RETRY-IN; 'halted' for a forced open), failures by type.\n"
+	  "Sorted worst first by default.\n" },
+	{ "status", isoctl_cmd_status, "one account in full, or all accounts",
+	  "usage: isoctl status [KEY] [--json] [list options]\n"
+	  "\n"
+	  "With KEY (type/id/BROKER, e.g. user/user1/KRAKEN): everything the\n"
+	  "registry knows about that account: breaker, counters, failure\n"
+	  "breakdown, times, operation-time histogram and the config in force.\n"
+	  "Without KEY: a one-line summary of the segment, then the table of\n"
+	  "'isoctl list'.\n" },
+	{ "report", isoctl_cmd_report, "isolation report (all accounts)",
+	  "usage: isoctl report [--json]\n"
+	  "\n"
+	  "Accounts per health state, total operations, failures and\n"
+	  "quarantines, per broker how many accounts are unhealthy (a\n"
+	  "broker-wide incident shows as one line), detected cross-account\n"
+	  "errors, and whether the isolation guarantee is ACTIVE or VIOLATED.\n" },
+	{ "register", isoctl_cmd_register, "register an account",
+	  "usage: isoctl register KEY\n"
+	  "\n"
+	  "Find or create the account KEY (type/id/BROKER) and print its slot.\n" },
+	{ "reset", isoctl_cmd_reset, "close an account's breaker",
+	  "usage: isoctl reset KEY\n"
+	  "\n"
+	  "Close the breaker and clear the consecutive counts: the account is\n"
+	  "HEALTHY and may act at once. Statistics are kept. Do this only once\n"
+	  "the cause of its failures is fixed.\n" },
+	{ "halt", isoctl_cmd_halt, "stop an account (force its breaker open)",
+	  "usage: isoctl halt KEY\n"
+	  "\n"
+	  "Force the breaker open (FORCED_OPEN): every operation of the\n"
+	  "account is refused until 'isoctl release KEY'. It never reopens by\n"
+	  "itself.\n" },
+	{ "release", isoctl_cmd_release, "undo a halt",
+	  "usage: isoctl release KEY\n"
+	  "\n"
+	  "Undo 'isoctl halt': reset the breaker to CLOSED. Release is a reset,\n"
+	  "so it also closes a breaker that was not halted; it says so when\n"
+	  "that happens.\n" },
+	{ "retire", isoctl_cmd_retire, "remove an account",
+	  "usage: isoctl retire KEY\n"
+	  "\n"
+	  "The account is gone: its directory entry is removed and its slot is\n"
+	  "reused after the segment's retire cooldown. Handles still held by\n"
+	  "processes are refused from now on.\n" },
+	{ "record", isoctl_cmd_record, "inject outcomes (tests, drills)",
+	  "usage: isoctl record KEY success|failure [--type T] [--op-ms X]\n"
+	  "                     [--retry-after-ms N] [--count N]\n"
+	  "\n"
+	  "Record N (default 1) outcomes for KEY as a trader would, registering\n"
+	  "the account if needed, then print its health. For drills and tests:\n"
+	  "the breaker reacts exactly as to real traffic.\n"
+	  "  --type T            failure type (API NETWORK AUTHENTICATION\n"
+	  "                      RATE_LIMIT BALANCE POSITION EXECUTION UNKNOWN);\n"
+	  "                      default UNKNOWN\n"
+	  "  --op-ms X           operation time in ms (fractions allowed)\n"
+	  "  --retry-after-ms N  the exchange's retry-after, failures only\n"
+	  "  --count N           how many outcomes to record\n" },
+	{ "config", isoctl_cmd_config, "show or change breaker config",
+	  "usage: isoctl config [--json]                 segment default\n"
+	  "       isoctl config field=value ...          change the default\n"
+	  "       isoctl config KEY [--json]             config in force for KEY\n"
+	  "       isoctl config KEY field=value ...      give KEY its own config\n"
+	  "       isoctl config KEY --default            KEY follows the default\n"
+	  "\n"
+	  "Fields: failure_threshold success_threshold half_open_max_calls\n"
+	  "degrade_after open_timeout_ms max_open_timeout_ms probe_timeout_ms\n"
+	  "trip_on ignore (failure types, comma-separated, or none) and\n"
+	  "observe_only (0 or 1). Unnamed fields keep the value in force.\n" },
+	{ "events", isoctl_cmd_events, "breaker transitions",
+	  "usage: isoctl events [--follow] [--from-start] [--last N] [--json]\n"
+	  "\n"
+	  "Print breaker transitions from the event ring, one per line: time,\n"
+	  "account, health from -> to, breaker, cause, failure type, pid.\n"
+	  "Without --follow: every event still in the ring (or the last N).\n"
+	  "With --follow: new events as they happen, until SIGINT or SIGTERM;\n"
+	  "--from-start prints those already in the ring first.\n"
+	  "Events lost to overwrite or to a writer that died are reported as\n"
+	  "'missed N'.\n" },
+	{ "doctor", isoctl_cmd_doctor, "verify the segment (and --repair)",
+	  "usage: isoctl doctor [--repair] [--json]\n"
+	  "\n"
+	  "Check every slot, breaker word and directory entry. With --repair,\n"
+	  "free slots reserved by registrants that died half-way and finish\n"
+	  "publishing those already in the directory. Exit status 1 if the\n"
+	  "segment is not ok.\n" },
+	{ "serve", cmd_serve, "Prometheus /metrics endpoint",
+	  "usage: isoctl serve [--listen ADDR:PORT] (see 'isoctl serve --help')\n" },
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const struct isoctl_command *find_command(const char *name)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: isoctl [--segment NAME] COMMAND [options] [args]\n"
+		"\n"
+		"Administer an isoreg segment (default %s, or ISOREG_SEGMENT).\n"
+		"\n"
+		"commands:\n",
+		ISO_DEFAULT_SEGMENT);
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
+	fprintf(out,
+		"\n"
+		"Every command takes --help and --segment NAME. KEY is an account\n"
+		"key type/id/BROKER, e.g. user/user1/KRAKEN.\n"
+		"Exit status: 0 ok, 1 runtime error, 2 usage error.\n");
+}
+
+void isoctl_help(const struct isoctl *ctx)
+{
+	const struct isoctl_command *c = find_command(ctx->cmd);
+
+	if (c)
+		fputs(c->help, stdout);
+	printf("\nCommon options: --segment NAME (default $ISOREG_SEGMENT or "
+	       "%s), --help.\n", ISO_DEFAULT_SEGMENT);
+}
+
+int isoctl_usage_error(const struct isoctl *ctx, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", ctx->prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'isoctl %s --help'.\n", ctx->cmd);
+	return CLI_EXIT_USAGE;
+}
+
+int isoctl_common_opt(struct isoctl *ctx, int c, int argc, char **argv)
+{
+	/* getopt leaves the offending word just before optind. */
+	const char *word = (optind > 0 && optind <= argc) ? argv[optind - 1] : "?";
+
+	switch (c) {
+	case 'h':
+		isoctl_help(ctx);
+		return CLI_EXIT_OK;
+	case 'S':
+		if (!optarg[0])
+			return isoctl_usage_error(ctx, "--segment needs a name");
+		ctx->segment = optarg;
+		return -1;
+	case ':':
+		return isoctl_usage_error(ctx, "option '%s' needs a value", word);
+	default:
+		return isoctl_usage_error(ctx, "unknown option '%s'", word);
+	}
+}
+
+void isoctl_print_json(json_object *obj, bool compact)
+{
+	int flags = JSON_C_TO_STRING_NOSLASHESCAPE |
+		    (compact ? JSON_C_TO_STRING_PLAIN : JSON_C_TO_STRING_PRETTY);
+
+	puts(json_object_to_json_string_ext(obj, flags));
+	json_object_put(obj);
+}
+
+int isoctl_lookup(struct isoctl *ctx, const char *text, bool rdonly,
+		  iso_reg_t **reg, iso_account_t *acct, struct iso_key *key)
+{
+	char what[ISO_KEY_STR_MAX + 300];
+	int rc;
+
+	*reg = NULL;
+	if (cli_parse_key(ctx->prog, text, key) < 0)
+		return CLI_EXIT_USAGE;
+	rc = tool_attach(ctx->prog, ctx->segment,
+			 rdonly ? ISO_ATTACH_RDONLY : 0, reg);
+	if (rc != CLI_EXIT_OK)
+		return rc;
+	rc = iso_lookup_key(*reg, key, acct);
+	if (rc == 0)
+		return CLI_EXIT_OK;
+	if (rc == ISO_ENOENT) {
+		char k[ISO_KEY_STR_MAX + 1];
+
+		iso_key_format(key, k, sizeof(k));
+		cli_error(ctx->prog, "no account '%s' in segment '%s' "
+			  "(see 'isoctl list')", k, cli_segment(ctx->segment));
+	} else {
+		snprintf(what, sizeof(what), "lookup of '%s'", text);
+		cli_iso_error(ctx->prog, what, rc);
+	}
+	return CLI_EXIT_RUNTIME;
+}
+
+/* Everything written must reach its reader: a full disk or a closed pipe
+ * is a runtime error, not a silent success. */
+static int finish_output(int rc)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		perror("isoctl: writing output");
+		return rc ? rc : CLI_EXIT_RUNTIME;
+	}
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct isoctl ctx = { .segment = NULL };
+	const struct isoctl_command *c;
+	int i = 1;
+
+	/* Global options come before the command; each command parses its
+	 * own (it also accepts --segment, for convenience). */
+	while (i < argc && argv[i][0] == '-') {
+		const char *a = argv[i];
+
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			usage(stdout);
+			return finish_output(CLI_EXIT_OK);
+		} else if (strcmp(a, "--version") == 0) {
+			printf("isoctl %d.%d.%d\n", ISO_VERSION_MAJOR,
+			       ISO_VERSION_MINOR, ISO_VERSION_PATCH);
+			return finish_output(CLI_EXIT_OK);
+		} else if (strcmp(a, "--segment") == 0 || strcmp(a, "-s") == 0) {
+			if (i + 1 >= argc || !argv[i + 1][0]) {
+				fprintf(stderr, "isoctl: %s needs a segment name\n", a);
+				return CLI_EXIT_USAGE;
+			}
+			ctx.segment = argv[i + 1];
+			i += 2;
+		} else if (strncmp(a, "--segment=", 10) == 0 && a[10]) {
+			ctx.segment = a + 10;
+			i++;
+		} else {
+			fprintf(stderr, "isoctl: unknown option '%s'\n"
+				"Try 'isoctl --help'.\n", a);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	if (strcmp(argv[i], "help") == 0) {
+		if (i + 1 < argc && (c = find_command(argv[i + 1]))) {
+			ctx.cmd = c->name;
+			isoctl_help(&ctx);
+		} else {
+			usage(stdout);
+		}
+		return finish_output(CLI_EXIT_OK);
+	}
+	c = find_command(argv[i]);
+	if (!c) {
+		fprintf(stderr, "isoctl: unknown command '%s'\n"
+			"Try 'isoctl --help'.\n", argv[i]);
+		return CLI_EXIT_USAGE;
+	}
+	/* serve (written separately) reads the segment the library way:
+	 * exporting the choice keeps one rule for every command. */
+	if (ctx.segment && setenv("ISOREG_SEGMENT", ctx.segment, 1) != 0) {
+		perror("isoctl: setenv ISOREG_SEGMENT");
+		return CLI_EXIT_RUNTIME;
+	}
+	ctx.cmd = c->name;
+	snprintf(ctx.prog, sizeof(ctx.prog), "isoctl %s", c->name);
+	optind = 0; /* GNU: re-initialise getopt for the sub-command */
+	opterr = 0; /* we word option errors ourselves */
+	return finish_output(c->fn(&ctx, argc - i, argv + i));
+}
