@@ -46,6 +46,7 @@ struct server {
 	iso_reg_t *reg;          /* NULL while the segment is gone */
 	dev_t dev;               /* identity of the object attached */
 	ino_t ino;
+	bool attached_before;    /* so a later attach counts as a re-attach */
 	struct iso_metrics *metrics;
 	struct iso_metrics_self self;
 };
@@ -117,6 +118,9 @@ static int segment_attach(struct server *srv, uint32_t timeout_ms, char *err,
 			srv->reg = reg;
 			srv->dev = after.st_dev;
 			srv->ino = after.st_ino;
+			if (srv->attached_before)
+				srv->self.reattaches++;
+			srv->attached_before = true;
 			return 0;
 		}
 		iso_detach(reg);
@@ -157,10 +161,7 @@ static int segment_check(struct server *srv, char *err, size_t errlen)
 	}
 	if (srv->reg && st.st_dev == srv->dev && st.st_ino == srv->ino)
 		return 0;
-	if (srv->reg) {
-		segment_detach(srv);
-		srv->self.reattaches++;
-	}
+	segment_detach(srv);
 	return segment_attach(srv, SCRAPE_ATTACH_TIMEOUT_MS, err, errlen);
 }
 
@@ -400,12 +401,21 @@ int isoctl_serve(int argc, char **argv)
 
 	srv.segment = NULL;
 	optind = 0; /* a fresh scan: main.c may have run getopt already */
-	while ((c = getopt_long(argc, argv, "+l:s:h", longopts, NULL)) != -1) {
+	opterr = 0; /* the message below names the option in our words */
+	while ((c = getopt_long(argc, argv, "+:l:s:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'l': listen_at = optarg; break;
 		case 's': srv.segment = optarg; break;
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case ':':
+			fprintf(stderr, "isoctl serve: option '%s' needs a value\n",
+				argv[optind - 1]);
+			return 2;
+		default:
+			fprintf(stderr, "isoctl serve: unknown option '%s'\n",
+				argv[optind - 1]);
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (optind < argc) {
