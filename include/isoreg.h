@@ -112,6 +112,8 @@ enum iso_reason {
 	ISO_REASON_HALF_OPEN_LIMIT, /* refused: probe permits all in use */
 	ISO_REASON_FORCED_OPEN,     /* refused: halted by an operator */
 	ISO_REASON_OBSERVED,        /* allowed only because observe-only mode */
+	ISO_REASON_RECOVERY,        /* allowed: the first probe after the open
+				       time ran out (a recovery attempt) */
 	ISO_REASON__COUNT
 };
 
@@ -423,7 +425,16 @@ int iso_permit_reason(const iso_permit_t *permit, char *buf, size_t len);
 
 /* ----------------------------------------------------- status and reports */
 
-#define ISO_HIST_BUCKETS 32 /* bucket i counts op_ns in [2^(i+6), 2^(i+7)) */
+/*
+ * Operation-time histogram, log2 buckets: bucket 0 counts op_ns < 2^14
+ * (16.4 us), bucket i (1..16) counts [2^(13+i), 2^(14+i)), and the last
+ * counts everything from 2^30 ns (1.07 s) up.
+ */
+#define ISO_HIST_BUCKETS 18
+
+/** iso_hist_upper_ns - exclusive upper bound of bucket @i in ns;
+ * UINT64_MAX for the last bucket (and for any @i out of range). */
+uint64_t iso_hist_upper_ns(int i);
 
 struct iso_status {
 	struct iso_key key;

@@ -24,7 +24,7 @@
 #define ISO_HEADER_SIZE 4096u
 #define ISO_SLOT_SIZE 448u
 #define ISO_EVENT_SIZE 64u
-#define ISO_SLOT_HIST 18 /* buckets in the slot; see iso_hist_bucket() */
+#define ISO_SLOT_HIST ISO_HIST_BUCKETS
 
 /* ------------------------------------------------------------- header */
 

@@ -1,0 +1,138 @@
+/*
+ * breaker.h - the breaker as a pure function [B4].
+ *
+ * iso_breaker_next(word, event, config, now) computes the next breaker word
+ * and what the caller should be told. It reads no shared memory and no
+ * clock, so every state x event pair is tested exhaustively; account.c wraps
+ * it in a CAS loop.
+ */
+#ifndef ISO_BREAKER_H
+#define ISO_BREAKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "atomic.h"
+#include "isoreg.h"
+#include "layout.h"
+
+/* The breaker word, unpacked. See layout.h for the packed form. */
+struct iso_bw {
+	uint16_t gen;      /* low 16 bits of the slot generation */
+	uint8_t state;     /* enum iso_breaker_state */
+	bool degraded;     /* CLOSED only: DEGRADED until enough successes */
+	uint8_t backoff;   /* failed recoveries in a row, 0..ISO_BW_BACKOFF_MAX */
+	uint8_t cf;        /* consecutive failures, saturating */
+	uint8_t cs;        /* consecutive successes toward a threshold */
+	uint8_t probes;    /* HALF_OPEN probe permits in flight */
+	uint16_t episode;  /* moves on every trip, halt and reset */
+	uint64_t time_ms;  /* see layout.h */
+	uint16_t seq;      /* moves on every CAS */
+};
+
+enum iso_bev_kind {
+	ISO_BEV_ACQUIRE = 0,
+	ISO_BEV_SUCCESS,
+	ISO_BEV_FAILURE,
+	ISO_BEV_TICK,       /* nothing happened but time: lazy transitions only */
+	ISO_BEV_RESET,
+	ISO_BEV_FORCE_OPEN,
+	ISO_BEV__COUNT
+};
+
+struct iso_bevent {
+	enum iso_bev_kind kind;
+	uint8_t ftype;           /* ISO_BEV_FAILURE: enum iso_failure_type */
+	bool old_episode;        /* the outcome's permit is from an earlier episode */
+	uint64_t retry_after_ms; /* ISO_BEV_FAILURE: exchange's retry-after, or 0 */
+};
+
+struct iso_bout {
+	bool allowed;           /* ISO_BEV_ACQUIRE: may act */
+	bool probe;             /* ISO_BEV_ACQUIRE: took a probe permit */
+	uint8_t reason;         /* ISO_BEV_ACQUIRE: enum iso_reason */
+	uint64_t retry_in_ms;   /* ISO_BEV_ACQUIRE refused: time until retry */
+	bool quarantined;       /* this step entered QUARANTINED (a trip or halt) */
+};
+
+static inline struct iso_bw iso_bw_unpack(iso_pair_t w)
+{
+	struct iso_bw b = {
+		.gen = (uint16_t)(w.lo >> ISO_BW_GEN_SHIFT),
+		.state = (uint8_t)((w.lo >> ISO_BW_STATE_SHIFT) & 0x3),
+		.degraded = (w.lo >> ISO_BW_DEGRADED_SHIFT) & 0x1,
+		.backoff = (uint8_t)((w.lo >> ISO_BW_BACKOFF_SHIFT) & 0x1f),
+		.cf = (uint8_t)(w.lo >> ISO_BW_CF_SHIFT),
+		.cs = (uint8_t)(w.lo >> ISO_BW_CS_SHIFT),
+		.probes = (uint8_t)(w.lo >> ISO_BW_PROBES_SHIFT),
+		.episode = (uint16_t)(w.lo >> ISO_BW_EPISODE_SHIFT),
+		.time_ms = w.hi & ISO_BW_TIME_MASK,
+		.seq = (uint16_t)(w.hi >> 48),
+	};
+	return b;
+}
+
+static inline iso_pair_t iso_bw_pack(const struct iso_bw *b)
+{
+	iso_pair_t w;
+	w.lo = ((uint64_t)b->gen << ISO_BW_GEN_SHIFT) |
+	       ((uint64_t)(b->state & 0x3) << ISO_BW_STATE_SHIFT) |
+	       ((uint64_t)(b->degraded ? 1 : 0) << ISO_BW_DEGRADED_SHIFT) |
+	       ((uint64_t)(b->backoff & 0x1f) << ISO_BW_BACKOFF_SHIFT) |
+	       ((uint64_t)b->cf << ISO_BW_CF_SHIFT) |
+	       ((uint64_t)b->cs << ISO_BW_CS_SHIFT) |
+	       ((uint64_t)b->probes << ISO_BW_PROBES_SHIFT) |
+	       ((uint64_t)b->episode << ISO_BW_EPISODE_SHIFT);
+	w.hi = (b->time_ms & ISO_BW_TIME_MASK) | ((uint64_t)b->seq << 48);
+	return w;
+}
+
+/* Fast-path views of the lo word alone. */
+static inline uint32_t iso_bw_lo_state(uint64_t lo)
+{ return (uint32_t)((lo >> ISO_BW_STATE_SHIFT) & 0x3); }
+static inline uint16_t iso_bw_lo_gen(uint64_t lo)
+{ return (uint16_t)(lo >> ISO_BW_GEN_SHIFT); }
+static inline uint16_t iso_bw_lo_episode(uint64_t lo)
+{ return (uint16_t)(lo >> ISO_BW_EPISODE_SHIFT); }
+static inline bool iso_bw_lo_degraded(uint64_t lo)
+{ return (lo >> ISO_BW_DEGRADED_SHIFT) & 0x1; }
+/* CLOSED, healthy, no failure streak: a success changes nothing. */
+static inline bool iso_bw_lo_quiet(uint64_t lo)
+{
+	const uint64_t m = (0x3ull << ISO_BW_STATE_SHIFT) |
+			   (0x1ull << ISO_BW_DEGRADED_SHIFT) |
+			   (0xffull << ISO_BW_CF_SHIFT);
+	return (lo & m) == 0; /* CLOSED == 0 */
+}
+
+/** iso_bw_initial - a CLOSED, HEALTHY word for slot generation @gen. */
+struct iso_bw iso_bw_initial(uint32_t gen, uint64_t now_ms);
+
+/** iso_bw_health - the health a word stands for [B3] (apply TICK first). */
+enum iso_health iso_bw_health(const struct iso_bw *b);
+
+/** iso_bw_valid - whether a word is in a legal state (doctor, fuzzing). */
+bool iso_bw_valid(const struct iso_bw *b);
+
+/**
+ * iso_breaker_next - the breaker transition function [B4][B5][B6].
+ * @w: the current word.
+ * @ev: what happened.
+ * @cfg: the config in force (any valid config; fields are clamped).
+ * @now_ms: the monotonic clock, ms.
+ * @out: (output) the answer for the caller.
+ *
+ * Pure: the same inputs always give the same outputs. Returns the next
+ * word; equal to @w when nothing changes. Never touches seq or gen.
+ */
+struct iso_bw iso_breaker_next(struct iso_bw w, const struct iso_bevent *ev,
+			       const struct iso_config *cfg, uint64_t now_ms,
+			       struct iso_bout *out);
+
+static inline bool iso_bw_equal(const struct iso_bw *a, const struct iso_bw *b)
+{
+	iso_pair_t x = iso_bw_pack(a), y = iso_bw_pack(b);
+	return x.lo == y.lo && x.hi == y.hi;
+}
+
+#endif /* ISO_BREAKER_H */

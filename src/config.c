@@ -1,0 +1,238 @@
+/*
+ * config.c - breaker configuration: defaults, validation, parsing by field
+ * name, and the compact form stored in the segment [B1].
+ *
+ * Stored configs are read and written field by field with relaxed atomics:
+ * every field is validated on its own, so any mix of two valid configs is
+ * valid and a reader racing a reconfigure never sees nonsense.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "internal.h"
+
+void iso_config_default(struct iso_config *cfg)
+{
+	if (!cfg)
+		return;
+	*cfg = (struct iso_config){
+		.failure_threshold = 5,
+		.success_threshold = 3,
+		.half_open_max_calls = 1,
+		.degrade_after = 1,
+		.open_timeout_ms = 300000,
+		.max_open_timeout_ms = 3600000,
+		.probe_timeout_ms = 30000,
+		.trip_on = 0,
+		.ignore = 0,
+		.flags = 0,
+	};
+}
+
+static int check_range(const char *field, uint32_t v, uint32_t lo, uint32_t hi)
+{
+	if (v < lo || v > hi)
+		return iso_fail(ISO_EINVAL, "config %s = %u: must be %u..%u",
+				field, v, lo, hi);
+	return 0;
+}
+
+int iso_config_validate(const struct iso_config *c)
+{
+	int rc;
+	const uint32_t all = (1u << ISO_FAIL__COUNT) - 1;
+	if (!c)
+		return iso_fail(ISO_EINVAL, "config: NULL");
+	if ((rc = check_range("failure_threshold", c->failure_threshold, 1,
+			      ISO_THRESHOLD_MAX)) ||
+	    (rc = check_range("success_threshold", c->success_threshold, 1,
+			      ISO_THRESHOLD_MAX)) ||
+	    (rc = check_range("half_open_max_calls", c->half_open_max_calls, 1,
+			      ISO_THRESHOLD_MAX)) ||
+	    (rc = check_range("degrade_after", c->degrade_after, 1,
+			      ISO_THRESHOLD_MAX)) ||
+	    (rc = check_range("open_timeout_ms", c->open_timeout_ms, 1,
+			      ISO_TIMEOUT_MAX_MS)) ||
+	    (rc = check_range("max_open_timeout_ms", c->max_open_timeout_ms, 1,
+			      ISO_TIMEOUT_MAX_MS)) ||
+	    (rc = check_range("probe_timeout_ms", c->probe_timeout_ms, 1,
+			      ISO_TIMEOUT_MAX_MS)))
+		return rc;
+	if (c->max_open_timeout_ms < c->open_timeout_ms)
+		return iso_fail(ISO_EINVAL,
+				"config max_open_timeout_ms = %u: must be >= "
+				"open_timeout_ms (%u)", c->max_open_timeout_ms,
+				c->open_timeout_ms);
+	if (c->trip_on & ~all)
+		return iso_fail(ISO_EINVAL, "config trip_on = 0x%x: unknown "
+				"failure type bits", c->trip_on);
+	if (c->ignore & ~all)
+		return iso_fail(ISO_EINVAL, "config ignore = 0x%x: unknown "
+				"failure type bits", c->ignore);
+	if (c->trip_on & c->ignore)
+		return iso_fail(ISO_EINVAL, "config: a failure type cannot be "
+				"both in trip_on and in ignore (0x%x)",
+				c->trip_on & c->ignore);
+	if (c->flags & ~ISO_CFG_OBSERVE_ONLY)
+		return iso_fail(ISO_EINVAL, "config flags = 0x%x: unknown bits",
+				c->flags);
+	return 0;
+}
+
+static int parse_u32(const char *field, const char *value, uint32_t *out)
+{
+	char *end;
+	errno = 0;
+	if (!value || !*value || *value == '-')
+		return iso_fail(ISO_EINVAL, "config %s: '%s' is not a "
+				"non-negative number", field, value ? value : "");
+	unsigned long long v = strtoull(value, &end, 10);
+	if (errno || *end || v > UINT32_MAX)
+		return iso_fail(ISO_EINVAL, "config %s: '%s' is not a number "
+				"in range", field, value);
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int parse_mask(const char *field, const char *value, uint32_t *out)
+{
+	char buf[256];
+	uint32_t m = 0;
+	if (!value || strlen(value) >= sizeof(buf))
+		return iso_fail(ISO_EINVAL, "config %s: bad list", field);
+	if (!strcasecmp(value, "none") || !*value) {
+		*out = 0;
+		return 0;
+	}
+	strcpy(buf, value);
+	for (char *save, *t = strtok_r(buf, ",|", &save); t;
+	     t = strtok_r(NULL, ",|", &save)) {
+		int ft = iso_failure_type_parse(t);
+		if (ft < 0)
+			return iso_fail(ISO_EINVAL, "config %s: '%s' is not a "
+					"failure type (API, NETWORK, "
+					"AUTHENTICATION, RATE_LIMIT, BALANCE, "
+					"POSITION, EXECUTION, UNKNOWN)", field, t);
+		m |= ISO_FAIL_MASK(ft);
+	}
+	*out = m;
+	return 0;
+}
+
+int iso_config_set(struct iso_config *cfg, const char *field,
+		   const char *value)
+{
+	struct iso_config c;
+	uint32_t v = 0;
+	int rc;
+	if (!cfg || !field || !value)
+		return iso_fail(ISO_EINVAL, "iso_config_set: NULL argument");
+	c = *cfg;
+	struct { const char *name; uint32_t *p; } num[] = {
+		{ "failure_threshold", &c.failure_threshold },
+		{ "success_threshold", &c.success_threshold },
+		{ "half_open_max_calls", &c.half_open_max_calls },
+		{ "degrade_after", &c.degrade_after },
+		{ "open_timeout_ms", &c.open_timeout_ms },
+		{ "max_open_timeout_ms", &c.max_open_timeout_ms },
+		{ "probe_timeout_ms", &c.probe_timeout_ms },
+	};
+	for (size_t i = 0; i < sizeof(num) / sizeof(num[0]); i++) {
+		if (strcmp(field, num[i].name))
+			continue;
+		if ((rc = parse_u32(field, value, &v)))
+			return rc;
+		*num[i].p = v;
+		goto check;
+	}
+	if (!strcmp(field, "trip_on")) {
+		if ((rc = parse_mask(field, value, &c.trip_on)))
+			return rc;
+	} else if (!strcmp(field, "ignore")) {
+		if ((rc = parse_mask(field, value, &c.ignore)))
+			return rc;
+	} else if (!strcmp(field, "observe_only")) {
+		if (!strcmp(value, "1") || !strcasecmp(value, "true") ||
+		    !strcasecmp(value, "on"))
+			c.flags |= ISO_CFG_OBSERVE_ONLY;
+		else if (!strcmp(value, "0") || !strcasecmp(value, "false") ||
+			 !strcasecmp(value, "off"))
+			c.flags &= ~ISO_CFG_OBSERVE_ONLY;
+		else
+			return iso_fail(ISO_EINVAL, "config observe_only: '%s' "
+					"is not 0/1/true/false", value);
+	} else {
+		return iso_fail(ISO_EINVAL,
+				"config: unknown field '%s' (known: "
+				"failure_threshold success_threshold "
+				"half_open_max_calls degrade_after "
+				"open_timeout_ms max_open_timeout_ms "
+				"probe_timeout_ms trip_on ignore observe_only)",
+				field);
+	}
+check:
+	/* max_open follows open up when only open was raised past it. */
+	if (!strcmp(field, "open_timeout_ms") &&
+	    c.max_open_timeout_ms < c.open_timeout_ms)
+		c.max_open_timeout_ms = c.open_timeout_ms;
+	if ((rc = iso_config_validate(&c)))
+		return rc;
+	*cfg = c;
+	return 0;
+}
+
+void iso_config_to_shm(const struct iso_config *c, struct iso_shm_config *s)
+{
+	s->failure_threshold = (uint8_t)c->failure_threshold;
+	s->success_threshold = (uint8_t)c->success_threshold;
+	s->half_open_max_calls = (uint8_t)c->half_open_max_calls;
+	s->degrade_after = (uint8_t)c->degrade_after;
+	s->open_timeout_ms = c->open_timeout_ms;
+	s->max_open_timeout_ms = c->max_open_timeout_ms;
+	s->probe_timeout_ms = c->probe_timeout_ms;
+	s->trip_on = (uint8_t)c->trip_on;
+	s->ignore = (uint8_t)c->ignore;
+	s->flags = (uint8_t)c->flags;
+}
+
+/*
+ * Field by field, relaxed: each field is whole and valid on its own. The
+ * byte-wide fields use the compiler's __atomic builtins (C11 semantics)
+ * directly, which TSan also understands; they order nothing.
+ */
+#define LD8(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define ST8(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+
+void iso_config_load_shm(const struct iso_shm_config *s, struct iso_config *c)
+{
+	c->failure_threshold = LD8(&s->failure_threshold);
+	c->success_threshold = LD8(&s->success_threshold);
+	c->half_open_max_calls = LD8(&s->half_open_max_calls);
+	c->degrade_after = LD8(&s->degrade_after);
+	c->open_timeout_ms = iso_load32_relaxed(&s->open_timeout_ms);
+	c->max_open_timeout_ms = iso_load32_relaxed(&s->max_open_timeout_ms);
+	c->probe_timeout_ms = iso_load32_relaxed(&s->probe_timeout_ms);
+	c->trip_on = LD8(&s->trip_on);
+	c->ignore = LD8(&s->ignore);
+	c->flags = LD8(&s->flags);
+}
+
+void iso_config_store_shm(struct iso_shm_config *s, const struct iso_config *c,
+			  uint8_t override)
+{
+	ST8(&s->failure_threshold, (uint8_t)c->failure_threshold);
+	ST8(&s->success_threshold, (uint8_t)c->success_threshold);
+	ST8(&s->half_open_max_calls, (uint8_t)c->half_open_max_calls);
+	ST8(&s->degrade_after, (uint8_t)c->degrade_after);
+	iso_store32_relaxed(&s->open_timeout_ms, c->open_timeout_ms);
+	iso_store32_relaxed(&s->max_open_timeout_ms, c->max_open_timeout_ms);
+	iso_store32_relaxed(&s->probe_timeout_ms, c->probe_timeout_ms);
+	ST8(&s->trip_on, (uint8_t)c->trip_on);
+	ST8(&s->ignore, (uint8_t)c->ignore);
+	ST8(&s->flags, (uint8_t)c->flags);
+	/* release: a reader that sees the override flag sees the fields. */
+	__atomic_store_n(&s->override, override, __ATOMIC_RELEASE);
+}

@@ -1,0 +1,165 @@
+/*
+ * events.c - the event ring: every breaker transition, appended by whoever
+ * made it, read by isoctl events, isotop and the exporter.
+ *
+ * Writers never wait: a ticket from one fetch-add, then the entry. A
+ * writer killed mid-append, or lapped by another writer, costs at most a
+ * lost event; readers detect overwritten, torn and unfinished entries (seq
+ * protocol plus a checksum over ticket and body) and count them as missed.
+ * Readers never write to the segment, so they work on read-only mappings.
+ */
+#include <string.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "internal.h"
+
+#define PENDING_GRACE_MS 1000 /* an append takes microseconds; a later entry
+				 finished this long ago means ours died */
+
+static uint64_t checksum(uint64_t ticket, uint64_t time_ms, uint64_t slot_gen,
+			 uint64_t info)
+{
+	uint64_t v[4] = { ticket, time_ms, slot_gen, info };
+	return XXH64(v, sizeof(v), 0x6576656e74ull);
+}
+
+void iso_event_append(iso_reg_t *reg, uint32_t slot, uint32_t gen,
+		      enum iso_health from, enum iso_health to,
+		      enum iso_breaker_state breaker, enum iso_cause cause,
+		      int ftype)
+{
+	if (reg->rdonly)
+		return;
+	uint64_t t = iso_faa(&reg->hdr->ring_head, 1);
+	struct iso_shm_event *e = &reg->ring[t & reg->ring_mask];
+	uint64_t time_ms = (uint64_t)iso_wall_ms();
+	uint64_t sg = ((uint64_t)slot << 32) | gen;
+	uint64_t info = (uint64_t)reg->pid | ((uint64_t)(from & 0xff) << 32) |
+			((uint64_t)(to & 0xff) << 40) |
+			((uint64_t)(breaker & 0xff) << 48) |
+			((uint64_t)(cause & 0xf) << 56) |
+			((uint64_t)(ftype < 0 ? 0xf : ftype & 0xf) << 60);
+	/* Odd seq: "being written"; the release fences order it before the
+	 * body, and the body before the even seq that says "complete". */
+	iso_store_relaxed(&e->seq, 2 * t + 1);
+	iso_fence_release();
+	iso_store_relaxed(&e->time_ms, time_ms);
+	iso_store_relaxed(&e->slot_gen, sg);
+	iso_store_relaxed(&e->info, info);
+	iso_store_relaxed(&e->check, checksum(t, time_ms, sg, info));
+	iso_store_release(&e->seq, 2 * t + 2);
+}
+
+uint64_t iso_events_head(iso_reg_t *reg)
+{
+	if (!iso_reg_ok(reg))
+		return 0;
+	return iso_load_acquire(&reg->hdr->ring_head);
+}
+
+enum entry_state { ENTRY_OK, ENTRY_BAD, ENTRY_PENDING };
+
+static enum entry_state read_entry(iso_reg_t *reg, uint64_t t,
+				   struct iso_event *ev)
+{
+	struct iso_shm_event *e = &reg->ring[t & reg->ring_mask];
+	/* acquire: pairs with the writer's release of the even seq. */
+	uint64_t s1 = iso_load_acquire(&e->seq);
+	if (s1 < 2 * t + 2)
+		return ENTRY_PENDING; /* not started or not finished */
+	if (s1 != 2 * t + 2)
+		return ENTRY_BAD;     /* lapped: a later ticket's entry */
+	uint64_t time_ms = iso_load_relaxed(&e->time_ms);
+	uint64_t sg = iso_load_relaxed(&e->slot_gen);
+	uint64_t info = iso_load_relaxed(&e->info);
+	uint64_t check = iso_load_relaxed(&e->check);
+	/* acquire fence: the body loads above complete before the re-check. */
+	iso_fence_acquire();
+	if (iso_load_relaxed(&e->seq) != s1 ||
+	    check != checksum(t, time_ms, sg, info))
+		return ENTRY_BAD;     /* torn by a writer a lap ahead */
+
+	memset(ev, 0, sizeof(*ev));
+	ev->seq = t;
+	ev->time_ms = (int64_t)time_ms;
+	ev->slot = (uint32_t)(sg >> 32);
+	ev->gen = (uint32_t)sg;
+	ev->pid = (uint32_t)info;
+	ev->from = (enum iso_health)((info >> 32) & 0xff);
+	ev->to = (enum iso_health)((info >> 40) & 0xff);
+	ev->breaker = (enum iso_breaker_state)((info >> 48) & 0xff);
+	ev->cause = (enum iso_cause)((info >> 56) & 0xf);
+	unsigned ft = (unsigned)(info >> 60);
+	ev->failure_type = ft < ISO_FAIL__COUNT ? (int)ft : -1;
+	if ((unsigned)ev->from >= ISO_HEALTH__COUNT ||
+	    (unsigned)ev->to >= ISO_HEALTH__COUNT ||
+	    (unsigned)ev->breaker >= ISO_BREAKER__COUNT ||
+	    (unsigned)ev->cause >= ISO_CAUSE__COUNT)
+		return ENTRY_BAD;
+	/* The key, if the slot still holds this generation's account. */
+	if (ev->slot < reg->capacity) {
+		struct iso_slot *s = &reg->slots[ev->slot];
+		uint64_t sw = iso_load_acquire(&s->state);
+		uint32_t st = ISO_SW_STATE(sw);
+		if (ISO_SW_GEN(sw) == ev->gen &&
+		    (st == ISO_SLOT_LIVE || st == ISO_SLOT_RETIRED)) {
+			iso_slot_read_key(s, &ev->key);
+			if (!iso_key_valid_stored(ev->key.type, ev->key.id,
+						  ev->key.broker))
+				memset(&ev->key, 0, sizeof(ev->key));
+		}
+	}
+	return ENTRY_OK;
+}
+
+/* An unfinished entry is abandoned once a later one is complete and old. */
+static bool pending_is_dead(iso_reg_t *reg, uint64_t t, uint64_t head)
+{
+	int64_t now = iso_wall_ms();
+	for (uint64_t u = t + 1; u < head && u < t + 64; u++) {
+		struct iso_shm_event *e = &reg->ring[u & reg->ring_mask];
+		if (iso_load_acquire(&e->seq) == 2 * u + 2 &&
+		    (int64_t)iso_load_relaxed(&e->time_ms) + PENDING_GRACE_MS < now)
+			return true;
+	}
+	return head - t > (uint64_t)reg->ring_mask / 2;
+}
+
+int iso_events_read(iso_reg_t *reg, uint64_t *cursor, struct iso_event *out,
+		    int max, uint64_t *missed)
+{
+	uint64_t lost = 0;
+	int n = 0;
+	if (!iso_reg_ok(reg) || !cursor || (!out && max > 0) || max < 0)
+		return iso_fail(ISO_EINVAL, "iso_events_read: bad argument");
+	uint64_t head = iso_load_acquire(&reg->hdr->ring_head);
+	uint64_t cap = (uint64_t)reg->ring_mask + 1;
+	uint64_t oldest = head > cap ? head - cap : 0;
+	uint64_t t = *cursor;
+	if (t > head)
+		t = head; /* a cursor from another segment, or a future one */
+	if (t < oldest) {
+		if (*cursor != 0)
+			lost += oldest - t;
+		t = oldest;
+	}
+	while (t < head && n < max) {
+		enum entry_state es = read_entry(reg, t, &out[n]);
+		if (es == ENTRY_PENDING) {
+			if (!pending_is_dead(reg, t, head))
+				break; /* leave it for the next call */
+			lost++;
+		} else if (es == ENTRY_BAD) {
+			lost++;
+		} else {
+			n++;
+		}
+		t++;
+	}
+	*cursor = t;
+	if (missed)
+		*missed = lost;
+	return n;
+}

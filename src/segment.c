@@ -1,0 +1,447 @@
+/*
+ * segment.c - creating, validating, attaching and removing the segment.
+ *
+ * Creation is atomic [R2]: the segment is built complete under a private
+ * temporary name in /dev/shm and then link()ed into place, which fails if
+ * the name exists; so an attacher sees either no segment or a whole one,
+ * and a creator killed at any instruction leaves only its temporary file
+ * (removed by the next creator once the pid is gone). Attach trusts nothing
+ * it reads [R1]: geometry is recomputed from the capacity and must match
+ * the header and the object's real size.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define SHM_DIR "/dev/shm"
+#define RING_MIN 64u
+#define RING_MAX 65536u
+#define DIR_MIN 64u
+
+struct geometry {
+	uint32_t capacity, dir_capacity, ring_capacity;
+	uint64_t dir_off, slots_off, ring_off, total;
+};
+
+static uint32_t pow2_at_least(uint64_t v)
+{
+	uint64_t p = 1;
+	while (p < v)
+		p <<= 1;
+	return (uint32_t)p;
+}
+
+static uint64_t align_up(uint64_t v, uint64_t a)
+{
+	return (v + a - 1) / a * a;
+}
+
+/* The only place sizes come from: attach recomputes and compares. */
+static void geometry_for(uint32_t capacity, struct geometry *g)
+{
+	g->capacity = capacity;
+	g->dir_capacity = pow2_at_least(2ull * capacity);
+	if (g->dir_capacity < DIR_MIN)
+		g->dir_capacity = DIR_MIN;
+	g->ring_capacity = pow2_at_least(capacity / 4 + 1);
+	if (g->ring_capacity < RING_MIN)
+		g->ring_capacity = RING_MIN;
+	if (g->ring_capacity > RING_MAX)
+		g->ring_capacity = RING_MAX;
+	g->dir_off = ISO_HEADER_SIZE;
+	g->slots_off = align_up(g->dir_off +
+				(uint64_t)g->dir_capacity * sizeof(iso_dirent_t),
+				ISO_CACHE_LINE);
+	g->ring_off = align_up(g->slots_off + (uint64_t)capacity * ISO_SLOT_SIZE,
+			       ISO_CACHE_LINE);
+	g->total = align_up(g->ring_off +
+			    (uint64_t)g->ring_capacity * ISO_EVENT_SIZE, 4096);
+}
+
+const char *iso_segment_name(void)
+{
+	const char *env = getenv("ISOREG_SEGMENT");
+	return env && *env ? env : ISO_DEFAULT_SEGMENT;
+}
+
+static int check_name(const char *name)
+{
+	size_t n = strlen(name);
+	if (n < 2 || name[0] != '/' || n > 200)
+		return iso_fail(ISO_EINVAL, "segment name '%s': must start with "
+				"'/' and have 1 to 199 more characters", name);
+	for (size_t i = 1; i < n; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (c == '/' || c <= 0x20 || c >= 0x7f)
+			return iso_fail(ISO_EINVAL, "segment name '%s': only "
+					"printable characters without '/' or "
+					"spaces after the leading '/'", name);
+	}
+	return 0;
+}
+
+/* Remove temporary files of creators that died before linking theirs. */
+static void sweep_dead_temps(const char *name)
+{
+	char prefix[256];
+	DIR *d = opendir(SHM_DIR);
+	struct dirent *de;
+	int plen = snprintf(prefix, sizeof(prefix), "%s.tmp.", name + 1);
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (strncmp(de->d_name, prefix, (size_t)plen))
+			continue;
+		long pid = strtol(de->d_name + plen, NULL, 10);
+		if (pid > 0 && kill((pid_t)pid, 0) < 0 && errno == ESRCH) {
+			char path[512];
+			snprintf(path, sizeof(path), SHM_DIR "/%s", de->d_name);
+			unlink(path);
+		}
+	}
+	closedir(d);
+}
+
+static int map_reg(iso_reg_t *reg, int fd, uint64_t size, bool rdonly)
+{
+	void *p = mmap(NULL, size, rdonly ? PROT_READ : PROT_READ | PROT_WRITE,
+		       MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return iso_fail(ISO_ESYS, "mmap of %llu bytes: %s",
+				(unsigned long long)size, strerror(errno));
+	reg->base = p;
+	reg->size = size;
+	reg->rdonly = rdonly;
+	return 0;
+}
+
+static void set_geometry(iso_reg_t *reg, const struct geometry *g,
+			 uint32_t cooldown_ms)
+{
+	char *b = reg->base;
+	reg->hdr = (struct iso_shm_header *)b;
+	reg->dir = (iso_dirent_t *)(b + g->dir_off);
+	reg->slots = (struct iso_slot *)(b + g->slots_off);
+	reg->ring = (struct iso_shm_event *)(b + g->ring_off);
+	reg->capacity = g->capacity;
+	reg->dir_mask = g->dir_capacity - 1;
+	reg->ring_mask = g->ring_capacity - 1;
+	reg->cooldown_ms = cooldown_ms;
+}
+
+static int create_segment(iso_reg_t *reg, const char *name,
+			  const struct iso_attach_opts *o)
+{
+	static unsigned counter;
+	char tmp[256], tmp_path[300], path[300];
+	struct geometry g;
+	struct iso_config def;
+	uint32_t cap = o->capacity ? o->capacity : ISO_DEFAULT_CAPACITY;
+	mode_t mode = o->mode ? o->mode : 0600;
+	int fd, rc;
+
+	if (o->defaults)
+		def = *o->defaults;
+	else
+		iso_config_default(&def);
+	geometry_for(cap, &g);
+	sweep_dead_temps(name);
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%u.%u", name, (unsigned)getpid(),
+		 __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
+	fd = shm_open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	if (fd < 0)
+		return iso_fail(errno == EACCES ? ISO_EPERM : ISO_ESYS,
+				"creating %s: %s", tmp, strerror(errno));
+	snprintf(tmp_path, sizeof(tmp_path), SHM_DIR "%s", tmp);
+	snprintf(path, sizeof(path), SHM_DIR "%s", name);
+	/* The umask must not narrow the mode the operator asked for. */
+	if (fchmod(fd, mode) < 0 || ftruncate(fd, (off_t)g.total) < 0) {
+		rc = iso_fail(ISO_ESYS, "sizing %s to %llu bytes: %s", tmp,
+			      (unsigned long long)g.total, strerror(errno));
+		goto fail_fd;
+	}
+	if ((rc = map_reg(reg, fd, g.total, false)))
+		goto fail_fd;
+	set_geometry(reg, &g, o->retire_cooldown_ms ? o->retire_cooldown_ms
+						    : ISO_DEFAULT_RETIRE_COOLDOWN_MS);
+
+	/* ftruncate zero-filled everything: slots FREE, directory empty. */
+	struct iso_shm_header *h = reg->hdr;
+	h->magic = ISO_MAGIC;
+	h->header_size = ISO_HEADER_SIZE;
+	h->slot_size = ISO_SLOT_SIZE;
+	h->event_size = ISO_EVENT_SIZE;
+	h->capacity = g.capacity;
+	h->dir_capacity = g.dir_capacity;
+	h->ring_capacity = g.ring_capacity;
+	h->retire_cooldown_ms = reg->cooldown_ms;
+	h->dir_off = g.dir_off;
+	h->slots_off = g.slots_off;
+	h->ring_off = g.ring_off;
+	h->total_size = g.total;
+	h->created_unix_ms = (uint64_t)iso_wall_ms();
+	h->creator_pid = (uint32_t)getpid();
+	iso_config_store_shm(&h->defaults, &def, 0);
+	/* release: the version, written last, publishes everything above; an
+	 * attacher acquire-loads it before reading any other field. */
+	__atomic_store_n(&h->version, ISO_LAYOUT_VERSION, __ATOMIC_RELEASE);
+
+	if (link(tmp_path, path) < 0) {
+		int e = errno;
+		munmap(reg->base, reg->size);
+		reg->base = NULL;
+		shm_unlink(tmp);
+		close(fd);
+		if (e == EEXIST)
+			return ISO_EEXIST; /* lost the race: attach theirs */
+		return iso_fail(e == EACCES ? ISO_EPERM : ISO_ESYS,
+				"linking %s into place: %s", path, strerror(e));
+	}
+	shm_unlink(tmp);
+	close(fd);
+	return 0;
+fail_fd:
+	shm_unlink(tmp);
+	close(fd);
+	return rc;
+}
+
+/* Validate the header of an open segment and map it [R1]. */
+static int attach_fd(iso_reg_t *reg, int fd, const char *name, bool rdonly)
+{
+	struct stat st;
+	struct geometry g;
+	struct iso_shm_header h;
+	int rc;
+
+	if (fstat(fd, &st) < 0)
+		return iso_fail(ISO_ESYS, "fstat %s: %s", name, strerror(errno));
+	if ((uint64_t)st.st_size < ISO_HEADER_SIZE)
+		return iso_fail(ISO_ECORRUPT, "segment %s is %lld bytes, smaller "
+				"than its %u-byte header", name,
+				(long long)st.st_size, ISO_HEADER_SIZE);
+	void *p = mmap(NULL, ISO_HEADER_SIZE, PROT_READ, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return iso_fail(ISO_ESYS, "mmap header of %s: %s", name,
+				strerror(errno));
+	/* acquire: pairs with the creator's release store of version. */
+	uint32_t version = __atomic_load_n(&((struct iso_shm_header *)p)->version,
+					   __ATOMIC_ACQUIRE);
+	memcpy(&h, p, sizeof(h));
+	munmap(p, ISO_HEADER_SIZE);
+
+	if (h.magic != ISO_MAGIC)
+		return iso_fail(ISO_ECORRUPT, "segment %s: bad magic 0x%016llx "
+				"(not an isoreg segment)", name,
+				(unsigned long long)h.magic);
+	if (version == 0)
+		return iso_fail(ISO_EBUSY, "segment %s: header not published "
+				"yet (version 0)", name);
+	if (version != ISO_LAYOUT_VERSION)
+		return iso_fail(ISO_EVERSION, "segment %s: layout version %u, "
+				"this library reads %u", name, version,
+				ISO_LAYOUT_VERSION);
+	if (h.header_size != ISO_HEADER_SIZE || h.slot_size != ISO_SLOT_SIZE ||
+	    h.event_size != ISO_EVENT_SIZE)
+		return iso_fail(ISO_ECORRUPT, "segment %s: record sizes "
+				"header=%u slot=%u event=%u, expected %u/%u/%u",
+				name, h.header_size, h.slot_size, h.event_size,
+				ISO_HEADER_SIZE, ISO_SLOT_SIZE, ISO_EVENT_SIZE);
+	if (h.capacity == 0 || h.capacity > ISO_CAPACITY_MAX)
+		return iso_fail(ISO_ECORRUPT, "segment %s: capacity %u out of "
+				"range 1..%u", name, h.capacity,
+				ISO_CAPACITY_MAX);
+	geometry_for(h.capacity, &g);
+	if (h.dir_capacity != g.dir_capacity ||
+	    h.ring_capacity != g.ring_capacity || h.dir_off != g.dir_off ||
+	    h.slots_off != g.slots_off || h.ring_off != g.ring_off ||
+	    h.total_size != g.total)
+		return iso_fail(ISO_ECORRUPT, "segment %s: geometry in the "
+				"header does not match capacity %u", name,
+				h.capacity);
+	if ((uint64_t)st.st_size < g.total)
+		return iso_fail(ISO_ECORRUPT, "segment %s: object is %lld bytes "
+				"but its header needs %llu (truncated)", name,
+				(long long)st.st_size,
+				(unsigned long long)g.total);
+	if ((rc = map_reg(reg, fd, g.total, rdonly)))
+		return rc;
+	set_geometry(reg, &g, h.retire_cooldown_ms);
+	return 0;
+}
+
+int iso_attach(const char *name, const struct iso_attach_opts *opts,
+	       iso_reg_t **out)
+{
+	struct iso_attach_opts o = { 0 };
+	int rc;
+
+	if (!out)
+		return iso_fail(ISO_EINVAL, "iso_attach: reg output is NULL");
+	*out = NULL;
+	if (opts)
+		o = *opts;
+	if (!name)
+		name = iso_segment_name();
+	if ((rc = check_name(name)))
+		return rc;
+	if (o.flags & ~(ISO_ATTACH_CREATE | ISO_ATTACH_EXCL | ISO_ATTACH_RDONLY))
+		return iso_fail(ISO_EINVAL, "attach flags 0x%x: unknown bits",
+				o.flags);
+	bool rdonly = o.flags & ISO_ATTACH_RDONLY;
+	bool create = o.flags & ISO_ATTACH_CREATE;
+	if (rdonly && create)
+		return iso_fail(ISO_EINVAL, "attach: CREATE and RDONLY "
+				"together make no sense");
+	if ((o.flags & ISO_ATTACH_EXCL) && !create)
+		return iso_fail(ISO_EINVAL, "attach: EXCL needs CREATE");
+	if (o.capacity > ISO_CAPACITY_MAX)
+		return iso_fail(ISO_EINVAL, "capacity %u: at most %u accounts",
+				o.capacity, ISO_CAPACITY_MAX);
+	if (o.mode & ~0777u)
+		return iso_fail(ISO_EINVAL, "mode 0%o: only permission bits",
+				(unsigned)o.mode);
+	if (o.retire_cooldown_ms > ISO_TIMEOUT_MAX_MS)
+		return iso_fail(ISO_EINVAL, "retire cooldown %u ms: at most %u",
+				o.retire_cooldown_ms, ISO_TIMEOUT_MAX_MS);
+	if (o.defaults && (rc = iso_config_validate(o.defaults)))
+		return rc;
+
+	iso_reg_t *reg = calloc(1, sizeof(*reg));
+	if (!reg)
+		return iso_fail(ISO_ENOMEM, "iso_attach: out of memory");
+	snprintf(reg->name, sizeof(reg->name), "%s", name);
+	reg->pid = iso_self_pid();
+	reg->start_time = iso_proc_start_time(reg->pid);
+
+	uint32_t wait_ms = o.attach_timeout_ms ? o.attach_timeout_ms : 2000;
+	uint64_t deadline = iso_now_ms() + wait_ms;
+	for (;;) {
+		int fd = shm_open(name, (rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC, 0);
+		if (fd < 0) {
+			int e = errno;
+			if (e == ENOENT && create) {
+				rc = create_segment(reg, name, &o);
+				if (rc != ISO_EEXIST)
+					break;
+				if (o.flags & ISO_ATTACH_EXCL) {
+					rc = iso_fail(ISO_EEXIST, "segment %s "
+						      "already exists", name);
+					break;
+				}
+				continue; /* someone else made it: attach */
+			}
+			if (e == ENOENT)
+				rc = iso_fail(ISO_ENOENT, "segment %s does not "
+					      "exist (create it with `isoctl "
+					      "create` or ISO_ATTACH_CREATE)",
+					      name);
+			else if (e == EACCES)
+				rc = iso_fail(ISO_EPERM, "segment %s: permission "
+					      "denied for uid %u", name,
+					      (unsigned)getuid());
+			else
+				rc = iso_fail(ISO_ESYS, "shm_open %s: %s", name,
+					      strerror(e));
+			break;
+		}
+		if (o.flags & ISO_ATTACH_EXCL) {
+			close(fd);
+			rc = iso_fail(ISO_EEXIST, "segment %s already exists",
+				      name);
+			break;
+		}
+		rc = attach_fd(reg, fd, name, rdonly);
+		close(fd);
+		if (rc != ISO_EBUSY || iso_now_ms() >= deadline)
+			break;
+		nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+	}
+	if (rc == 0 && (rc = iso_index_init(reg)) == 0) {
+		reg->magic = ISO_REG_MAGIC;
+		*out = reg;
+		return 0;
+	}
+	if (reg->base)
+		munmap(reg->base, reg->size);
+	free(reg);
+	return rc;
+}
+
+int iso_detach(iso_reg_t *reg)
+{
+	if (!iso_reg_ok(reg))
+		return iso_fail(ISO_EINVAL, "iso_detach: not an attachment");
+	iso_index_destroy(reg);
+	munmap(reg->base, reg->size);
+	reg->magic = 0;
+	free(reg);
+	return 0;
+}
+
+int iso_unlink(const char *name)
+{
+	int rc;
+	if (!name)
+		name = iso_segment_name();
+	if ((rc = check_name(name)))
+		return rc;
+	if (shm_unlink(name) < 0) {
+		if (errno == ENOENT)
+			return iso_fail(ISO_ENOENT, "segment %s does not exist",
+					name);
+		return iso_fail(errno == EACCES ? ISO_EPERM : ISO_ESYS,
+				"shm_unlink %s: %s", name, strerror(errno));
+	}
+	return 0;
+}
+
+int iso_segment_info(iso_reg_t *reg, struct iso_segment_info *info)
+{
+	if (!iso_reg_ok(reg) || !info)
+		return iso_fail(ISO_EINVAL, "iso_segment_info: NULL argument");
+	struct iso_shm_header *h = reg->hdr;
+	memset(info, 0, sizeof(*info));
+	snprintf(info->name, sizeof(info->name), "%s", reg->name);
+	info->capacity = reg->capacity;
+	uint32_t used = iso_load32_relaxed(&h->next_slot);
+	info->used = used > reg->capacity ? reg->capacity : used;
+	info->live = iso_load32_relaxed(&h->live);
+	info->dir_capacity = reg->dir_mask + 1;
+	info->dir_tombstones = iso_load32_relaxed(&h->dir_tombstones);
+	info->ring_capacity = reg->ring_mask + 1;
+	info->slot_size = ISO_SLOT_SIZE;
+	info->segment_size = reg->size;
+	info->bytes_per_account = reg->size / reg->capacity;
+	info->generation = iso_load_relaxed(&h->generation);
+	info->retire_cooldown_ms = reg->cooldown_ms;
+	info->layout_version = ISO_LAYOUT_VERSION;
+	info->read_only = reg->rdonly;
+	iso_config_load_shm(&h->defaults, &info->defaults);
+	return 0;
+}
+
+int iso_configure_default(iso_reg_t *reg, const struct iso_config *cfg)
+{
+	int rc;
+	if (!iso_reg_ok(reg))
+		return iso_fail(ISO_EINVAL, "iso_configure_default: not an "
+				"attachment");
+	if (reg->rdonly)
+		return iso_fail(ISO_ERDONLY, "iso_configure_default: segment "
+				"%s is attached read-only", reg->name);
+	if ((rc = iso_config_validate(cfg)))
+		return rc;
+	iso_config_store_shm(&reg->hdr->defaults, cfg, 0);
+	return 0;
+}
