@@ -58,11 +58,6 @@ int tool_attach(const char *prog, const char *segment, unsigned flags,
 		return CLI_EXIT_OK;
 	snprintf(what, sizeof(what), "cannot attach segment '%s'", name);
 	cli_iso_error(prog, what, rc);
-	if (rc == ISO_ENOENT && !(flags & ISO_ATTACH_CREATE))
-		fprintf(stderr,
-			"%s: hint: create it with 'isoctl --segment %s create', "
-			"or name another with --segment or ISOREG_SEGMENT\n",
-			prog, name);
 	return CLI_EXIT_RUNTIME;
 }
 

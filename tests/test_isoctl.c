@@ -1,0 +1,784 @@
+/*
+ * test_isoctl.c - end-to-end tests of the isoctl admin CLI [T1]: each test
+ * runs the built binary ($ISOREG_BIN/isoctl) on a segment of its own and
+ * checks exit codes, messages, and --json output parsed with json-c.
+ *
+ * json-c is loaded with dlopen because the test binary is not linked with
+ * it (TEST_LIBS has no -ljson-c); the calls are json-c's own.
+ */
+#include <criterion/criterion.h>
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "isoreg.h"
+
+#define OUT_MAX (256 * 1024)
+#define MAX_ARGS 32
+
+/* ----------------------------------------------------------- json-c */
+
+static struct {
+	void *lib;
+	json_object *(*parse)(const char *);
+	json_bool (*get_ex)(const json_object *, const char *, json_object **);
+	int64_t (*get_int64)(const json_object *);
+	const char *(*get_string)(json_object *);
+	json_bool (*get_boolean)(const json_object *);
+	size_t (*array_length)(const json_object *);
+	json_object *(*array_get)(const json_object *, size_t);
+	int (*put)(json_object *);
+	json_type (*get_type)(const json_object *);
+} J;
+
+static void json_load(void)
+{
+	if (J.lib)
+		return;
+	J.lib = dlopen("libjson-c.so.5", RTLD_NOW | RTLD_LOCAL);
+	cr_assert_not_null(J.lib, "dlopen libjson-c.so.5: %s", dlerror());
+#define SYM(field, name)                                                   \
+	do {                                                               \
+		*(void **)&J.field = dlsym(J.lib, name);                   \
+		cr_assert_not_null(J.field, "json-c lacks %s", name);      \
+	} while (0)
+	SYM(parse, "json_tokener_parse");
+	SYM(get_ex, "json_object_object_get_ex");
+	SYM(get_int64, "json_object_get_int64");
+	SYM(get_string, "json_object_get_string");
+	SYM(get_boolean, "json_object_get_boolean");
+	SYM(array_length, "json_object_array_length");
+	SYM(array_get, "json_object_array_get_idx");
+	SYM(put, "json_object_put");
+	SYM(get_type, "json_object_get_type");
+#undef SYM
+}
+
+static json_object *json_parse(const char *text)
+{
+	json_object *o;
+
+	json_load();
+	o = J.parse(text);
+	cr_assert_not_null(o, "output is not JSON:\n%s", text);
+	return o;
+}
+
+/* The member at dotted @path ("config.failure_threshold"); fails the test
+ * if any part is missing. */
+static json_object *jget(json_object *o, const char *path)
+{
+	char buf[256], *save = NULL, *part;
+	json_object *cur = o;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (part = strtok_r(buf, ".", &save); part;
+	     part = strtok_r(NULL, ".", &save)) {
+		json_object *next = NULL;
+
+		cr_assert(J.get_ex(cur, part, &next), "JSON has no '%s' (in %s)",
+			  part, path);
+		cur = next;
+	}
+	return cur;
+}
+
+static int64_t jint(json_object *o, const char *path)
+{
+	return J.get_int64(jget(o, path));
+}
+
+static const char *jstr(json_object *o, const char *path)
+{
+	json_object *v = jget(o, path);
+
+	cr_assert_eq(J.get_type(v), json_type_string, "%s is not a string",
+		     path);
+	return J.get_string(v);
+}
+
+static bool jbool(json_object *o, const char *path)
+{
+	json_object *v = jget(o, path);
+
+	cr_assert_eq(J.get_type(v), json_type_boolean, "%s is not a boolean",
+		     path);
+	return J.get_boolean(v);
+}
+
+/* ------------------------------------------------------ running isoctl */
+
+struct run {
+	int code;          /* exit status, or 128 + signal */
+	char out[OUT_MAX];
+	char err[OUT_MAX];
+};
+
+static char seg[64];
+static char bin[512];
+
+static void setup(void)
+{
+	static int n;
+	const char *dir = getenv("ISOREG_BIN");
+
+	snprintf(seg, sizeof(seg), "/isoreg-test-isoctl-%d-%d", (int)getpid(),
+		 n++);
+	snprintf(bin, sizeof(bin), "%s/isoctl", dir && dir[0] ? dir : "build/bin");
+	cr_assert_eq(access(bin, X_OK), 0, "no isoctl binary at %s "
+		     "(set ISOREG_BIN)", bin);
+}
+
+static void teardown(void)
+{
+	iso_unlink(seg);
+}
+
+/* Start isoctl with @argv (NULL-terminated, without the program); its
+ * stdout and stderr come back through *@out_fd / *@err_fd. */
+static pid_t spawn(const char *env_segment, const char *const *args,
+		   int *out_fd, int *err_fd)
+{
+	int o[2], e[2];
+	pid_t pid;
+
+	cr_assert_eq(pipe(o), 0);
+	cr_assert_eq(pipe(e), 0);
+	pid = fork();
+	cr_assert_neq(pid, -1, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		const char *argv[MAX_ARGS + 2];
+		int i = 0;
+
+		argv[i++] = bin;
+		for (; args[i - 1] && i <= MAX_ARGS; i++)
+			argv[i] = args[i - 1];
+		argv[i] = NULL;
+		dup2(o[1], 1);
+		dup2(e[1], 2);
+		close(o[0]);
+		close(o[1]);
+		close(e[0]);
+		close(e[1]);
+		if (env_segment)
+			setenv("ISOREG_SEGMENT", env_segment, 1);
+		else
+			unsetenv("ISOREG_SEGMENT");
+		execv(bin, (char *const *)argv);
+		_exit(127);
+	}
+	close(o[1]);
+	close(e[1]);
+	*out_fd = o[0];
+	*err_fd = e[0];
+	return pid;
+}
+
+/* Append what is readable on @fd to @buf; false at EOF. */
+static bool slurp(int fd, char *buf, size_t *len)
+{
+	ssize_t n = read(fd, buf + *len, OUT_MAX - 1 - *len);
+
+	if (n <= 0)
+		return false;
+	*len += (size_t)n;
+	buf[*len] = '\0';
+	return true;
+}
+
+static int wait_code(pid_t pid)
+{
+	int st;
+
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Run isoctl to completion with @args; collect both streams. */
+static void runv(struct run *r, const char *env_segment, const char *const *args)
+{
+	size_t ol = 0, el = 0;
+	int ofd, efd;
+	pid_t pid = spawn(env_segment, args, &ofd, &efd);
+	struct pollfd p[2] = { { .fd = ofd, .events = POLLIN },
+			       { .fd = efd, .events = POLLIN } };
+	int open_fds = 2;
+
+	r->out[0] = r->err[0] = '\0';
+	while (open_fds) {
+		/* A hung isoctl is a failure, not a hung suite. */
+		int n = poll(p, 2, 20000);
+
+		if (n == 0) {
+			kill(pid, SIGKILL);
+			cr_assert_fail("isoctl %s timed out", args[0]);
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (p[0].revents && !slurp(ofd, r->out, &ol)) {
+			p[0].fd = -1;
+			open_fds--;
+		}
+		if (p[1].revents && !slurp(efd, r->err, &el)) {
+			p[1].fd = -1;
+			open_fds--;
+		}
+	}
+	close(ofd);
+	close(efd);
+	r->code = wait_code(pid);
+}
+
+/* run(r, "status", "--json", NULL): isoctl --segment <seg> status --json */
+static void run(struct run *r, ...)
+{
+	const char *args[MAX_ARGS + 1];
+	va_list ap;
+	int n = 0;
+
+	args[n++] = "--segment";
+	args[n++] = seg;
+	va_start(ap, r);
+	while (n < MAX_ARGS && (args[n] = va_arg(ap, const char *)))
+		n++;
+	va_end(ap);
+	args[n] = NULL;
+	runv(r, NULL, args);
+}
+
+/* Like run, but the command must succeed. */
+static void ok(struct run *r, ...)
+{
+	const char *args[MAX_ARGS + 1];
+	va_list ap;
+	int n = 0;
+
+	args[n++] = "--segment";
+	args[n++] = seg;
+	va_start(ap, r);
+	while (n < MAX_ARGS && (args[n] = va_arg(ap, const char *)))
+		n++;
+	va_end(ap);
+	args[n] = NULL;
+	runv(r, NULL, args);
+	cr_assert_eq(r->code, 0, "isoctl %s exited %d\nstdout:\n%s\nstderr:\n%s",
+		     args[2], r->code, r->out, r->err);
+}
+
+static void create_segment(struct run *r)
+{
+	ok(r, "create", "--capacity", "64", "failure_threshold=3",
+	   "open_timeout_ms=600000", NULL);
+}
+
+/* status KEY --json, parsed; the caller puts it. */
+static json_object *status_json(struct run *r, const char *key)
+{
+	ok(r, "status", key, "--json", NULL);
+	return json_parse(r->out);
+}
+
+static struct run R; /* big buffers: static, one test per process */
+
+TestSuite(isoctl, .init = setup, .fini = teardown, .timeout = 60);
+
+/* [T1] create sets capacity and default config; info reports them. */
+Test(isoctl, create_then_info_reports_the_segment)
+{
+	json_object *o;
+
+	create_segment(&R);
+	cr_assert(strstr(R.out, "created"), "%s", R.out);
+	ok(&R, "info", "--json", NULL);
+	o = json_parse(R.out);
+	cr_assert_eq(jint(o, "capacity"), 64);
+	cr_assert_eq(jint(o, "live"), 0);
+	cr_assert_str_eq(jstr(o, "name"), seg);
+	cr_assert(jbool(o, "read_only"), "info must attach read-only [R3]");
+	cr_assert_eq(jint(o, "defaults.failure_threshold"), 3);
+	cr_assert_eq(jint(o, "defaults.open_timeout_ms"), 600000);
+	cr_assert_eq(jint(o, "bytes_per_account") * 64,
+		     jint(o, "segment_size"));
+	J.put(o);
+	ok(&R, "info", NULL);
+	cr_assert(strstr(R.out, "bytes per account"), "%s", R.out);
+}
+
+/* [T1] a second create of the same segment is a runtime error. */
+Test(isoctl, create_refuses_an_existing_segment)
+{
+	create_segment(&R);
+	run(&R, "create", NULL);
+	cr_assert_eq(R.code, 1, "stderr: %s", R.err);
+	cr_assert(strstr(R.err, seg), "the message names the segment: %s",
+		  R.err);
+}
+
+/* [T1][K1] register normalises the key; record and status agree. */
+Test(isoctl, recorded_outcomes_show_in_status_json)
+{
+	json_object *o;
+
+	create_segment(&R);
+	ok(&R, "register", "USER/User1/kraken", NULL);
+	cr_assert(strstr(R.out, "user/user1/KRAKEN"), "%s", R.out);
+	ok(&R, "record", "user/user1/KRAKEN", "failure", "--type", "network",
+	   "--op-ms", "2", "--count", "2", NULL);
+	ok(&R, "record", "user/user1/KRAKEN", "success", "--op-ms", "1.5",
+	   "--count", "4", NULL);
+	o = status_json(&R, "user/user1/KRAKEN");
+	cr_assert_str_eq(jstr(o, "key"), "user/user1/KRAKEN");
+	cr_assert_str_eq(jstr(o, "broker"), "KRAKEN");
+	cr_assert_eq(jint(o, "operations"), 6);
+	cr_assert_eq(jint(o, "successes"), 4);
+	cr_assert_eq(jint(o, "failures"), 2);
+	cr_assert_eq(jint(o, "failures_by_type.NETWORK"), 2);
+	cr_assert_eq(jint(o, "failures_by_type.API"), 0);
+	cr_assert_eq(jint(o, "timed_operations"), 6);
+	cr_assert_eq(jint(o, "consecutive_successes"), 4);
+	cr_assert_eq(jint(o, "consecutive_failures"), 0);
+	cr_assert_str_eq(jstr(o, "breaker"), "CLOSED");
+	cr_assert_eq(jint(o, "config.failure_threshold"), 3);
+	cr_assert_not(jbool(o, "config_override"));
+	cr_assert_gt(jint(o, "p50_op_ns"), 0);
+	J.put(o);
+
+	ok(&R, "status", "user/user1/KRAKEN", NULL);
+	cr_assert(strstr(R.out, "NETWORK=2"), "%s", R.out);
+	cr_assert(strstr(R.out, "6 (4 successes, 2 failures)"), "%s", R.out);
+}
+
+/* [T1][B3] failure_threshold failures quarantine the account; list shows
+ * it first with its retry time, and only it. */
+Test(isoctl, tripped_account_is_quarantined_in_list)
+{
+	json_object *o, *acc;
+
+	create_segment(&R);
+	ok(&R, "register", "user/calm/KRAKEN", NULL);
+	ok(&R, "record", "user/bad/KRAKEN", "failure", "--type", "API",
+	   "--count", "3", NULL);
+	cr_assert(strstr(R.out, "QUARANTINED"), "%s", R.out);
+	o = status_json(&R, "user/bad/KRAKEN");
+	cr_assert_str_eq(jstr(o, "health"), "QUARANTINED");
+	cr_assert_str_eq(jstr(o, "breaker"), "OPEN");
+	cr_assert_gt(jint(o, "retry_in_ms"), 0);
+	cr_assert_leq(jint(o, "retry_in_ms"), 600000);
+	cr_assert_eq(jint(o, "quarantines"), 1);
+	J.put(o);
+
+	ok(&R, "list", "--json", NULL);
+	o = json_parse(R.out);
+	acc = jget(o, "accounts");
+	cr_assert_eq(J.array_length(acc), 2);
+	cr_assert_str_eq(jstr(J.array_get(acc, 0), "key"), "user/bad/KRAKEN",
+			 "worst first");
+	cr_assert_str_eq(jstr(J.array_get(acc, 1), "health"), "HEALTHY");
+	J.put(o);
+
+	ok(&R, "list", "--not-healthy", NULL);
+	cr_assert(strstr(R.out, "user/bad/KRAKEN"), "%s", R.out);
+	cr_assert_null(strstr(R.out, "user/calm/KRAKEN"), "%s", R.out);
+	cr_assert(strstr(R.out, "API=3"), "%s", R.out);
+}
+
+/* [T1][B2] halt forces the breaker open until release; release of an
+ * account that is not halted says so. */
+Test(isoctl, halt_holds_until_release)
+{
+	json_object *o;
+
+	create_segment(&R);
+	ok(&R, "register", "platform/main/COINBASE", NULL);
+	ok(&R, "halt", "platform/main/COINBASE", NULL);
+	cr_assert(strstr(R.out, "FORCED_OPEN"), "%s", R.out);
+	o = status_json(&R, "platform/main/COINBASE");
+	cr_assert_str_eq(jstr(o, "breaker"), "FORCED_OPEN");
+	cr_assert_str_eq(jstr(o, "health"), "QUARANTINED");
+	J.put(o);
+	ok(&R, "list", NULL);
+	cr_assert(strstr(R.out, "halted"), "%s", R.out);
+	/* Successes do not lift a halt. */
+	ok(&R, "record", "platform/main/COINBASE", "success", "--count", "5",
+	   NULL);
+	o = status_json(&R, "platform/main/COINBASE");
+	cr_assert_str_eq(jstr(o, "breaker"), "FORCED_OPEN");
+	J.put(o);
+
+	ok(&R, "release", "platform/main/COINBASE", NULL);
+	cr_assert(strstr(R.out, "released"), "%s", R.out);
+	cr_assert_null(strstr(R.out, "not halted"), "%s", R.out);
+	o = status_json(&R, "platform/main/COINBASE");
+	cr_assert_str_eq(jstr(o, "breaker"), "CLOSED");
+	cr_assert_str_eq(jstr(o, "health"), "HEALTHY");
+	J.put(o);
+
+	ok(&R, "release", "platform/main/COINBASE", NULL);
+	cr_assert(strstr(R.out, "not halted"), "%s", R.out);
+}
+
+/* [T1] reset closes a tripped breaker and keeps the statistics. */
+Test(isoctl, reset_closes_a_tripped_breaker)
+{
+	json_object *o;
+
+	create_segment(&R);
+	ok(&R, "record", "user/u2/KRAKEN", "failure", "--count", "3", NULL);
+	ok(&R, "reset", "user/u2/KRAKEN", NULL);
+	cr_assert(strstr(R.out, "was QUARANTINED (OPEN), now HEALTHY (CLOSED)"),
+		  "%s", R.out);
+	o = status_json(&R, "user/u2/KRAKEN");
+	cr_assert_str_eq(jstr(o, "health"), "HEALTHY");
+	cr_assert_eq(jint(o, "failures"), 3);
+	cr_assert_eq(jint(o, "failures_by_type.UNKNOWN"), 3);
+	cr_assert_eq(jint(o, "consecutive_failures"), 0);
+	J.put(o);
+}
+
+/* [T1][B1] config per account, back to the default, and the default. */
+Test(isoctl, config_per_account_and_segment_default)
+{
+	json_object *o;
+
+	create_segment(&R);
+	ok(&R, "register", "user/u3/KRAKEN", NULL);
+	ok(&R, "config", "user/u3/KRAKEN", "failure_threshold=2",
+	   "trip_on=AUTHENTICATION", NULL);
+	o = status_json(&R, "user/u3/KRAKEN");
+	cr_assert(jbool(o, "config_override"));
+	cr_assert_eq(jint(o, "config.failure_threshold"), 2);
+	cr_assert_str_eq(J.get_string(J.array_get(jget(o, "config.trip_on"), 0)),
+			 "AUTHENTICATION");
+	J.put(o);
+
+	/* The override takes effect: two failures now trip it. */
+	ok(&R, "record", "user/u3/KRAKEN", "failure", "--count", "2", NULL);
+	o = status_json(&R, "user/u3/KRAKEN");
+	cr_assert_str_eq(jstr(o, "breaker"), "OPEN");
+	J.put(o);
+
+	/* The segment default is untouched. */
+	ok(&R, "config", "--json", NULL);
+	o = json_parse(R.out);
+	cr_assert_eq(jint(o, "failure_threshold"), 3);
+	J.put(o);
+
+	ok(&R, "config", "user/u3/KRAKEN", "--default", NULL);
+	ok(&R, "config", "failure_threshold=7", NULL);
+	ok(&R, "config", "user/u3/KRAKEN", "--json", NULL);
+	o = json_parse(R.out);
+	cr_assert_not(jbool(o, "override"));
+	cr_assert_eq(jint(o, "failure_threshold"), 7,
+		     "an account without override follows the new default");
+	J.put(o);
+	ok(&R, "config", NULL);
+	cr_assert(strstr(R.out, "failure_threshold=7\n"), "%s", R.out);
+}
+
+/* [T1][B1] a bad config is refused with the field named, exit 2. */
+Test(isoctl, bad_config_is_refused_naming_the_field)
+{
+	create_segment(&R);
+	run(&R, "config", "no_such_field=1", NULL);
+	cr_assert_eq(R.code, 2, "stderr: %s", R.err);
+	cr_assert(strstr(R.err, "no_such_field"), "%s", R.err);
+	run(&R, "config", "success_threshold=0", NULL);
+	cr_assert_eq(R.code, 2);
+	cr_assert(strstr(R.err, "success_threshold"), "%s", R.err);
+	run(&R, "config", "threshold", NULL);
+	cr_assert_eq(R.code, 2);
+	run(&R, "create", "half_open_max_calls=zero", NULL);
+	cr_assert_eq(R.code, 2);
+	cr_assert(strstr(R.err, "half_open_max_calls"), "%s", R.err);
+	/* Nothing changed. */
+	ok(&R, "config", NULL);
+	cr_assert(strstr(R.out, "success_threshold=3\n"), "%s", R.out);
+}
+
+/* [T1] events lists the transitions, text and JSON. */
+Test(isoctl, events_lists_transitions)
+{
+	json_object *o;
+	char *line, *save = NULL;
+	bool saw_trip = false;
+
+	create_segment(&R);
+	ok(&R, "record", "user/ev/KRAKEN", "failure", "--type",
+	   "RATE_LIMIT", "--count", "3", NULL);
+	ok(&R, "halt", "user/ev/KRAKEN", NULL);
+	ok(&R, "events", NULL);
+	cr_assert(strstr(R.out, "user/ev/KRAKEN"), "%s", R.out);
+	cr_assert(strstr(R.out, "-> QUARANTINED"), "%s", R.out);
+	cr_assert(strstr(R.out, "RATE_LIMIT"), "%s", R.out);
+	cr_assert(strstr(R.out, "force_open") || strstr(R.out, "FORCED_OPEN"),
+		  "%s", R.out);
+
+	ok(&R, "events", "--json", NULL);
+	for (line = strtok_r(R.out, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		json_object *k;
+
+		o = json_parse(line);
+		if (J.get_ex(o, "missed", &k)) {
+			J.put(o);
+			continue;
+		}
+		cr_assert_eq(jint(o, "pid") > 0, true);
+		if (strcmp(jstr(o, "to"), "QUARANTINED") == 0 &&
+		    strcmp(jstr(o, "cause"), iso_cause_name(ISO_CAUSE_FAILURE)) == 0) {
+			cr_assert_str_eq(jstr(o, "key"), "user/ev/KRAKEN");
+			cr_assert_str_eq(jstr(o, "failure_type"), "RATE_LIMIT");
+			cr_assert_str_eq(jstr(o, "breaker"), "OPEN");
+			saw_trip = true;
+		}
+		J.put(o);
+	}
+	cr_assert(saw_trip, "no trip event in --json output");
+
+	ok(&R, "events", "--last", "1", NULL);
+	cr_assert_eq(strchr(R.out, '\n'), R.out + strlen(R.out) - 1,
+		     "--last 1 prints one line: %s", R.out);
+}
+
+/* [T1] events --follow prints transitions as they happen and stops
+ * cleanly (exit 0) on SIGINT. */
+Test(isoctl, events_follow_streams_until_sigint)
+{
+	const char *args[] = { "--segment", seg, "events", "--follow",
+			       "--interval-ms", "20", NULL };
+	size_t ol = 0, el = 0;
+	int ofd, efd, code;
+	pid_t pid;
+
+	create_segment(&R);
+	pid = spawn(NULL, args, &ofd, &efd);
+	ok(&R, "record", "user/fol/KRAKEN", "failure", "--count", "3", NULL);
+	R.out[0] = '\0';
+	/* Wait for the line itself; the poll timeout only guards a hang. */
+	while (!strstr(R.out, "-> QUARANTINED")) {
+		struct pollfd p = { .fd = ofd, .events = POLLIN };
+		int n = poll(&p, 1, 20000);
+
+		if (n <= 0) {
+			kill(pid, SIGKILL);
+			cr_assert_fail("no transition from --follow: %s", R.out);
+		}
+		cr_assert(slurp(ofd, R.out, &ol), "follower ended: %s", R.out);
+	}
+	cr_assert(strstr(R.out, "user/fol/KRAKEN"), "%s", R.out);
+	cr_assert_eq(kill(pid, SIGINT), 0);
+	while (slurp(ofd, R.out, &ol))
+		;
+	while (slurp(efd, R.err, &el))
+		;
+	close(ofd);
+	close(efd);
+	code = wait_code(pid);
+	cr_assert_eq(code, 0, "exit %d after SIGINT: %s", code, R.err);
+}
+
+/* [T1] doctor says OK on a sound segment (read-only unless --repair). */
+Test(isoctl, doctor_passes_a_sound_segment)
+{
+	json_object *o;
+
+	create_segment(&R);
+	ok(&R, "register", "user/d1/KRAKEN", NULL);
+	ok(&R, "register", "user/d2/KRAKEN", NULL);
+	ok(&R, "doctor", "--json", NULL);
+	o = json_parse(R.out);
+	cr_assert(jbool(o, "ok"));
+	cr_assert_eq(jint(o, "live"), 2);
+	cr_assert_eq(jint(o, "bad_slots"), 0);
+	cr_assert_eq(jint(o, "reserved_dead"), 0);
+	J.put(o);
+	ok(&R, "doctor", "--repair", NULL);
+	cr_assert(strstr(R.out, "OK"), "%s", R.out);
+}
+
+/* [T1][M1] report counts unhealthy accounts per broker and says the
+ * isolation guarantee holds. */
+Test(isoctl, report_counts_unhealthy_per_broker)
+{
+	json_object *o, *brokers;
+	size_t i, n;
+	int seen = 0;
+
+	create_segment(&R);
+	ok(&R, "record", "user/r1/KRAKEN", "failure", "--count", "3", NULL);
+	ok(&R, "record", "user/r2/KRAKEN", "success", NULL);
+	ok(&R, "record", "user/r3/COINBASE", "failure", NULL);
+	ok(&R, "report", "--json", NULL);
+	o = json_parse(R.out);
+	cr_assert_eq(jint(o, "total_accounts"), 3);
+	cr_assert_eq(jint(o, "by_health.QUARANTINED"), 1);
+	cr_assert_eq(jint(o, "by_health.DEGRADED"), 1);
+	cr_assert_eq(jint(o, "by_health.HEALTHY"), 1);
+	cr_assert_eq(jint(o, "total_operations"), 5);
+	cr_assert_eq(jint(o, "total_failures"), 4);
+	cr_assert_eq(jint(o, "cross_account_errors"), 0);
+	cr_assert_str_eq(jstr(o, "isolation_guarantee"), "ACTIVE");
+	brokers = jget(o, "brokers");
+	n = J.array_length(brokers);
+	for (i = 0; i < n; i++) {
+		json_object *b = J.array_get(brokers, i);
+
+		if (strcmp(jstr(b, "broker"), "KRAKEN") == 0) {
+			cr_assert_eq(jint(b, "accounts"), 2);
+			cr_assert_eq(jint(b, "unhealthy"), 1);
+			seen++;
+		} else if (strcmp(jstr(b, "broker"), "COINBASE") == 0) {
+			cr_assert_eq(jint(b, "unhealthy"), 0);
+			cr_assert_eq(jint(b, "degraded"), 1);
+			seen++;
+		}
+	}
+	cr_assert_eq(seen, 2, "both brokers listed");
+	J.put(o);
+	ok(&R, "report", NULL);
+	cr_assert(strstr(R.out, "ACTIVE"), "%s", R.out);
+}
+
+/* [T1] retire removes the account; status then says it is unknown. */
+Test(isoctl, retired_account_is_gone)
+{
+	create_segment(&R);
+	ok(&R, "register", "user/gone/KRAKEN", NULL);
+	ok(&R, "retire", "user/gone/KRAKEN", NULL);
+	run(&R, "status", "user/gone/KRAKEN", NULL);
+	cr_assert_eq(R.code, 1);
+	cr_assert(strstr(R.err, "no account 'user/gone/KRAKEN'"), "%s", R.err);
+	run(&R, "reset", "user/gone/KRAKEN", NULL);
+	cr_assert_eq(R.code, 1);
+}
+
+/* [T1] usage errors exit 2 and say what was wrong. */
+Test(isoctl, usage_errors_exit_2_with_a_message)
+{
+	static const char *const cases[][5] = {
+		{ "frobnicate", NULL },
+		{ "status", "--bogus", NULL },
+		{ "create", "--capacity", "lots", NULL },
+		{ "create", "--capacity", "-1", NULL },
+		{ "create", "--mode", "0999", NULL },
+		{ "record", "user/u/KRAKEN", NULL },
+		{ "record", "user/u/KRAKEN", "maybe", NULL },
+		{ "record", "user/u/KRAKEN", "failure", "--type", NULL },
+		{ "reset", NULL },
+		{ "events", "--from-start", NULL },
+	};
+
+	create_segment(&R);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *args[8] = { "--segment", seg };
+		int n = 2;
+
+		for (int j = 0; cases[i][j]; j++)
+			args[n++] = cases[i][j];
+		args[n] = NULL;
+		runv(&R, NULL, args);
+		cr_assert_eq(R.code, 2, "isoctl %s %s: exit %d", cases[i][0],
+			     cases[i][1] ? cases[i][1] : "", R.code);
+		cr_assert_gt(strlen(R.err), 10, "isoctl %s: no message",
+			     cases[i][0]);
+	}
+	run(&R, "record", "user/u/KRAKEN", "failure", "--type", "SOLAR_FLARE",
+	    NULL);
+	cr_assert_eq(R.code, 2);
+	cr_assert(strstr(R.err, "SOLAR_FLARE"), "%s", R.err);
+	run(&R, "record", "user/u/KRAKEN", "success", "--type", "API", NULL);
+	cr_assert_eq(R.code, 2);
+	cr_assert(strstr(R.err, "--type"), "%s", R.err);
+	run(&R, NULL);
+	cr_assert_eq(R.code, 2);
+	cr_assert(strstr(R.err, "usage"), "%s", R.err);
+}
+
+/* [T1][K2] a bad key exits 2 and the message names the field. */
+Test(isoctl, bad_key_is_refused_naming_the_field)
+{
+	json_object *o;
+
+	create_segment(&R);
+	run(&R, "register", "user/u1/THISBROKERISTOOLONG", NULL);
+	cr_assert_eq(R.code, 2, "stderr: %s", R.err);
+	cr_assert(strstr(R.err, "broker"), "%s", R.err);
+	run(&R, "status", "user/u1", NULL);
+	cr_assert_eq(R.code, 2, "stderr: %s", R.err);
+	cr_assert(strstr(R.err, "user/u1"), "%s", R.err);
+	run(&R, "halt", "user/has space/KRAKEN", NULL);
+	cr_assert_eq(R.code, 2, "stderr: %s", R.err);
+	cr_assert(strstr(R.err, "account id"), "%s", R.err);
+	ok(&R, "list", "--json", NULL);
+	o = json_parse(R.out);
+	cr_assert_eq(J.array_length(jget(o, "accounts")), 0,
+		     "nothing was registered: %s", R.out);
+	J.put(o);
+}
+
+/* [S1][T1] an unknown segment is a runtime error (1) naming it. */
+Test(isoctl, unknown_segment_exits_1)
+{
+	static const char *const cmds[] = { "info", "list", "status", "report",
+					    "events", "doctor", "unlink" };
+
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		run(&R, cmds[i], NULL);
+		cr_assert_eq(R.code, 1, "isoctl %s on a missing segment: exit %d",
+			     cmds[i], R.code);
+		cr_assert(strstr(R.err, seg), "isoctl %s: %s", cmds[i], R.err);
+	}
+}
+
+/* [S1] ISOREG_SEGMENT names the segment when --segment is absent. */
+Test(isoctl, segment_comes_from_the_environment)
+{
+	const char *args[] = { "info", "--json", NULL };
+	json_object *o;
+
+	create_segment(&R);
+	runv(&R, seg, args);
+	cr_assert_eq(R.code, 0, "%s", R.err);
+	o = json_parse(R.out);
+	cr_assert_str_eq(jstr(o, "name"), seg);
+	J.put(o);
+}
+
+/* [T1] unlink removes the name; later commands find nothing. */
+Test(isoctl, unlink_removes_the_segment)
+{
+	create_segment(&R);
+	ok(&R, "unlink", NULL);
+	run(&R, "info", NULL);
+	cr_assert_eq(R.code, 1);
+}
+
+/* [T1] every command answers --help with exit 0. */
+Test(isoctl, every_command_has_help)
+{
+	static const char *const cmds[] = {
+		"create", "unlink", "info", "list", "status", "report",
+		"register", "reset", "halt", "release", "retire", "record",
+		"config", "events", "doctor",
+	};
+
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		run(&R, cmds[i], "--help", NULL);
+		cr_assert_eq(R.code, 0, "isoctl %s --help: %d", cmds[i], R.code);
+		cr_assert(strstr(R.out, "usage: isoctl"), "isoctl %s --help: %s",
+			  cmds[i], R.out);
+	}
+	run(&R, "--help", NULL);
+	cr_assert_eq(R.code, 0);
+	cr_assert(strstr(R.out, "doctor"), "%s", R.out);
+}
