@@ -243,3 +243,15 @@ int chaos_maps_find(const char *name, char perms[5], unsigned long *inode)
 	fclose(f);
 	return rc;
 }
+
+long chaos_mem_diff(const uint8_t *a, const uint8_t *b, size_t len,
+		    size_t skip_off, size_t skip_len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (i >= skip_off && i < skip_off + skip_len)
+			continue;
+		if (a[i] != b[i])
+			return (long)i;
+	}
+	return -1;
+}

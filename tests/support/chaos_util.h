@@ -82,4 +82,11 @@ char *chaos_shm_list(const char *needle, unsigned *count);
  */
 int chaos_maps_find(const char *name, char perms[5], unsigned long *inode);
 
+/*
+ * chaos_mem_diff - the first offset where @a and @b (both @len bytes)
+ * differ outside [@skip_off, @skip_off + @skip_len), or -1 if none.
+ */
+long chaos_mem_diff(const uint8_t *a, const uint8_t *b, size_t len,
+		    size_t skip_off, size_t skip_len);
+
 #endif /* CHAOS_UTIL_H */
