@@ -182,7 +182,6 @@ bool sim_report_print(const struct sim_plan *plan, struct sim_scoreboard *sb,
 	bool ok;
 	int rc;
 
-	printf("\n== isosim final report ==\n");
 	rc = iso_report(reg, &rep);
 	if (rc < 0) {
 		fprintf(stderr, "%s: iso_report: %s: %s\n", SIM_PROG,
