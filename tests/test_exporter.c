@@ -379,7 +379,7 @@ Test(exporter, renders_account_counters_health_and_histogram)
 	cr_expect_eq(sample(t, acct_series("isoreg_account_failures_total", "alice", "type=\"network\"")), 1);
 	cr_expect_eq(sample(t, acct_series("isoreg_account_failures_total", "alice", "type=\"rate_limit\"")), 2);
 	cr_expect_eq(sample(t, acct_series("isoreg_account_failures_total", "alice", "type=\"api\"")), 0);
-	cr_expect_eq(sample(t, acct_series("isoreg_account_consecutive_failures", "alice", NULL)), 2);
+	cr_expect_eq(sample(t, acct_series("isoreg_account_consecutive_failures", "alice", NULL)), 3);
 
 	/* The health enum: exactly one state is 1. */
 	cr_expect_eq(sample(t, acct_series("isoreg_account_health", "alice", "state=\"degraded\"")), 1);
@@ -398,8 +398,13 @@ Test(exporter, renders_account_counters_health_and_histogram)
 	uint64_t cum = 0;
 	for (int i = 0; i < ISO_HIST_BUCKETS; i++) {
 		char le[64];
-		uint64_t ns = UINT64_C(1) << (i + 7);
+		uint64_t ns = iso_hist_upper_ns(i);
 		cum += st.hist[i];
+		if (ns == UINT64_MAX) {
+			/* open-ended: no le of its own, only +Inf */
+			cr_expect_eq(i, ISO_HIST_BUCKETS - 1);
+			break;
+		}
 		/* The bound in seconds, exact: nine decimals, zeros cut. */
 		int n = snprintf(le, sizeof(le), "le=\"%" PRIu64 ".%09" PRIu64,
 				 ns / 1000000000u, ns % 1000000000u);
@@ -414,9 +419,20 @@ Test(exporter, renders_account_counters_health_and_histogram)
 	cr_expect_eq(cum, 3, "the three timed operations are in hist[]");
 	cr_expect_eq(sample(t, acct_series("isoreg_account_operation_seconds_bucket", "alice", "le=\"+Inf\"")), 3);
 	cr_expect_eq(sample(t, acct_series("isoreg_account_operation_seconds_count", "alice", NULL)), 3);
-	/* 1 us below 1.024 us, both 1 ms below 1.048576 ms. */
-	cr_expect_eq(sample(t, acct_series("isoreg_account_operation_seconds_bucket", "alice", "le=\"0.000001024\"")), 1);
+	/* 1 us is below 2^14 ns, both 1 ms in [2^19, 2^20) ns. */
+	cr_expect_eq(sample(t, acct_series("isoreg_account_operation_seconds_bucket", "alice", "le=\"0.000016384\"")), 1);
+	cr_expect_eq(sample(t, acct_series("isoreg_account_operation_seconds_bucket", "alice", "le=\"0.000524288\"")), 1);
 	cr_expect_eq(sample(t, acct_series("isoreg_account_operation_seconds_bucket", "alice", "le=\"0.001048576\"")), 3);
+	/* A second past the last finite bound lands in +Inf only. */
+	iso_account_t slow;
+	cr_assert_eq(iso_register(reg, "user", "slow", "KRAKEN", &slow), 0);
+	cr_assert_eq(iso_record_success(&slow, NULL, 4000000000u), 0);
+	char *t2 = render(reg);
+	cr_expect_eq(sample(t2, acct_series("isoreg_account_operation_seconds_bucket", "slow", "le=\"+Inf\"")), 1);
+	cr_expect_eq(sample(t2, acct_series("isoreg_account_operation_seconds_bucket", "slow", "le=\"1.073741824\"")), 0);
+	cr_expect_eq(sample(t2, acct_series("isoreg_account_operation_seconds_count", "slow", NULL)), 1);
+	cr_expect_eq(sample(t2, acct_series("isoreg_account_operation_seconds_sum", "slow", NULL)), 4);
+	free(t2);
 	double sum = sample(t, acct_series("isoreg_account_operation_seconds_sum", "alice", NULL));
 	cr_expect(sum > 0.002000 && sum < 0.002002, "_sum %.9f, want 0.002001", sum);
 

@@ -158,6 +158,7 @@ struct iso_metrics {
 	char breaker_name[ISO_BREAKER__COUNT][16];
 	char failure_name[ISO_FAIL__COUNT][24];
 	char le[ISO_HIST_BUCKETS][24];           /* bucket upper bounds, seconds */
+	int nle;                                 /* buckets with a finite bound */
 	size_t out_hint;                         /* size of the last output */
 };
 
@@ -303,19 +304,25 @@ struct iso_metrics *iso_metrics_new(void)
 		lower_into(m->failure_name[t], sizeof(m->failure_name[t]),
 			   iso_failure_type_name((enum iso_failure_type)t));
 	/*
-	 * Bucket i of struct iso_status holds op_ns in [2^(i+6), 2^(i+7)), so
-	 * its upper bound is 2^(i+7) ns: a whole number of ns, written exactly
-	 * in seconds with nine decimals and the trailing zeros cut.
+	 * Bucket i of struct iso_status ends (exclusive) at iso_hist_upper_ns(i),
+	 * a whole number of ns, written exactly in seconds with nine decimals
+	 * and the trailing zeros cut. Prometheus' le is inclusive: an op of
+	 * exactly the bound sits in the next bucket, a 1 ns difference. The
+	 * last bucket is open-ended: it only shows in +Inf.
 	 */
 	for (int i = 0; i < ISO_HIST_BUCKETS; i++) {
-		uint64_t ns = UINT64_C(1) << (i + 7);
+		uint64_t ns = iso_hist_upper_ns(i);
 		char *s = m->le[i];
+
+		if (ns == UINT64_MAX)
+			break;
 		int n = snprintf(s, sizeof(m->le[i]), "%" PRIu64 ".%09" PRIu64,
 				 ns / 1000000000u, ns % 1000000000u);
 		while (n > 0 && s[n - 1] == '0')
 			s[--n] = 0;
 		if (n > 0 && s[n - 1] == '.')
 			s[--n] = 0;
+		m->nle = i + 1;
 	}
 	return m;
 }
@@ -390,7 +397,7 @@ static void account_histogram(struct iso_metrics *m,
 	uint64_t cum = 0;
 
 	/* Cumulative, as Prometheus buckets are: le counts everything below. */
-	for (int i = 0; i < ISO_HIST_BUCKETS; i++) {
+	for (int i = 0; i < m->nle; i++) {
 		cum += st->hist[i];
 		sample_open(m, F_OP_SECONDS, "_bucket");
 		put(b, ",le=\"", 5);
@@ -399,6 +406,8 @@ static void account_histogram(struct iso_metrics *m,
 		put_u64(b, cum);
 		putc_(b, '\n');
 	}
+	for (int i = m->nle; i < ISO_HIST_BUCKETS; i++)
+		cum += st->hist[i];
 	sample_open(m, F_OP_SECONDS, "_bucket");
 	put(b, ",le=\"+Inf\"} ", 12);
 	put_u64(b, cum);
