@@ -157,6 +157,10 @@ fuzz:
 
 python: lib
 	$(Q)tools/scripts/deps.sh build
+	$(Q)mkdir -p python/isoreg/_lib
+	$(Q)cp -f $(LIB_SO) python/isoreg/_lib/.libisoreg.so.tmp
+	$(Q)mv -f python/isoreg/_lib/.libisoreg.so.tmp python/isoreg/_lib/libisoreg.so
+	@$(if $(Q),echo "  PY    python/isoreg/_lib/libisoreg.so")
 
 clean:
 	rm -rf build build-*
