@@ -550,41 +550,56 @@ Test(isoctl, events_lists_transitions)
 		     "--last 1 prints one line: %s", R.out);
 }
 
-/* [T1] events --follow prints transitions as they happen and stops
- * cleanly (exit 0) on SIGINT. */
+/* Read @fd into @buf until @needle shows up; fails the test if the
+ * process ends first. The poll timeout only guards against a hang. */
+static void wait_for(pid_t pid, int fd, char *buf, size_t *len,
+		     const char *needle)
+{
+	while (!strstr(buf, needle)) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int n = poll(&p, 1, 30000);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			kill(pid, SIGKILL);
+			cr_assert_fail("no '%s' from the follower: %s", needle, buf);
+		}
+		cr_assert(slurp(fd, buf, len), "follower ended before '%s': %s",
+			  needle, buf);
+	}
+}
+
+/* [T1] events --follow --from-start prints the backlog, then transitions
+ * as they happen, and stops cleanly (exit 0) on SIGINT. */
 Test(isoctl, events_follow_streams_until_sigint)
 {
 	const char *args[] = { "--segment", seg, "events", "--follow",
-			       "--interval-ms", "20", NULL };
+			       "--from-start", "--interval-ms", "20", NULL };
+	static char out[OUT_MAX], err[OUT_MAX];
 	size_t ol = 0, el = 0;
 	int ofd, efd, code;
 	pid_t pid;
 
 	create_segment(&R);
-	pid = spawn(NULL, args, &ofd, &efd);
 	ok(&R, "record", "user/fol/KRAKEN", "failure", "--count", "3", NULL);
-	R.out[0] = '\0';
-	/* Wait for the line itself; the poll timeout only guards a hang. */
-	while (!strstr(R.out, "-> QUARANTINED")) {
-		struct pollfd p = { .fd = ofd, .events = POLLIN };
-		int n = poll(&p, 1, 20000);
-
-		if (n <= 0) {
-			kill(pid, SIGKILL);
-			cr_assert_fail("no transition from --follow: %s", R.out);
-		}
-		cr_assert(slurp(ofd, R.out, &ol), "follower ended: %s", R.out);
-	}
-	cr_assert(strstr(R.out, "user/fol/KRAKEN"), "%s", R.out);
+	pid = spawn(NULL, args, &ofd, &efd);
+	wait_for(pid, efd, err, &el, "following");
+	wait_for(pid, ofd, out, &ol, "-> QUARANTINED");
+	cr_assert(strstr(out, "user/fol/KRAKEN"), "%s", out);
+	cr_assert_null(strstr(out, "FORCED_OPEN"), "%s", out);
+	/* The follower announced itself: this halt comes after its cursor. */
+	ok(&R, "halt", "user/fol/KRAKEN", NULL);
+	wait_for(pid, ofd, out, &ol, "FORCED_OPEN");
 	cr_assert_eq(kill(pid, SIGINT), 0);
-	while (slurp(ofd, R.out, &ol))
+	while (slurp(ofd, out, &ol))
 		;
-	while (slurp(efd, R.err, &el))
+	while (slurp(efd, err, &el))
 		;
 	close(ofd);
 	close(efd);
 	code = wait_code(pid);
-	cr_assert_eq(code, 0, "exit %d after SIGINT: %s", code, R.err);
+	cr_assert_eq(code, 0, "exit %d after SIGINT: %s", code, err);
 }
 
 /* [T1] doctor says OK on a sound segment (read-only unless --repair). */

@@ -207,6 +207,11 @@ int isoctl_cmd_events(struct isoctl *ctx, int argc, char **argv)
 	/* No SA_RESTART: the signal must cut the sleep short. */
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	/* On stderr, so stdout stays pure events for a pipe; it also tells a
+	 * script that transitions from now on will be seen. */
+	fprintf(stderr, "%s: following %s from event %" PRIu64
+		"; SIGINT (Ctrl-C) stops\n", ctx->prog,
+		cli_segment(ctx->segment), cursor);
 	fflush(stdout);
 	while (!stop_requested) {
 		struct timespec ts = {

@@ -209,9 +209,10 @@ static int show_accounts(struct isoctl *ctx, const struct view_opts *o,
 		iso_detach(reg);
 		return CLI_EXIT_RUNTIME;
 	}
-	qsort(c.v, c.n, sizeof(*c.v),
-	      o->sort == SORT_KEY ? cmp_key :
-	      o->sort == SORT_SLOT ? cmp_slot : cmp_severity);
+	if (c.n > 1) /* qsort must not see the NULL of an empty list */
+		qsort(c.v, c.n, sizeof(*c.v),
+		      o->sort == SORT_KEY ? cmp_key :
+		      o->sort == SORT_SLOT ? cmp_slot : cmp_severity);
 	if (o->json) {
 		json_object *root = json_object_new_object();
 		json_object *arr = json_object_new_array();
