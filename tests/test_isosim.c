@@ -33,13 +33,26 @@ static const char *isosim_path(void)
 	return path;
 }
 
+/* The segment of the running test, removed by the fini even when an
+ * assertion ends the test early. */
+static char current_seg[64];
+
 static void segname(char *buf, size_t len, const char *what)
 {
 	static unsigned n;
 
 	snprintf(buf, len, "/isoreg-test-isosim-%s-%d-%u", what, (int)getpid(),
 		 n++);
+	snprintf(current_seg, sizeof(current_seg), "%s", buf);
 }
+
+static void remove_segment(void)
+{
+	if (current_seg[0])
+		iso_unlink(current_seg);
+}
+
+TestSuite(isosim, .fini = remove_segment);
 
 static uint64_t now_ms(void)
 {
