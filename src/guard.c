@@ -62,7 +62,9 @@ void iso_outcome_http(struct iso_outcome *out, int status,
 	uint64_t ms = 0;
 	/* Wall time only matters for an HTTP-date; skip the call otherwise. */
 	int64_t now = retry_after ? (int64_t)time(NULL) : 0;
-	from_class(out, iso_classify_http(status, retry_after, now, &ms), ms);
+	/* Two statements: @ms must be read after the call has set it. */
+	int type = iso_classify_http(status, retry_after, now, &ms);
+	from_class(out, type, ms);
 }
 
 void iso_outcome_message(struct iso_outcome *out, const char *exchange_error)
