@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -312,6 +313,20 @@ Test(isoctl, create_then_info_reports_the_segment)
 	J.put(o);
 	ok(&R, "info", NULL);
 	cr_assert(strstr(R.out, "bytes per account"), "%s", R.out);
+}
+
+/* [R3] create honours --mode: the shm object gets exactly that mode,
+ * group write included whatever the umask. */
+Test(isoctl, create_sets_the_requested_mode)
+{
+	char path[128];
+	struct stat sb;
+
+	ok(&R, "create", "--capacity", "16", "--mode", "0660", NULL);
+	cr_assert(strstr(R.out, "mode 0660"), "%s", R.out);
+	snprintf(path, sizeof(path), "/dev/shm%s", seg);
+	cr_assert_eq(stat(path, &sb), 0, "stat %s: %s", path, strerror(errno));
+	cr_assert_eq(sb.st_mode & 0777, 0660, "mode %o", sb.st_mode & 0777);
 }
 
 /* [T1] a second create of the same segment is a runtime error. */
