@@ -174,7 +174,7 @@ static void top_brokers(struct top_frame *f, const struct top_model *m)
 	for (uint32_t i = 0; i < n; i++) {
 		bool incident = top_broker_incident(&b[i]);
 
-		top_put(l, TOP_ST_NORMAL, "  ");
+		top_put(l, TOP_ST_NORMAL, i ? "  " : " ");
 		top_put(l, incident ? TOP_ST_ALERT : b[i].unhealthy ?
 			TOP_ST_HEALTH + ISO_QUARANTINED : TOP_ST_NORMAL,
 			"%s %u/%u unhealthy%s", b[i].broker, b[i].unhealthy,

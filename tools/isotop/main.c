@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "isotop.h"
+#include "../common/cli.h"
 #include "../common/top_units.h"
 
 static void top_usage(FILE *out)
@@ -84,7 +85,6 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct iso_attach_opts ao = { .flags = ISO_ATTACH_RDONLY };
 	struct top_app app = { .interval_s = 1.0 };
 	const char *filter = "";
 	int sort = TOP_SORT_SEVERITY;
@@ -142,22 +142,10 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc)
 		return top_usage_error("unexpected argument '%s'", argv[optind]);
-	if (!app.segment)
-		app.segment = iso_segment_name();
+	app.segment = cli_segment(app.segment);
 
-	rc = iso_attach(app.segment, &ao, &app.reg);
-	if (rc < 0) {
-		const char *detail = iso_last_error();
-
-		if (rc == ISO_ENOENT)
-			fprintf(stderr, "isotop: no such segment %s%s%s\n",
-				app.segment, *detail ? ": " : "", detail);
-		else
-			fprintf(stderr, "isotop: cannot attach %s: %s%s%s\n",
-				app.segment, iso_strerror(rc),
-				*detail ? ": " : "", detail);
+	if (tool_attach("isotop", app.segment, ISO_ATTACH_RDONLY, &app.reg))
 		return 1;
-	}
 	top_model_init(&app.model, app.reg);
 	top_model_set_view(&app.model, (enum top_sort)sort, group, filter);
 	top_events_init(&app.events);

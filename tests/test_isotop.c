@@ -1,0 +1,614 @@
+/*
+ * test_isotop.c - isotop, the top-like viewer [T2], run for real: batch
+ * frames read back as text, and the curses screen driven inside a private
+ * tmux server (its own socket) with keys and a resize.
+ *
+ * Every test makes its own segment (unique name) and unlinks it, and the
+ * tmux server is killed in the test's fini, so a failed assertion leaves
+ * nothing running. Waits are polls with a bounded number of tries for a
+ * condition on the screen, never a judgement about how fast anything is.
+ */
+#include <criterion/criterion.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "isoreg.h"
+
+#define POLL_TRIES 200    /* screen polls before a wait gives up */
+#define POLL_PAUSE_MS 50
+
+static char seg[96];          /* this test's segment */
+static char tmux_sock[96];    /* this test's tmux server socket, or "" */
+static iso_reg_t *reg;
+
+/* ------------------------------------------------------------ helpers */
+
+static void pause_ms(unsigned ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* Absolute path of the isotop binary: $ISOREG_BIN, else build/bin. */
+static const char *isotop_path(void)
+{
+	static char path[PATH_MAX];
+	const char *bin = getenv("ISOREG_BIN");
+	char rel[PATH_MAX];
+
+	snprintf(rel, sizeof(rel), "%s/isotop", bin && *bin ? bin : "build/bin");
+	if (!realpath(rel, path))
+		cr_assert_fail("isotop binary not found at %s (set ISOREG_BIN)", rel);
+	return path;
+}
+
+/*
+ * Run @argv, collect its stdout and stderr into @out (NUL-terminated, cut
+ * at @len - 1) and return its exit code, or -1 if it died by a signal.
+ * Output goes through an unlinked temporary file, not a pipe: a tmux
+ * client starts a server that inherits the descriptor and outlives the
+ * client, so waiting for a pipe's end would wait for the server.
+ */
+static int run(char *const argv[], char *out, size_t len)
+{
+	char path[] = "/tmp/isotop-test-XXXXXX";
+	int fd = mkstemp(path), status;
+	ssize_t got;
+	pid_t pid;
+
+	cr_assert_neq(fd, -1, "mkstemp: %s", strerror(errno));
+	unlink(path);
+	pid = fork();
+	cr_assert_neq(pid, -1);
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_RDONLY);
+
+		dup2(devnull, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		unsetenv("TMUX"); /* a private server even when run inside tmux */
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	got = pread(fd, out, len - 1, 0);
+	out[got > 0 ? got : 0] = '\0';
+	close(fd);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void make_segment(const char *suite)
+{
+	static unsigned n;
+	struct iso_attach_opts o = {
+		.flags = ISO_ATTACH_CREATE | ISO_ATTACH_EXCL,
+		.capacity = 8,
+		.retire_cooldown_ms = 1,
+	};
+	int rc;
+
+	snprintf(seg, sizeof(seg), "/isoreg-test-%s-%d-%u", suite, (int)getpid(), n++);
+	rc = iso_attach(seg, &o, &reg);
+	cr_assert_eq(rc, 0, "create %s: %s: %s", seg, iso_strerror(rc), iso_last_error());
+}
+
+static void cleanup(void)
+{
+	if (tmux_sock[0]) {
+		char out[256];
+		char *argv[] = { "tmux", "-S", tmux_sock, "kill-server", NULL };
+
+		run(argv, out, sizeof(out));
+		unlink(tmux_sock);
+		tmux_sock[0] = '\0';
+	}
+	if (reg) {
+		iso_detach(reg);
+		reg = NULL;
+	}
+	if (seg[0]) {
+		iso_unlink(seg);
+		seg[0] = '\0';
+	}
+}
+
+static iso_account_t account(const char *id, const char *broker)
+{
+	iso_account_t a;
+	int rc = iso_register(reg, "user", id, broker, &a);
+
+	cr_assert_eq(rc, 0, "register %s: %s", id, iso_last_error());
+	return a;
+}
+
+static void succeed(iso_account_t a, unsigned n, uint64_t op_ns)
+{
+	for (unsigned i = 0; i < n; i++)
+		cr_assert_eq(iso_record_success(&a, NULL, op_ns), 0);
+}
+
+static void fail(iso_account_t a, unsigned n, enum iso_failure_type t)
+{
+	for (unsigned i = 0; i < n; i++)
+		cr_assert_eq(iso_record_failure(&a, NULL, t, 2000000), 0);
+}
+
+/*
+ * The fleet every test watches: alice healthy with timed successes, bob
+ * QUARANTINED by 5 network failures (default failure_threshold), carol
+ * DEGRADED by one authentication failure, dave healthy on COINBASE.
+ */
+static void fleet(void)
+{
+	iso_account_t alice = account("alice", "KRAKEN");
+	iso_account_t bob = account("bob", "KRAKEN");
+	iso_account_t carol = account("carol", "COINBASE");
+	iso_account_t dave = account("dave", "COINBASE");
+	struct iso_status st;
+
+	succeed(alice, 20, 1500000);
+	succeed(bob, 3, 800000);
+	fail(bob, 5, ISO_FAIL_NETWORK);
+	fail(carol, 1, ISO_FAIL_AUTHENTICATION);
+	succeed(dave, 1, 0);
+	cr_assert_eq(iso_status(&bob, &st), 0);
+	cr_assert_eq(st.health, ISO_QUARANTINED, "bob is %s", iso_health_name(st.health));
+	cr_assert_eq(iso_status(&carol, &st), 0);
+	cr_assert_eq(st.health, ISO_DEGRADED, "carol is %s", iso_health_name(st.health));
+}
+
+/* The line of @text (up to its newline) that contains @needle, or NULL. */
+static const char *line_with(const char *text, const char *needle, char *buf,
+			     size_t len)
+{
+	const char *p = strstr(text, needle);
+	const char *b, *e;
+
+	if (!p)
+		return NULL;
+	for (b = p; b > text && b[-1] != '\n'; b--)
+		;
+	e = strchr(p, '\n');
+	if (!e)
+		e = p + strlen(p);
+	snprintf(buf, len, "%.*s", (int)(e - b), b);
+	return buf;
+}
+
+/* The table of a batch frame: from the column names to the pane. */
+static const char *table_of(const char *frame, char *buf, size_t len)
+{
+	const char *b = strstr(frame, "KEY "), *e;
+
+	cr_assert_not_null(b, "no table in:\n%s", frame);
+	e = strstr(b, "recent transitions");
+	cr_assert_not_null(e, "no pane in:\n%s", frame);
+	snprintf(buf, len, "%.*s", (int)(e - b), b);
+	return buf;
+}
+
+/* The @i-th whitespace-separated field of @line (0-based) into @out. */
+static const char *field(const char *line, int i, char *out, size_t len)
+{
+	const char *p = line;
+
+	out[0] = '\0';
+	for (int k = 0; *p; k++) {
+		size_t n;
+
+		while (*p == ' ')
+			p++;
+		n = strcspn(p, " ");
+		if (k == i) {
+			snprintf(out, len, "%.*s", (int)n, p);
+			break;
+		}
+		p += n;
+	}
+	return out;
+}
+
+/* ------------------------------------------------------------ batch */
+
+TestSuite(isotop, .fini = cleanup, .timeout = 60);
+
+/* [T2] -b -n N prints N plain frames with the accounts worst first, their
+ * health, the broker summary and the transitions that got them there. */
+Test(isotop, batch_frames_list_accounts_worst_first_with_brokers_and_transitions)
+{
+	char out[65536], line[1024], f[64];
+	const char *frame2, *rows, *ev;
+
+	make_segment("isotop");
+	fleet();
+	{
+		char *argv[] = { (char *)isotop_path(), "-b", "-n", "2", "-d", "0.2",
+				 "--segment", seg, NULL };
+
+		cr_assert_eq(run(argv, out, sizeof(out)), 0, "isotop -b failed:\n%s", out);
+	}
+	/* Two frames, each starting with its title line. */
+	frame2 = strstr(out, "\n\nisotop - ");
+	cr_assert(strncmp(out, "isotop - ", 9) == 0, "first frame:\n%s", out);
+	cr_assert_not_null(frame2, "no second frame:\n%s", out);
+	cr_assert_null(strstr(frame2 + 2 + 9, "isotop - "), "more than 2 frames");
+	frame2 += 2;
+	cr_assert_not_null(strstr(frame2, seg), "title names the segment");
+
+	/* Health counts in the header, from the report. */
+	cr_assert_not_null(strstr(frame2, "accounts 4: 2 HEALTHY 1 DEGRADED 0 RECOVERING 1 QUARANTINED 0 FAILING"),
+			   "%s", frame2);
+	cr_assert_not_null(strstr(frame2, "isolation ACTIVE"));
+
+	/* The broker line: KRAKEN has 1 of 2 unhealthy, COINBASE 0 of 2. */
+	cr_assert_not_null(line_with(frame2, "brokers:", line, sizeof(line)));
+	cr_assert_not_null(strstr(line, "KRAKEN 1/2 unhealthy"), "%s", line);
+	cr_assert_not_null(strstr(line, "COINBASE 0/2 unhealthy 1 degraded"), "%s", line);
+	cr_assert(strstr(line, "KRAKEN") < strstr(line, "COINBASE"), "worst broker first: %s", line);
+
+	/* Rows: right after the column names, bob (quarantined) first. */
+	rows = strstr(frame2, "KEY ");
+	cr_assert_not_null(rows);
+	rows = strchr(rows, '\n') + 1;
+	cr_assert(strncmp(rows, "user/bob/KRAKEN ", 16) == 0, "first row:\n%s", rows);
+	line_with(rows, "user/bob/KRAKEN", line, sizeof(line));
+	cr_assert_str_eq(field(line, 1, f, sizeof(f)), "QUARANTINED", "%s", line);
+	cr_assert_str_eq(field(line, 2, f, sizeof(f)), "OPEN", "%s", line);
+	cr_assert_str_eq(field(line, 5, f, sizeof(f)), "5", "consecutive failures: %s", line);
+	cr_assert_neq(field(line, 8, f, sizeof(f))[0], '-', "retry countdown: %s", line);
+	cr_assert_not_null(strstr(line, "NET:5"), "breakdown: %s", line);
+	line_with(rows, "user/carol/COINBASE", line, sizeof(line));
+	cr_assert_str_eq(field(line, 1, f, sizeof(f)), "DEGRADED", "%s", line);
+	cr_assert_not_null(strstr(line, "AUTH:1"), "%s", line);
+	cr_assert(strstr(rows, "user/carol/") < strstr(rows, "user/alice/"), "degraded before healthy");
+	line_with(rows, "user/alice/KRAKEN", line, sizeof(line));
+	cr_assert_str_eq(field(line, 1, f, sizeof(f)), "HEALTHY", "%s", line);
+	cr_assert_str_eq(field(line, 2, f, sizeof(f)), "CLOSED", "%s", line);
+	cr_assert_neq(field(line, 6, f, sizeof(f))[0], '-', "p50 of timed ops: %s", line);
+	cr_assert_str_eq(field(line, 9, f, sizeof(f)), "-", "no failures: %s", line);
+
+	/* The pane shows bob's trip. */
+	ev = strstr(frame2, "recent transitions");
+	cr_assert_not_null(ev, "%s", frame2);
+	cr_assert_not_null(line_with(ev, "user/bob/KRAKEN", line, sizeof(line)), "%s", ev);
+	cr_assert_not_null(line_with(ev, "-> QUARANTINED", line, sizeof(line)), "%s", ev);
+	cr_assert_not_null(strstr(line, "user/bob/KRAKEN"), "%s", line);
+	cr_assert_not_null(strstr(line, "DEGRADED"), "from DEGRADED: %s", line);
+	cr_assert_not_null(strstr(line, "failure NETWORK"), "%s", line);
+}
+
+/* [T2] Rates are deltas between two of isotop's own samples; a slot reused
+ * by another account (new generation) gets no rate, not a difference of
+ * two accounts' counters. The first frame is read before anything changes,
+ * so the change lands between the two samples without any timing. */
+Test(isotop, batch_rates_come_from_deltas_and_a_reused_slot_starts_afresh)
+{
+	char out[65536], line[1024], f[64], table[16384];
+	const char *frame2;
+	iso_account_t alice, bob, erin;
+	struct iso_status st;
+	size_t got = 0;
+	FILE *p;
+	char cmd[PATH_MAX + 256];
+	uint32_t bob_slot;
+
+	make_segment("isotop");
+	fleet();
+	alice = account("alice", "KRAKEN");
+	bob = account("bob", "KRAKEN");
+	cr_assert_eq(iso_status(&bob, &st), 0);
+	bob_slot = st.slot;
+	/* Fill the segment, so the next registration must reuse a slot. */
+	for (int i = 0; i < 4; i++) {
+		char id[24];
+
+		snprintf(id, sizeof(id), "filler%d", i);
+		account(id, "BITSTAMP");
+	}
+
+	snprintf(cmd, sizeof(cmd), "'%s' -b -n 2 -d 0.3 --sort key --segment '%s'",
+		 isotop_path(), seg);
+	p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	/* Frame 1 is printed whole after its sample: once its pane title is
+	 * out, the first sample has been taken. */
+	while (fgets(out + got, (int)(sizeof(out) - got), p)) {
+		int title = strncmp(out + got, "recent transitions", 18) == 0;
+
+		got += strlen(out + got);
+		if (title)
+			break;
+	}
+	cr_assert_not_null(strstr(out, "recent transitions"), "frame 1:\n%s", out);
+	line_with(out, "user/alice/KRAKEN", line, sizeof(line));
+	cr_assert_str_eq(field(line, 3, f, sizeof(f)), "-", "no rate in the first frame: %s", line);
+
+	succeed(alice, 50, 1000000);
+	fail(alice, 2, ISO_FAIL_RATE_LIMIT);
+	/* bob's slot goes to erin: same slot, next generation, counters anew. */
+	cr_assert_eq(iso_retire(&bob), 0, "%s", iso_last_error());
+	for (int tries = 0; tries < POLL_TRIES; tries++) {
+		int rc = iso_register(reg, "user", "erin", "KRAKEN", &erin);
+
+		if (rc == 0)
+			break;
+		cr_assert_eq(rc, ISO_EFULL, "register erin: %s", iso_last_error());
+		pause_ms(5); /* the 1 ms retire cooldown */
+	}
+	cr_assert_eq(iso_status(&erin, &st), 0, "erin registered");
+	cr_assert_eq(st.slot, bob_slot, "erin reuses bob's slot");
+	succeed(erin, 1, 0);
+
+	while (fgets(out + got, (int)(sizeof(out) - got), p))
+		got += strlen(out + got);
+	cr_assert_eq(pclose(p), 0, "isotop -b failed:\n%s", out);
+
+	frame2 = strstr(out, "\n\nisotop - ");
+	cr_assert_not_null(frame2, "%s", out);
+	frame2 = table_of(frame2, table, sizeof(table));
+	line_with(frame2, "user/alice/KRAKEN", line, sizeof(line));
+	cr_assert_str_neq(field(line, 3, f, sizeof(f)), "-", "ops/s: %s", line);
+	cr_assert_str_neq(field(line, 3, f, sizeof(f)), "0", "ops/s: %s", line);
+	cr_assert_str_neq(field(line, 4, f, sizeof(f)), "0", "fail/s: %s", line);
+	cr_assert_not_null(strstr(line, "RATE:2"), "%s", line);
+	cr_assert_null(strstr(frame2, "user/bob/KRAKEN "), "bob is gone from the table");
+	line_with(frame2, "user/erin/KRAKEN", line, sizeof(line));
+	cr_assert_str_eq(field(line, 3, f, sizeof(f)), "-", "no rate across a reused slot: %s", line);
+	line_with(frame2, "user/carol/COINBASE", line, sizeof(line));
+	cr_assert_str_eq(field(line, 3, f, sizeof(f)), "0", "idle account: %s", line);
+}
+
+/* [T2] Bad command lines exit 2 naming the problem; a missing segment is a
+ * runtime error (1) that names the segment. */
+Test(isotop, usage_errors_exit_2_and_a_missing_segment_exits_1)
+{
+	char out[8192], name[96];
+	char *help[] = { (char *)isotop_path(), "--help", NULL };
+	char *bad_d[] = { (char *)isotop_path(), "-b", "-d", "fast", NULL };
+	char *bad_n[] = { (char *)isotop_path(), "-b", "-n", "-3", NULL };
+	char *bad_sort[] = { (char *)isotop_path(), "-b", "--sort", "colour", NULL };
+	char *bad_opt[] = { (char *)isotop_path(), "--frobnicate", NULL };
+	char *missing[] = { (char *)isotop_path(), "-b", "-n", "1", "--segment", name, NULL };
+
+	cr_assert_eq(run(help, out, sizeof(out)), 0);
+	cr_assert_not_null(strstr(out, "Usage: isotop"));
+	cr_assert_eq(run(bad_d, out, sizeof(out)), 2);
+	cr_assert_not_null(strstr(out, "'fast'"), "%s", out);
+	cr_assert_eq(run(bad_n, out, sizeof(out)), 2);
+	cr_assert_not_null(strstr(out, "'-3'"), "%s", out);
+	cr_assert_eq(run(bad_sort, out, sizeof(out)), 2);
+	cr_assert_not_null(strstr(out, "'colour'"), "%s", out);
+	cr_assert_eq(run(bad_opt, out, sizeof(out)), 2);
+	cr_assert_not_null(strstr(out, "--frobnicate"), "%s", out);
+
+	snprintf(name, sizeof(name), "/isoreg-test-isotop-absent-%d", (int)getpid());
+	cr_assert_eq(run(missing, out, sizeof(out)), 1, "%s", out);
+	cr_assert_not_null(strstr(out, name), "names the segment: %s", out);
+	cr_assert_not_null(strstr(out, "ISO_ENOENT"), "%s", out);
+}
+
+/* ------------------------------------------------------------ tmux */
+
+static bool have_tmux(void)
+{
+	char out[256];
+	char *argv[] = { "tmux", "-V", NULL };
+
+	return run(argv, out, sizeof(out)) == 0;
+}
+
+static void tmux_cmd(char *const extra[], char *out, size_t len)
+{
+	char *argv[32] = { "tmux", "-S", tmux_sock };
+	int n = 3, rc;
+
+	for (int i = 0; extra[i] && n < 31; i++)
+		argv[n++] = extra[i];
+	argv[n] = NULL;
+	rc = run(argv, out, len);
+	cr_assert_eq(rc, 0, "tmux %s failed: %s", extra[0], out);
+}
+
+static void screen(char *out, size_t len)
+{
+	char *argv[] = { "capture-pane", "-p", "-t", "top", NULL };
+
+	tmux_cmd(argv, out, len);
+}
+
+static void keys(const char *k, bool literal)
+{
+	char out[256];
+	char *lit[] = { "send-keys", "-t", "top", "-l", (char *)k, NULL };
+	char *named[] = { "send-keys", "-t", "top", (char *)k, NULL };
+
+	tmux_cmd(literal ? lit : named, out, sizeof(out));
+}
+
+typedef bool (*screen_pred)(const char *scr, const void *arg);
+
+/* Poll the screen until @pred holds; fail with the last screen if it never
+ * does within POLL_TRIES captures. */
+static void wait_for(char *scr, size_t len, screen_pred pred, const void *arg,
+		     const char *what)
+{
+	for (int i = 0; i < POLL_TRIES; i++) {
+		screen(scr, len);
+		if (pred(scr, arg))
+			return;
+		pause_ms(POLL_PAUSE_MS);
+	}
+	cr_assert_fail("screen never showed %s; last screen:\n%s", what, scr);
+}
+
+static bool has_text(const char *scr, const void *arg)
+{
+	return strstr(scr, arg) != NULL;
+}
+
+static bool lacks_text(const char *scr, const void *arg)
+{
+	return strstr(scr, arg) == NULL;
+}
+
+/* The screen has @arg lines and its last line is the key help. */
+static bool resized_to(const char *scr, const void *arg)
+{
+	int want = *(const int *)arg, n = 0;
+	const char *last = scr, *p;
+
+	for (p = scr; *p; p++)
+		if (*p == '\n' && p[1])
+			last = p + 1;
+	for (p = scr; *p; p++)
+		n += *p == '\n';
+	return n == want && strncmp(last, "s sort", 6) == 0;
+}
+
+static void wait_text(char *scr, size_t len, const char *text)
+{
+	wait_for(scr, len, has_text, text, text);
+}
+
+/* [T2] The screen, for real in a terminal: rows worst first, then the
+ * filter prompt (Enter applies, Esc cancels), sort cycling, grouping by
+ * broker, live updates, interval keys, a resize, and q quitting. */
+Test(isotop, screen_in_tmux_filters_sorts_groups_resizes_and_quits)
+{
+	char scr[32768], out[1024], cmd[PATH_MAX + 256], line[1024];
+	char *session_argv[16];
+	iso_account_t alice;
+	int rows30 = 30;
+
+	if (!have_tmux()) {
+		cr_skip("tmux is not installed: the interactive screen test needs it "
+			"(tools/scripts/deps.sh test installs it)");
+		return;
+	}
+	make_segment("isotop");
+	fleet();
+	alice = account("alice", "KRAKEN");
+	snprintf(tmux_sock, sizeof(tmux_sock), "/tmp/isotop-test-tmux-%d", (int)getpid());
+	snprintf(cmd, sizeof(cmd), "'%s' --segment '%s' -d 0.2", isotop_path(), seg);
+	{
+		char *a[] = { "-f", "/dev/null", "new-session", "-d", "-s", "top",
+			      "-x", "160", "-y", "40", cmd, NULL };
+
+		memcpy(session_argv, a, sizeof(a));
+		tmux_cmd(session_argv, out, sizeof(out));
+	}
+
+	/* The first frame: bob, quarantined, on the first row. */
+	wait_text(scr, sizeof(scr), "user/bob/KRAKEN");
+	cr_assert_not_null(strstr(scr, "sort: severity"), "%s", scr);
+	cr_assert_not_null(line_with(scr, "KEY ", line, sizeof(line)));
+	cr_assert(strstr(scr, "user/bob/KRAKEN") < strstr(scr, "user/carol/COINBASE") &&
+		  strstr(scr, "user/carol/COINBASE") < strstr(scr, "user/alice/KRAKEN"),
+		  "worst first:\n%s", scr);
+	line_with(scr, "user/bob/KRAKEN", line, sizeof(line));
+	cr_assert_not_null(strstr(line, "QUARANTINED"), "%s", line);
+	cr_assert_not_null(strstr(scr, "KRAKEN 1/2 unhealthy"), "%s", scr);
+	cr_assert_not_null(strstr(scr, "recent transitions"), "%s", scr);
+
+	/* Filter: '/' opens the prompt, Enter applies. */
+	keys("/", true);
+	wait_text(scr, sizeof(scr), "Enter applies, Esc cancels");
+	keys("carol", true);
+	wait_text(scr, sizeof(scr), "filter: carol_");
+	keys("Enter", false);
+	wait_text(scr, sizeof(scr), "  filter: carol\n");
+	wait_for(scr, sizeof(scr), lacks_text, "Enter applies", "the prompt closed");
+	cr_assert_not_null(strstr(scr, "user/carol/COINBASE"), "%s", scr);
+	cr_assert_null(strstr(scr, "user/bob/KRAKEN"), "bob filtered out:\n%s", scr);
+	cr_assert_null(strstr(scr, "user/alice/KRAKEN"), "alice filtered out:\n%s", scr);
+	cr_assert_not_null(strstr(scr, "(1 shown)"), "%s", scr);
+
+	/* Esc cancels: the filter stays what it was. */
+	keys("/", true);
+	wait_text(scr, sizeof(scr), "Enter applies, Esc cancels");
+	keys("C-u", false);
+	keys("alice", true);
+	wait_text(scr, sizeof(scr), "filter: alice_");
+	keys("Escape", false);
+	wait_for(scr, sizeof(scr), lacks_text, "Enter applies", "the prompt cancelled");
+	cr_assert_not_null(strstr(scr, "filter: carol"), "%s", scr);
+	cr_assert_null(strstr(scr, "user/alice/KRAKEN"), "%s", scr);
+
+	/* An empty filter shows everyone again. */
+	keys("/", true);
+	keys("C-u", false);
+	keys("Enter", false);
+	wait_text(scr, sizeof(scr), "user/alice/KRAKEN");
+	cr_assert_null(strstr(scr, "filter:"), "%s", scr);
+
+	/* s cycles the sort; after key order, alice comes first. */
+	keys("s", true);
+	wait_text(scr, sizeof(scr), "sort: fail/s");
+	keys("s", true);
+	wait_text(scr, sizeof(scr), "sort: ops/s");
+	keys("s", true);
+	wait_text(scr, sizeof(scr), "sort: key");
+	cr_assert(strstr(scr, "user/alice/KRAKEN") < strstr(scr, "user/bob/KRAKEN"),
+		  "key order:\n%s", scr);
+	keys("s", true);
+	wait_text(scr, sizeof(scr), "sort: severity");
+
+	/* b groups by broker, KRAKEN (the unhealthy one) first. */
+	keys("b", true);
+	wait_text(scr, sizeof(scr), "grouped by broker");
+	cr_assert_not_null(strstr(scr, "== KRAKEN: 2 accounts, 1 unhealthy"), "%s", scr);
+	cr_assert_not_null(strstr(scr, "== COINBASE: 2 accounts, 0 unhealthy"), "%s", scr);
+	cr_assert(strstr(scr, "== KRAKEN") < strstr(scr, "user/alice/KRAKEN") &&
+		  strstr(scr, "user/alice/KRAKEN") < strstr(scr, "== COINBASE"),
+		  "alice sits in KRAKEN's group:\n%s", scr);
+	keys("b", true);
+	wait_for(scr, sizeof(scr), lacks_text, "grouped by broker", "grouping off");
+
+	/* Live: alice degrades while we watch. */
+	fail(alice, 1, ISO_FAIL_API);
+	wait_text(scr, sizeof(scr), "1 HEALTHY 2 DEGRADED");
+	line_with(scr, "user/alice/KRAKEN", line, sizeof(line));
+	cr_assert_not_null(strstr(line, "DEGRADED"), "%s", line);
+	cr_assert_not_null(strstr(line, "API:1"), "%s", line);
+
+	/* + slows the refresh down the steps, up to 60 s; with nothing due
+	 * for a minute, only KEY_RESIZE can redraw after the resize. */
+	keys("+", true);
+	wait_text(scr, sizeof(scr), "every 0.5s");
+	keys("-", true);
+	wait_text(scr, sizeof(scr), "every 0.2s");
+	for (int i = 0; i < 8; i++)
+		keys("+", true);
+	wait_text(scr, sizeof(scr), "every 60s");
+	{
+		char *rs[] = { "resize-window", "-t", "top", "-x", "100", "-y", "30", NULL };
+
+		tmux_cmd(rs, out, sizeof(out));
+	}
+	wait_for(scr, sizeof(scr), resized_to, &rows30, "a redraw at 100x30");
+	cr_assert_not_null(strstr(scr, "user/bob/KRAKEN"), "%s", scr);
+	cr_assert_not_null(strstr(scr, "recent transitions"), "%s", scr);
+
+	/* q quits, and with it the only window: the session ends. */
+	keys("q", true);
+	for (int i = 0; i < POLL_TRIES; i++) {
+		char *has[] = { "tmux", "-S", tmux_sock, "has-session", "-t", "top", NULL };
+
+		if (run(has, out, sizeof(out)) != 0)
+			return;
+		pause_ms(POLL_PAUSE_MS);
+	}
+	cr_assert_fail("isotop did not quit on q");
+}
