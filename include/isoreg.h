@@ -149,7 +149,7 @@ int iso_failure_type_parse(const char *name);
 #define ISO_TYPE_MAX 15   /* bytes, without the terminating NUL [K2] */
 #define ISO_ID_MAX 63
 #define ISO_BROKER_MAX 15
-#define ISO_KEY_STR_MAX (ISO_TYPE_MAX + ISO_ID_MAX + ISO_BROKER_MAX + 3)
+#define ISO_KEY_STR_MAX (ISO_TYPE_MAX + ISO_ID_MAX + ISO_BROKER_MAX + 2)
 
 /* A normalised account key [K1]: type and id lower-case, broker upper-case. */
 struct iso_key {

@@ -53,7 +53,7 @@ static void geometry_for(uint32_t capacity, struct geometry *g)
 	g->dir_capacity = pow2_at_least(2ull * capacity);
 	if (g->dir_capacity < DIR_MIN)
 		g->dir_capacity = DIR_MIN;
-	g->ring_capacity = pow2_at_least(capacity / 4 + 1);
+	g->ring_capacity = pow2_at_least(capacity / 4);
 	if (g->ring_capacity < RING_MIN)
 		g->ring_capacity = RING_MIN;
 	if (g->ring_capacity > RING_MAX)

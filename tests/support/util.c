@@ -1,0 +1,62 @@
+/*
+ * util.c - helpers for the library's own tests; see util.h.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "util.h"
+
+const char *tu_segment(const char *tag)
+{
+	static _Thread_local char name[128];
+	static unsigned n;
+	snprintf(name, sizeof(name), "/isoreg-t-%s-%d-%u", tag, (int)getpid(),
+		 __atomic_fetch_add(&n, 1, __ATOMIC_RELAXED));
+	return name;
+}
+
+iso_reg_t *tu_create(const char *name, uint32_t capacity,
+		     const struct iso_config *defaults)
+{
+	iso_reg_t *reg = NULL;
+	struct iso_attach_opts o = {
+		.flags = ISO_ATTACH_CREATE | ISO_ATTACH_EXCL,
+		.capacity = capacity,
+		.defaults = defaults,
+	};
+	iso_unlink(name);
+	int rc = iso_attach(name, &o, &reg);
+	cr_assert_eq(rc, 0, "creating %s: %s (%s)", name, iso_strerror(rc),
+		     iso_last_error());
+	return reg;
+}
+
+static uint64_t test_now_ns = 1000ull * 1000000000ull;
+
+static uint64_t test_clock(void *ctx)
+{
+	(void)ctx;
+	return __atomic_load_n(&test_now_ns, __ATOMIC_RELAXED);
+}
+
+void tu_clock_install(void)
+{
+	iso_clock_set(test_clock, NULL);
+}
+
+void tu_advance_ms(uint64_t ms)
+{
+	__atomic_fetch_add(&test_now_ns, ms * 1000000ull, __ATOMIC_RELAXED);
+}
+
+int tu_wait(int pid)
+{
+	int st;
+	if (waitpid(pid, &st, 0) < 0)
+		return -1;
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	return 128 + WTERMSIG(st);
+}
