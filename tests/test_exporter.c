@@ -118,11 +118,11 @@ static char *render(iso_reg_t *reg)
 	size_t len;
 
 	cr_assert_not_null(m);
-	cr_assert_eq(iso_metrics_render(m, reg, NULL, &buf, &len), 0, "%s",
-		     iso_last_error());
+	cr_assert_eq(iso_metrics_render(m, reg, NULL), 0, "%s", iso_last_error());
+	cr_assert_eq(iso_metrics_text(m, &buf, &len), 0);
+	cr_assert_eq(len, iso_metrics_len(m));
+	cr_assert_eq(strlen(buf), len);
 	iso_metrics_free(m);
-	buf = realloc(buf, len + 1);
-	buf[len] = 0;
 	return buf;
 }
 
@@ -469,6 +469,46 @@ Test(exporter, escapes_quotes_and_backslashes_in_label_values)
 		     "escaped series missing:\n%.600s", t);
 	cr_expect_null(strstr(t, "account_id=\"a\"b"), "an unescaped quote");
 	free(t);
+	iso_detach(reg);
+}
+
+/* The server reads the text in blocks across family buffers: same bytes. */
+Test(exporter, reads_the_text_out_in_blocks_unchanged)
+{
+	seg_name("blocks");
+	iso_reg_t *reg = create_segment(16);
+	struct iso_metrics *m = iso_metrics_new();
+	iso_account_t a;
+	char *whole;
+	size_t len;
+
+	cr_assert_eq(iso_register(reg, "user", "alice", "KRAKEN", &a), 0);
+	quarantine(reg, "bob");
+	cr_assert_not_null(m);
+	cr_assert_eq(iso_metrics_render(m, reg, NULL), 0);
+	cr_assert_eq(iso_metrics_text(m, &whole, &len), 0);
+	cr_assert_gt(len, 1000);
+
+	/* Odd block sizes so blocks straddle every family boundary. */
+	static const size_t blocks[] = { 1, 7, 333, 4096 };
+	char *copy = malloc(len + 1);
+	for (size_t k = 0; k < sizeof(blocks) / sizeof(blocks[0]); k++) {
+		size_t pos = 0, got;
+		memset(copy, 0, len + 1);
+		while ((got = iso_metrics_read(m, pos, copy + pos,
+					       len - pos < blocks[k] ? len - pos : blocks[k])) > 0)
+			pos += got;
+		cr_expect_eq(pos, len, "block %zu: read %zu of %zu", blocks[k], pos, len);
+		cr_expect_eq(memcmp(copy, whole, len), 0, "block %zu: text differs", blocks[k]);
+		cr_expect_eq(iso_metrics_read(m, len, copy, 10), 0, "past the end reads nothing");
+	}
+	free(copy);
+
+	/* A second render into the same renderer starts afresh, HELP included once. */
+	cr_assert_eq(iso_metrics_render(m, reg, NULL), 0);
+	cr_expect_eq(iso_metrics_len(m), len);
+	free(whole);
+	iso_metrics_free(m);
 	iso_detach(reg);
 }
 

@@ -7,7 +7,10 @@
  * family, and the families are joined at the end: every figure of an
  * account comes from the same iso_status snapshot, and the cost stays one
  * iso_status per account. The buffers live in the renderer and keep their
- * size between scrapes, so a steady fleet costs no reallocation.
+ * size between scrapes, so a steady fleet costs no reallocation, and they
+ * are never joined: the server reads the text out of them in blocks
+ * (iso_metrics_read), which spares a copy and the page faults of a fresh
+ * buffer of tens of MB on every scrape of a large fleet.
  *
  * This file reads the segment only; it must never write to it nor wait for
  * anything a writer holds.
@@ -159,17 +162,18 @@ struct iso_metrics {
 	char failure_name[ISO_FAIL__COUNT][24];
 	char le[ISO_HIST_BUCKETS][24];           /* bucket upper bounds, seconds */
 	int nle;                                 /* buckets with a finite bound */
-	size_t out_hint;                         /* size of the last output */
+	size_t name_len[F__COUNT];               /* strlen(families[f].name) */
+	size_t hdr_len[F__COUNT];                /* HELP and TYPE, at each buffer's head */
+	size_t total;                            /* bytes of the last render */
 };
 
 /* ------------------------------------------------------------- buffers */
 
-static bool mbuf_reserve(struct mbuf *b, size_t more)
+/* The slow side of mbuf_reserve: grow by doubling. */
+static __attribute__((noinline)) bool mbuf_grow(struct mbuf *b, size_t more)
 {
 	if (b->oom)
 		return false;
-	if (b->cap - b->len >= more)
-		return true;
 	size_t cap = b->cap ? b->cap : 4096;
 	while (cap - b->len < more) {
 		if (cap > SIZE_MAX / 2) {
@@ -188,7 +192,13 @@ static bool mbuf_reserve(struct mbuf *b, size_t more)
 	return true;
 }
 
-static void put(struct mbuf *b, const char *s, size_t n)
+/* Room for @more bytes; false (and oom set) if memory ran out. */
+static inline bool mbuf_reserve(struct mbuf *b, size_t more)
+{
+	return b->cap - b->len >= more || mbuf_grow(b, more);
+}
+
+static inline void put(struct mbuf *b, const char *s, size_t n)
 {
 	/* An empty family has no buffer yet: memcpy from NULL is undefined. */
 	if (n == 0 || !mbuf_reserve(b, n))
@@ -252,13 +262,14 @@ static void put_double(struct mbuf *b, double v)
 static void put_label_value(struct mbuf *b, const char *s)
 {
 	putc_(b, '"');
-	for (; *s; s++) {
-		switch (*s) {
-		case '\\': put(b, "\\\\", 2); break;
-		case '"': put(b, "\\\"", 2); break;
-		case '\n': put(b, "\\n", 2); break;
-		default: putc_(b, *s);
-		}
+	for (;;) {
+		size_t run = strcspn(s, "\\\"\n");
+		put(b, s, run);
+		s += run;
+		if (!*s)
+			break;
+		put(b, *s == '\n' ? "\\n" : *s == '"' ? "\\\"" : "\\\\", 2);
+		s++;
 	}
 	putc_(b, '"');
 }
@@ -324,6 +335,26 @@ struct iso_metrics *iso_metrics_new(void)
 			s[--n] = 0;
 		m->nle = i + 1;
 	}
+	/* Each family's buffer starts with its HELP and TYPE lines, once. */
+	for (int f = 0; f < F__COUNT; f++) {
+		struct mbuf *b = &m->fam[f];
+
+		m->name_len[f] = strlen(families[f].name);
+		puts_(b, "# HELP ");
+		puts_(b, families[f].name);
+		putc_(b, ' ');
+		put_help(b, families[f].help);
+		puts_(b, "\n# TYPE ");
+		puts_(b, families[f].name);
+		putc_(b, ' ');
+		puts_(b, families[f].type);
+		putc_(b, '\n');
+		if (b->oom) {
+			iso_metrics_free(m);
+			return NULL;
+		}
+		m->hdr_len[f] = b->len;
+	}
 	return m;
 }
 
@@ -343,7 +374,7 @@ static void sample_open(struct iso_metrics *m, enum family f,
 {
 	struct mbuf *b = &m->fam[f];
 
-	puts_(b, families[f].name);
+	put(b, families[f].name, m->name_len[f]);
 	if (suffix)
 		puts_(b, suffix);
 	putc_(b, '{');
@@ -580,22 +611,20 @@ static void render_self(struct iso_metrics *m,
 }
 
 int iso_metrics_render(struct iso_metrics *m, iso_reg_t *reg,
-		       const struct iso_metrics_self *self, char **buf,
-		       size_t *len)
+		       const struct iso_metrics_self *self)
 {
 	struct iso_segment_info info;
 	struct iso_report rep;
 	int rc;
 
-	if (!m || !reg || !buf || !len)
+	if (!m || !reg)
 		return ISO_EINVAL;
-	*buf = NULL;
-	*len = 0;
 	for (int f = 0; f < F__COUNT; f++) {
-		m->fam[f].len = 0;
+		m->fam[f].len = m->hdr_len[f];
 		m->fam[f].oom = false;
 	}
 	m->labels.oom = false;
+	m->total = 0;
 
 	rc = iso_segment_info(reg, &info);
 	if (rc < 0)
@@ -609,37 +638,55 @@ int iso_metrics_render(struct iso_metrics *m, iso_reg_t *reg,
 	render_registry(m, &info, &rep);
 	if (self)
 		render_self(m, self);
+	else
+		for (int f = F_EXP_SCRAPES; f < F__COUNT; f++)
+			m->fam[f].len = 0;
 
-	/* Join: HELP and TYPE, then the family's samples. */
-	struct mbuf out = { 0 };
-	size_t need = 0;
+	size_t total = 0;
 	for (int f = 0; f < F__COUNT; f++) {
 		if (m->fam[f].oom)
 			return ISO_ENOMEM;
-		need += m->fam[f].len + 256;
+		total += m->fam[f].len;
 	}
-	if (!mbuf_reserve(&out, need > m->out_hint ? need : m->out_hint))
+	m->total = total;
+	return 0;
+}
+
+size_t iso_metrics_len(const struct iso_metrics *m)
+{
+	return m->total;
+}
+
+size_t iso_metrics_read(const struct iso_metrics *m, size_t pos, char *dst,
+			size_t max)
+{
+	size_t done = 0;
+
+	for (int f = 0; f < F__COUNT && done < max; f++) {
+		size_t len = m->fam[f].len;
+
+		if (pos >= len) {
+			pos -= len;
+			continue;
+		}
+		size_t n = len - pos;
+		if (n > max - done)
+			n = max - done;
+		memcpy(dst + done, m->fam[f].p + pos, n);
+		done += n;
+		pos = 0;
+	}
+	return done;
+}
+
+int iso_metrics_text(const struct iso_metrics *m, char **buf, size_t *len)
+{
+	char *p = malloc(m->total + 1);
+
+	if (!p)
 		return ISO_ENOMEM;
-	for (int f = 0; f < F__COUNT; f++) {
-		if (!self && f >= F_EXP_SCRAPES)
-			break;
-		puts_(&out, "# HELP ");
-		puts_(&out, families[f].name);
-		putc_(&out, ' ');
-		put_help(&out, families[f].help);
-		puts_(&out, "\n# TYPE ");
-		puts_(&out, families[f].name);
-		putc_(&out, ' ');
-		puts_(&out, families[f].type);
-		putc_(&out, '\n');
-		put(&out, m->fam[f].p, m->fam[f].len);
-	}
-	if (out.oom) {
-		free(out.p);
-		return ISO_ENOMEM;
-	}
-	m->out_hint = out.len;
-	*buf = out.p;
-	*len = out.len;
+	*len = iso_metrics_read(m, 0, p, m->total);
+	p[*len] = 0;
+	*buf = p;
 	return 0;
 }

@@ -6,8 +6,9 @@
  * it. The metric text is made by metrics.c.
  *
  * Threads: libmicrohttpd runs one internal polling thread and every request
- * is answered on it, so the attachment and the renderer are only ever
- * touched by that thread (no lock). The main thread just waits for SIGINT
+ * is answered on it, so the attachment and the renderers are only ever
+ * touched by that thread (no lock), including the callbacks that read a
+ * response's body and release its renderer. The main thread just waits for SIGINT
  * or SIGTERM. A scrape reads the segment through a read-only mapping with
  * the library's wait-free readers: it can never hold up a writer.
  */
@@ -40,6 +41,19 @@
 /* How long a scrape may wait for a creator to finish a new segment. */
 #define SCRAPE_ATTACH_TIMEOUT_MS 200u
 
+/*
+ * Renderers, one per response still being sent: a slow scraper keeps its
+ * text while the next scrape renders into another. More scrapes in flight
+ * than this get 503 (two HA Prometheus servers need two).
+ */
+#define MAX_RENDERERS 4
+#define READ_BLOCK (64u * 1024)
+
+struct renderer {
+	struct iso_metrics *m; /* NULL until first needed */
+	bool busy;             /* a response is reading from it */
+};
+
 struct server {
 	const char *segment;     /* as given: "/isoreg" */
 	char shm_path[sizeof(SHM_DIR) + NAME_MAX]; /* "/dev/shm/isoreg" */
@@ -47,7 +61,7 @@ struct server {
 	dev_t dev;               /* identity of the object attached */
 	ino_t ino;
 	bool attached_before;    /* so a later attach counts as a re-attach */
-	struct iso_metrics *metrics;
+	struct renderer pool[MAX_RENDERERS];
 	struct iso_metrics_self self;
 };
 
@@ -218,12 +232,44 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* MHD asks for the body in blocks; the renderer holds the whole text. */
+static ssize_t read_metrics(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct renderer *r = cls;
+	size_t n = iso_metrics_read(r->m, (size_t)pos, buf, max);
+
+	return n ? (ssize_t)n : MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+/* The response is gone (sent or dropped): its renderer may render again. */
+static void release_renderer(void *cls)
+{
+	struct renderer *r = cls;
+
+	r->busy = false;
+}
+
+static struct renderer *take_renderer(struct server *srv)
+{
+	for (int i = 0; i < MAX_RENDERERS; i++) {
+		struct renderer *r = &srv->pool[i];
+
+		if (r->busy)
+			continue;
+		if (!r->m && !(r->m = iso_metrics_new()))
+			return NULL;
+		return r;
+	}
+	return NULL;
+}
+
 static enum MHD_Result serve_metrics(struct server *srv,
 				     struct MHD_Connection *conn)
 {
 	char err[1024];
-	char *body;
-	size_t len;
+	struct renderer *r;
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
 	int rc;
 
 	srv->self.scrapes++;
@@ -232,17 +278,29 @@ static enum MHD_Result serve_metrics(struct server *srv,
 		return reply_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "%s\n",
 				  err);
 	}
+	r = take_renderer(srv);
+	if (!r)
+		return reply_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+				  "%d scrapes are still being sent; try again\n",
+				  MAX_RENDERERS);
 	uint64_t t0 = mono_ns();
-	rc = iso_metrics_render(srv->metrics, srv->reg, &srv->self, &body,
-				&len);
+	rc = iso_metrics_render(r->m, srv->reg, &srv->self);
 	srv->self.last_render_ns = mono_ns() - t0;
 	if (rc < 0)
 		return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
 				  "cannot read segment %s: %s\n", srv->segment,
 				  attach_detail(rc));
-	/* The body is handed over: MHD frees it once it is sent. */
-	return reply(conn, MHD_HTTP_OK, ISO_METRICS_CONTENT_TYPE, body, len,
-		     MHD_RESPMEM_MUST_FREE);
+	resp = MHD_create_response_from_callback(iso_metrics_len(r->m),
+						 READ_BLOCK, read_metrics, r,
+						 release_renderer);
+	if (!resp)
+		return MHD_NO;
+	r->busy = true;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+				ISO_METRICS_CONTENT_TYPE);
+	ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp); /* freed, and r released, once sent */
+	return ret;
 }
 
 static enum MHD_Result serve_health(struct server *srv,
@@ -442,15 +500,8 @@ int isoctl_serve(int argc, char **argv)
 		fprintf(stderr, "isoctl serve: %s\n", err);
 		return 1;
 	}
-	srv.metrics = iso_metrics_new();
-	if (!srv.metrics) {
-		fprintf(stderr, "isoctl serve: out of memory\n");
-		segment_detach(&srv);
-		return 1;
-	}
 	fd = open_listener(listen_at);
 	if (fd < 0) {
-		iso_metrics_free(srv.metrics);
 		segment_detach(&srv);
 		return fd == -2 ? 2 : 1;
 	}
@@ -474,7 +525,6 @@ int isoctl_serve(int argc, char **argv)
 		fprintf(stderr, "isoctl serve: cannot start the HTTP server on %s\n",
 			listen_at);
 		close(fd);
-		iso_metrics_free(srv.metrics);
 		segment_detach(&srv);
 		return 1;
 	}
@@ -486,7 +536,8 @@ int isoctl_serve(int argc, char **argv)
 	while (sigwait(&sigs, &sig) != 0)
 		;
 	MHD_stop_daemon(d); /* closes the listening socket it was given */
-	iso_metrics_free(srv.metrics);
+	for (int i = 0; i < MAX_RENDERERS; i++)
+		iso_metrics_free(srv.pool[i].m);
 	segment_detach(&srv);
 	return 0;
 }
