@@ -169,6 +169,37 @@ static void fleet(void)
 	cr_assert_eq(st.health, ISO_DEGRADED, "carol is %s", iso_health_name(st.health));
 }
 
+/*
+ * Take @a through a trip with a 1 ms open time so it is RECOVERING (the
+ * timeout is lazy: iso_status applies it), and with @then_failing fail its
+ * probe under a long open time, so it is FAILING for minutes.
+ */
+static void recovering_or_failing(iso_account_t a, bool then_failing)
+{
+	struct iso_config cfg;
+	struct iso_status st;
+	int tries;
+
+	iso_config_default(&cfg);
+	cfg.open_timeout_ms = 1;
+	cr_assert_eq(iso_configure(&a, &cfg), 0, "%s", iso_last_error());
+	fail(a, cfg.failure_threshold, ISO_FAIL_EXECUTION);
+	for (tries = 0; tries < POLL_TRIES; tries++) {
+		cr_assert_eq(iso_status(&a, &st), 0);
+		if (st.health == ISO_RECOVERING)
+			break;
+		pause_ms(2);
+	}
+	cr_assert_eq(st.health, ISO_RECOVERING, "is %s", iso_health_name(st.health));
+	if (!then_failing)
+		return;
+	cfg.open_timeout_ms = 600000;
+	cr_assert_eq(iso_configure(&a, &cfg), 0, "%s", iso_last_error());
+	fail(a, 1, ISO_FAIL_EXECUTION);
+	cr_assert_eq(iso_status(&a, &st), 0);
+	cr_assert_eq(st.health, ISO_FAILING, "is %s", iso_health_name(st.health));
+}
+
 /* The line of @text (up to its newline) that contains @needle, or NULL. */
 static const char *line_with(const char *text, const char *needle, char *buf,
 			     size_t len)
@@ -185,6 +216,16 @@ static const char *line_with(const char *text, const char *needle, char *buf,
 		e = p + strlen(p);
 	snprintf(buf, len, "%.*s", (int)(e - b), b);
 	return buf;
+}
+
+/* The first line of @text that contains both @a and @b, or NULL. */
+static const char *line_with_both(const char *text, const char *a,
+				  const char *b, char *buf, size_t len)
+{
+	for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+		if (line_with(p, a, buf, len) && strstr(buf, b))
+			return buf;
+	return NULL;
 }
 
 /* The table of a batch frame: from the column names to the pane. */
@@ -232,6 +273,10 @@ Test(isotop, batch_frames_list_accounts_worst_first_with_brokers_and_transitions
 	const char *frame2, *rows, *ev;
 
 	make_segment("isotop");
+	/* A broker-wide incident: both BITSTAMP accounts unhealthy. Made
+	 * first, so bob's trip is among the pane's newest transitions. */
+	recovering_or_failing(account("mia", "BITSTAMP"), true);
+	recovering_or_failing(account("noah", "BITSTAMP"), false);
 	fleet();
 	{
 		char *argv[] = { (char *)isotop_path(), "-b", "-n", "2", "-d", "0.2",
@@ -248,21 +293,35 @@ Test(isotop, batch_frames_list_accounts_worst_first_with_brokers_and_transitions
 	cr_assert_not_null(strstr(frame2, seg), "title names the segment");
 
 	/* Health counts in the header, from the report. */
-	cr_assert_not_null(strstr(frame2, "accounts 4: 2 HEALTHY 1 DEGRADED 0 RECOVERING 1 QUARANTINED 0 FAILING"),
+	cr_assert_not_null(strstr(frame2, "accounts 6: 2 HEALTHY 1 DEGRADED 1 RECOVERING 1 QUARANTINED 1 FAILING"),
 			   "%s", frame2);
 	cr_assert_not_null(strstr(frame2, "isolation ACTIVE"));
 
-	/* The broker line: KRAKEN has 1 of 2 unhealthy, COINBASE 0 of 2. */
+	/* The broker line, worst first: BITSTAMP's incident reads as one,
+	 * KRAKEN has 1 of 2 unhealthy, COINBASE 0 of 2. */
 	cr_assert_not_null(line_with(frame2, "brokers:", line, sizeof(line)));
-	cr_assert_not_null(strstr(line, "KRAKEN 1/2 unhealthy"), "%s", line);
+	cr_assert(strstr(line, "brokers: BITSTAMP 2/2 unhealthy (broker-wide)  KRAKEN 1/2 unhealthy") == line,
+		  "%s", line);
+	cr_assert_null(strstr(line, "KRAKEN 1/2 unhealthy (broker-wide)"), "%s", line);
 	cr_assert_not_null(strstr(line, "COINBASE 0/2 unhealthy 1 degraded"), "%s", line);
 	cr_assert(strstr(line, "KRAKEN") < strstr(line, "COINBASE"), "worst broker first: %s", line);
 
-	/* Rows: right after the column names, bob (quarantined) first. */
+	/* Rows: right after the column names, by severity: FAILING mia,
+	 * QUARANTINED bob, RECOVERING noah, DEGRADED carol, then the healthy. */
 	rows = strstr(frame2, "KEY ");
 	cr_assert_not_null(rows);
 	rows = strchr(rows, '\n') + 1;
-	cr_assert(strncmp(rows, "user/bob/KRAKEN ", 16) == 0, "first row:\n%s", rows);
+	cr_assert(strncmp(rows, "user/mia/BITSTAMP ", 18) == 0, "first row:\n%s", rows);
+	rows = strchr(rows, '\n') + 1;
+	cr_assert(strncmp(rows, "user/bob/KRAKEN ", 16) == 0, "second row:\n%s", rows);
+	cr_assert(strstr(rows, "user/noah/") < strstr(rows, "user/carol/"), "%s", rows);
+	line_with(frame2, "user/mia/BITSTAMP", line, sizeof(line));
+	cr_assert_str_eq(field(line, 1, f, sizeof(f)), "FAILING", "%s", line);
+	cr_assert_neq(field(line, 8, f, sizeof(f))[0], '-', "retry countdown: %s", line);
+	line_with(frame2, "user/noah/BITSTAMP", line, sizeof(line));
+	cr_assert_str_eq(field(line, 1, f, sizeof(f)), "RECOVERING", "%s", line);
+	cr_assert_str_eq(field(line, 2, f, sizeof(f)), "HALF_OPEN", "%s", line);
+	cr_assert_not_null(strstr(line, "EXEC:5"), "%s", line);
 	line_with(rows, "user/bob/KRAKEN", line, sizeof(line));
 	cr_assert_str_eq(field(line, 1, f, sizeof(f)), "QUARANTINED", "%s", line);
 	cr_assert_str_eq(field(line, 2, f, sizeof(f)), "OPEN", "%s", line);
@@ -283,9 +342,9 @@ Test(isotop, batch_frames_list_accounts_worst_first_with_brokers_and_transitions
 	ev = strstr(frame2, "recent transitions");
 	cr_assert_not_null(ev, "%s", frame2);
 	cr_assert_not_null(line_with(ev, "user/bob/KRAKEN", line, sizeof(line)), "%s", ev);
-	cr_assert_not_null(line_with(ev, "-> QUARANTINED", line, sizeof(line)), "%s", ev);
-	cr_assert_not_null(strstr(line, "user/bob/KRAKEN"), "%s", line);
-	cr_assert_not_null(strstr(line, "DEGRADED"), "from DEGRADED: %s", line);
+	cr_assert_not_null(line_with_both(ev, "user/bob/KRAKEN", "-> QUARANTINED", line, sizeof(line)),
+			   "%s", ev);
+	cr_assert_not_null(strstr(line, "DEGRADED    -> QUARANTINED  OPEN"), "%s", line);
 	cr_assert_not_null(strstr(line, "failure NETWORK"), "%s", line);
 }
 
