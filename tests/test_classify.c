@@ -422,7 +422,7 @@ Test(classify, add_message_refuses_bad_rows_by_name)
 
 Test(classify, add_message_table_fills_then_says_full)
 {
-	char p[32];
+	char p[64];
 	for (int i = 0; i < ISO_CLASSIFY_USER_ROWS; i++) {
 		snprintf(p, sizeof(p), "pattern-%03d", i);
 		cr_assert_eq(iso_classify_add_message(p, ISO_FAIL_POSITION), 0,
@@ -449,7 +449,7 @@ Test(classify, add_message_table_fills_then_says_full)
 static void *race_writer(void *arg)
 {
 	int w = (int)(intptr_t)arg;
-	char p[32];
+	char p[64];
 	for (int i = 0; i < RACE_ROWS; i++) {
 		snprintf(p, sizeof(p), "race-w%d-r%02d", w, i);
 		if (iso_classify_add_message(p, (enum iso_failure_type)(
@@ -462,7 +462,7 @@ static void *race_writer(void *arg)
 static void *race_reader(void *arg)
 {
 	(void)arg;
-	char p[32];
+	char p[64];
 	for (int round = 0; round < 200; round++)
 		for (int w = 0; w < RACE_WRITERS; w++)
 			for (int i = 0; i < RACE_ROWS; i++) {
@@ -491,7 +491,7 @@ Test(classify, add_message_races_readers_in_8_threads)
 		pthread_join(th[i], &r);
 		cr_expect_null(r, "thread %d saw a torn or wrong row", i);
 	}
-	char p[32];
+	char p[64];
 	for (int w = 0; w < RACE_WRITERS; w++)
 		for (int i = 0; i < RACE_ROWS; i++) {
 			snprintf(p, sizeof(p), "race-w%d-r%02d", w, i);
