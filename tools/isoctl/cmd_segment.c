@@ -227,25 +227,26 @@ int isoctl_cmd_info(struct isoctl *ctx, int argc, char **argv)
 
 static void print_doctor(const struct iso_doctor_report *r, bool repair)
 {
-	printf("slots checked      %u\n", r->slots_checked);
-	printf("live accounts      %u\n", r->live);
-	printf("retired (cooling)  %u\n", r->retired);
-	printf("reserved, owner alive  %u\n", r->reserved_pending);
-	printf("reserved, owner dead   %u\n", r->reserved_dead);
+	printf("%-22s %u\n", "slots checked", r->slots_checked);
+	printf("%-22s %u\n", "live accounts", r->live);
+	printf("%-22s %u\n", "retired, cooling down", r->retired);
+	printf("%-22s %u\n", "reserved, owner alive", r->reserved_pending);
+	printf("%-22s %u\n", "reserved, owner dead", r->reserved_dead);
 	if (repair) {
-		printf("reclaimed          %u\n", r->reclaimed);
-		printf("published          %u\n", r->published);
+		printf("%-22s %u\n", "reclaimed", r->reclaimed);
+		printf("%-22s %u\n", "published", r->published);
 	}
-	printf("bad breaker words  %u\n", r->bad_breaker_words);
-	printf("bad slots          %u\n", r->bad_slots);
-	printf("directory          %u entries, %u tombstones, %u bad, "
-	       "%u live slots missing\n",
-	       r->dir_entries, r->dir_tombstones, r->dir_bad, r->dir_missing);
-	printf("cross-account errors %" PRIu64 "\n", r->cross_account_errors);
+	printf("%-22s %u\n", "bad breaker words", r->bad_breaker_words);
+	printf("%-22s %u\n", "bad slots", r->bad_slots);
+	printf("%-22s %u entries, %u tombstones, %u bad, %u live slots "
+	       "missing\n", "directory", r->dir_entries, r->dir_tombstones,
+	       r->dir_bad, r->dir_missing);
+	printf("%-22s %" PRIu64 "\n", "cross-account errors",
+	       r->cross_account_errors);
 	if (!repair && r->reserved_dead)
 		printf("hint: 'isoctl doctor --repair' reclaims the %u "
 		       "reservation(s) of dead registrants\n", r->reserved_dead);
-	printf("verdict            %s\n", r->ok ? "OK" : "PROBLEMS FOUND");
+	printf("%-22s %s\n", "verdict", r->ok ? "OK" : "PROBLEMS FOUND");
 }
 
 int isoctl_cmd_doctor(struct isoctl *ctx, int argc, char **argv)
