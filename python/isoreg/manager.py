@@ -454,8 +454,7 @@ class AccountIsolationManager:
                 opens the breaker it stays open at least that long [M2].
         """
         if failure_type is None:
-            from .guard import classify_exception
-            failure_type, retry = classify_exception(error)
+            failure_type, retry = _guard.classify_exception(error)
             if retry_after_seconds is None:
                 retry_after_seconds = retry
         code = failure_type_code(failure_type)
@@ -619,16 +618,15 @@ class AccountIsolationManager:
               classify=None):
         """A context manager around one operation of the account; see
         isoreg.guard.Guard."""
-        from .guard import Guard
-        return Guard(self, account_type, account_id, broker_type, classify)
+        return _guard.Guard(self, account_type, account_id, broker_type,
+                            classify)
 
     def guarded(self, account_type: str, account_id: str, broker_type: str,
                 classify=None):
         """A decorator: every call of the function is one guarded operation
         of the account; see isoreg.guarded."""
-        from .guard import guarded
-        return guarded(account_type, account_id, broker_type,
-                       manager=self, classify=classify)
+        return _guard.guarded(account_type, account_id, broker_type,
+                              manager=self, classify=classify)
 
 
 # Reason texts come from the library (the reference's wording). The ones
@@ -693,6 +691,11 @@ def get_isolation_manager() -> AccountIsolationManager:
             _singleton = AccountIsolationManager(segment=segment_name())
         return _singleton
 
+
+# guard.py builds on this module; it is imported last so that either module
+# may be imported first, and used only at call time. (Importing it inside
+# guard() instead would cost a trip through the import system per call.)
+from . import guard as _guard  # noqa: E402
 
 __all__ = [
     "AccountHealthStatus",
