@@ -23,6 +23,8 @@
 #define NIDX 65536
 #define BATCH 1000
 #define MAXRUNS 32
+#define MIN_BATCHES 20
+#define BUDGET_NS 150000000ull
 
 struct key {
 	const char *type;
@@ -99,7 +101,10 @@ static void check(int rc, const char *what)
 			  iso_last_error());
 }
 
-/* Median ns/op of @nbatch random-key batches; each batch into @s. */
+/*
+ * Median ns/op of up to @nbatch random-key batches (fewer, but at least
+ * MIN_BATCHES, once BUDGET_NS has passed); each batch also goes into @s.
+ */
 static double lookups(iso_reg_t *reg, uint32_t n, bool reg_existing,
 		      int nbatch, struct series *s)
 {
@@ -107,7 +112,11 @@ static double lookups(iso_reg_t *reg, uint32_t n, bool reg_existing,
 	if (!per)
 		bench_die("out of memory");
 	uint32_t j = 0;
-	for (int b = 0; b < nbatch; b++) {
+	uint64_t start = bench_now_ns();
+	int b;
+	for (b = 0; b < nbatch; b++) {
+		if (b >= MIN_BATCHES && bench_now_ns() - start > BUDGET_NS)
+			break;
 		int rc = 0;
 		uint64_t t0 = bench_now_ns();
 		for (int i = 0; i < BATCH; i++) {
@@ -123,7 +132,7 @@ static double lookups(iso_reg_t *reg, uint32_t n, bool reg_existing,
 		per[b] = (double)(t1 - t0) / BATCH;
 		add_batch(s, per[b]);
 	}
-	double m = bench_median(per, (size_t)nbatch);
+	double m = bench_median(per, (size_t)b);
 	free(per);
 	return m;
 }
@@ -135,7 +144,11 @@ static double mb_lookups(struct mb_registry *mb, uint32_t n, int nbatch,
 	if (!per)
 		bench_die("out of memory");
 	uint32_t j = 0;
-	for (int b = 0; b < nbatch; b++) {
+	uint64_t start = bench_now_ns();
+	int b;
+	for (b = 0; b < nbatch; b++) {
+		if (b >= MIN_BATCHES && bench_now_ns() - start > BUDGET_NS)
+			break;
 		int bad = 0;
 		uint64_t t0 = bench_now_ns();
 		for (int i = 0; i < BATCH; i++) {
@@ -148,7 +161,7 @@ static double mb_lookups(struct mb_registry *mb, uint32_t n, int nbatch,
 		per[b] = (double)(t1 - t0) / BATCH;
 		add_batch(s, per[b]);
 	}
-	double m = bench_median(per, (size_t)nbatch);
+	double m = bench_median(per, (size_t)b);
 	free(per);
 	return m;
 }
@@ -204,10 +217,10 @@ static void one_run(struct size_result *res, int r, bool quick)
 	res->s[R_LOOKUP_COLD].run[r] = (double)(bench_now_ns() - t0) / m;
 	iso_detach(cold);
 
-	/* Whole-registry reads: enough calls for ~50 ms, at least 3. */
-	int calls = quick ? 2 : (int)(20000000ull / n);
-	if (calls < 3)
-		calls = 3;
+	/* Whole-registry reads: ~0.2 s of calls at ~100 ns an account. */
+	int calls = quick ? 2 : (int)(2000000ull / n);
+	if (calls < 5)
+		calls = 5;
 	double *per = malloc(sizeof(double) * (size_t)calls);
 	if (!per)
 		bench_die("out of memory");
@@ -331,8 +344,8 @@ int main(int argc, char **argv)
 	bench_table_note(&t, "%d runs per size, each on a fresh segment of "
 			 "capacity = size; median/min/max over run figures, "
 			 "p99 over batches or calls", o.runs);
-	bench_table_note(&t, "lookups: batches of %d, keys in a fixed random "
-			 "order; cold = first lookups (up to 10k) through a "
+	bench_table_note(&t, "lookups: batches of %d (200, or fewer after "
+			 "150 ms), keys in a fixed random order; cold = first lookups (up to 10k) through a "
 			 "second attachment's empty RCU index", BATCH);
 	bench_table_note(&t, "register (new key): all accounts in key order, "
 			 "one timing per run; mutex = registry lock + FNV hash "
