@@ -505,8 +505,13 @@ Test(exporter, reads_the_text_out_in_blocks_unchanged)
 	free(copy);
 
 	/* A second render into the same renderer starts afresh, HELP included once. */
+	free(whole);
 	cr_assert_eq(iso_metrics_render(m, reg, NULL), 0);
-	cr_expect_eq(iso_metrics_len(m), len);
+	cr_assert_eq(iso_metrics_text(m, &whole, &len), 0);
+	const char *help = "# HELP isoreg_account_health ";
+	const char *first = strstr(whole, help);
+	cr_expect(first && !strstr(first + 1, help), "HELP not exactly once");
+	cr_expect_eq(sample(whole, acct_series("isoreg_account_health", "bob", "state=\"quarantined\"")), 1);
 	free(whole);
 	iso_metrics_free(m);
 	iso_detach(reg);
