@@ -53,6 +53,8 @@ PC       := $(BUILD)/isoreg.pc
 TOOLS        := $(notdir $(patsubst %/,%,$(dir $(wildcard tools/*/main.c))))
 TOOL_COMMON  := $(wildcard tools/common/*.c)
 TOOL_BINS    := $(TOOLS:%=$(BUILD)/bin/%)
+# The objects of tool $(1): every .c in tools/$(1)/.
+tool_objs     = $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/$(1)/*.c))
 
 # TESTS= narrows the test binary to some files (a helper's own, say).
 TESTS        ?= $(wildcard tests/test_*.c)
@@ -98,7 +100,7 @@ $(PC): isoreg.pc.in include/isoreg.h
 	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
 	     -e 's|@VERSION@|$(VERSION)|' $< > $@
 
-$(BUILD)/bin/%: $(BUILD)/tools/%/main.o $$(patsubst %.c,$(BUILD)/%.o,$$(filter-out tools/$$*/main.c,$$(wildcard tools/$$*/*.c))) $(TOOL_COMMON:%.c=$(BUILD)/%.o) $(LIB_A)
+$(BUILD)/bin/%: $$(call tool_objs,$$*) $(TOOL_COMMON:%.c=$(BUILD)/%.o) $(LIB_A)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD    $@")
 	$(Q)$(CC) $(SANFLAGS) -pthread -o $@ $^ $(LIB_A) $(TOOL_LIBS) $(LIB_LIBS)
