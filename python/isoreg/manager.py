@@ -73,10 +73,15 @@ FailureTypeLike = Union[FailureType, str]
 
 
 def failure_type_code(ft: FailureTypeLike) -> int:
-    """The C value of @ft: a FailureType, its value ("api_error") or the
-    library's name in any case ("API", "rate_limit")."""
+    """The C value of @ft: a FailureType (ours or any enum with the same
+    values, like the reference's), its value ("api_error") or the library's
+    name in any case ("API", "rate_limit")."""
     if isinstance(ft, FailureType):
         return _FT_CODE[ft]
+    if isinstance(ft, Enum):
+        # The reference's own FailureType (code moving over from it): the
+        # same values, another class.
+        ft = ft.value
     if isinstance(ft, str):
         hit = _FT_BY_VALUE.get(ft.lower())
         if hit is not None:

@@ -217,6 +217,17 @@ class ReferenceTests(unittest.TestCase):
                           "rate_limit_error": 1})
         self.assertEqual(metrics["total_failures"], 3)
 
+    def test_the_reference_enums_own_values_are_accepted(self):
+        # Code moving over keeps passing its own FailureType members.
+        import enum
+        Ref = enum.Enum("FailureType", {"BALANCE_ERROR": "balance_error"})
+        self.manager.record_failure("user", "u", "KRAKEN", None,
+                                    Ref.BALANCE_ERROR)
+        self.manager.record_failure("user", "u", "KRAKEN", None, "network")
+        _, metrics = self.manager.get_account_status("user", "u", "KRAKEN")
+        self.assertEqual(metrics["failure_breakdown"],
+                         {"balance_error": 1, "network_error": 1})
+
     def test_every_failure_type_lands_in_its_own_counter(self):
         m = self.manager
         for n, ft in enumerate(FailureType, start=1):
