@@ -280,17 +280,20 @@ Test(isosim, broker_outage_quarantines_every_kraken_account_only)
 Test(isosim, kill_scenario_kills_and_restarts_a_trader)
 {
 	char seg[64], *out, *p;
-	unsigned long kills = 0, mid = 0, restarts = 0;
+	unsigned long kills = 0, mid = 0, restarts = 0, others = 0;
 	struct expect e = { .faulted = nobody, .type = -1 };
 
 	segname(seg, sizeof(seg), "kill");
 	out = run_scenario(seg, "kill");
 	p = strstr(out, "kills:");
 	cr_assert_not_null(p, "%s", out);
-	cr_assert_eq(sscanf(p, "kills: %lu (%lu mid-operation), restarts %lu",
-			    &kills, &mid, &restarts), 3, "%s", p);
+	cr_assert_eq(sscanf(p, "kills: %lu (%lu mid-operation), restarts %lu, "
+			       "the others made %lu",
+			    &kills, &mid, &restarts, &others), 4, "%s", p);
 	cr_expect_geq(kills, 1, "%s", out);
 	cr_expect_eq(restarts, kills, "%s", out);
+	/* The other traders kept trading while the victim was down. */
+	cr_expect_gt(others, 0, "%s", out);
 	free(out);
 	check_segment(seg, &e, 0);
 }

@@ -67,6 +67,7 @@ struct fleet {
 	pid_t *pids;            /* 0: not running */
 	uint64_t restart_at;    /* kill scenario: when to restart ... */
 	int restart_idx;        /* ... this trader; -1: none pending */
+	uint64_t others_ops;    /* the others' operations at the kill */
 	bool error;
 };
 
@@ -141,6 +142,20 @@ static void reap(struct fleet *fl, bool restart)
 	}
 }
 
+/* Returns the operations of every account but trader @v's so far. */
+static uint64_t others_ops(const struct fleet *fl, uint32_t v)
+{
+	uint64_t n = 0;
+
+	for (int s = 0; s < SIM__COUNT; s++)
+		for (uint32_t a = 0; a < fl->plan->naccounts; a++)
+			if (a % fl->plan->nprocs != v)
+				n += atomic_load_explicit(
+					&sim_tally(fl->plan, fl->sb, s, a)->ops,
+					memory_order_relaxed);
+	return n;
+}
+
 /* Kills trader @v mid-operation (if it is in one within 100 ms). */
 static void kill_trader(struct fleet *fl, uint32_t v, int scenario)
 {
@@ -165,6 +180,7 @@ static void kill_trader(struct fleet *fl, uint32_t v, int scenario)
 					  memory_order_relaxed);
 	fl->restart_at = sim_now_ns() + fl->plan->restart_ns;
 	fl->restart_idx = (int)v;
+	fl->others_ops = others_ops(fl, v);
 	say(fl->plan, "kill: SIGKILL trader %u (pid %d)%s; restart in %.0fms",
 	    v, (int)pid, mid ? " mid-operation" : "",
 	    (double)fl->plan->restart_ns / 1e6);
@@ -229,16 +245,21 @@ static void run_fleet(struct fleet *fl)
 		}
 		if (fl->restart_idx >= 0 && now >= fl->restart_at) {
 			uint32_t v = (uint32_t)fl->restart_idx;
+			uint64_t n;
 
 			fl->restart_idx = -1;
 			if (spawn(fl, v) < 0) {
 				fl->error = true;
 				break;
 			}
+			n = others_ops(fl, v) - fl->others_ops;
 			atomic_fetch_add_explicit(&fl->sb->restarts, 1,
 						  memory_order_relaxed);
-			say(plan, "restart: trader %u is back (pid %d)", v,
-			    (int)fl->pids[v]);
+			atomic_fetch_add_explicit(&fl->sb->ops_while_down, n,
+						  memory_order_relaxed);
+			say(plan, "restart: trader %u is back (pid %d); the "
+			    "others made %" PRIu64 " operations meanwhile", v,
+			    (int)fl->pids[v], n);
 		}
 		if (s == SIM_KILL && fault && fl->restart_idx < 0 &&
 		    kills_done < plan->kills_per_phase &&

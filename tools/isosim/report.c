@@ -107,9 +107,12 @@ static void print_scenarios(const struct sim_plan *plan,
 		print_list("outside:", plan, sb, s, 2);
 		if (s == SIM_KILL)
 			printf("    kills:     %" PRIu64 " (%" PRIu64
-			       " mid-operation), restarts %" PRIu64 "\n",
+			       " mid-operation), restarts %" PRIu64
+			       ", the others made %" PRIu64
+			       " operations while it was down\n",
 			       load64(&sb->kills[s]), load64(&sb->kills_mid_op),
-			       load64(&sb->restarts));
+			       load64(&sb->restarts),
+			       load64(&sb->ops_while_down));
 	}
 }
 

@@ -108,6 +108,7 @@ struct sim_scoreboard {
 	_Atomic uint64_t kills[SIM__COUNT];
 	_Atomic uint64_t kills_mid_op;
 	_Atomic uint64_t restarts;
+	_Atomic uint64_t ops_while_down; /* by the others, during kills */
 	_Atomic uint64_t crashes;   /* traders that died without our kill */
 	struct sim_trader *traders; /* nprocs, in the same mapping */
 	struct sim_tally *tallies;  /* SIM__COUNT x naccounts */
