@@ -344,7 +344,8 @@ Test(isotop, batch_frames_list_accounts_worst_first_with_brokers_and_transitions
 	cr_assert_not_null(line_with(ev, "user/bob/KRAKEN", line, sizeof(line)), "%s", ev);
 	cr_assert_not_null(line_with_both(ev, "user/bob/KRAKEN", "-> QUARANTINED", line, sizeof(line)),
 			   "%s", ev);
-	cr_assert_not_null(strstr(line, "DEGRADED    -> QUARANTINED  OPEN"), "%s", line);
+	cr_assert_not_null(strstr(line, "DEGRADED    -> QUARANTINED"), "%s", line);
+	cr_assert_not_null(strstr(line, "breaker OPEN"), "%s", line);
 	cr_assert_not_null(strstr(line, "failure NETWORK"), "%s", line);
 }
 
@@ -580,6 +581,19 @@ Test(isotop, screen_in_tmux_filters_sorts_groups_resizes_and_quits)
 	cr_assert_not_null(strstr(line, "QUARANTINED"), "%s", line);
 	cr_assert_not_null(strstr(scr, "KRAKEN 1/2 unhealthy"), "%s", scr);
 	cr_assert_not_null(strstr(scr, "recent transitions"), "%s", scr);
+	{
+		/* Health colours, as the terminal got them (SGR 31 red, 32
+		 * green, 33 yellow). */
+		char *e[] = { "capture-pane", "-p", "-e", "-t", "top", NULL };
+
+		tmux_cmd(e, scr, sizeof(scr));
+		line_with(scr, "user/bob/KRAKEN", line, sizeof(line));
+		cr_assert_not_null(strstr(line, "31mQUARANTINED"), "%s", line);
+		line_with(scr, "user/carol/COINBASE", line, sizeof(line));
+		cr_assert_not_null(strstr(line, "33mDEGRADED"), "%s", line);
+		line_with(scr, "user/dave/COINBASE", line, sizeof(line));
+		cr_assert_not_null(strstr(line, "32mHEALTHY"), "%s", line);
+	}
 
 	/* Filter: '/' opens the prompt, Enter applies. */
 	keys("/", true);

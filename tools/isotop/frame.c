@@ -113,9 +113,16 @@ static void top_head(struct top_frame *f, const struct top_model *m,
 	l = top_line_new(f, TOP_SEC_HEAD);
 	if (!l)
 		return;
-	top_put(l, TOP_ST_TITLE, "isotop - %s  %s  every %gs  sort: %s",
+	/* The verdict on isolation sits on the first line: it is the one
+	 * fact that must never scroll or clip away. */
+	top_put(l, TOP_ST_TITLE, "isotop - %s  %s  every %gs  isolation ",
 		o->segment, top_fmt_clock(m->sample_unix_ms, clk, sizeof(clk)),
-		o->interval_s, top_sort_name(m->sort));
+		o->interval_s);
+	if (r->isolation_active)
+		top_put(l, TOP_ST_GOOD, "ACTIVE");
+	else
+		top_put(l, TOP_ST_ALERT, "BREACHED");
+	top_put(l, TOP_ST_TITLE, "  sort: %s", top_sort_name(m->sort));
 	if (m->filter[0])
 		top_put(l, TOP_ST_TITLE, "  filter: %s", m->filter);
 	if (m->group)
@@ -134,13 +141,11 @@ static void top_head(struct top_frame *f, const struct top_model *m,
 			"%u %s", r->by_health[h],
 			iso_health_name((enum iso_health)h));
 	}
-	top_put(l, TOP_ST_NORMAL, " | slots %u/%u used | cross-account errors %llu, isolation ",
-		m->info.used, m->info.capacity,
+	top_put(l, TOP_ST_NORMAL, " | slots %u/%u used | ", m->info.used,
+		m->info.capacity);
+	top_put(l, r->cross_account_errors ? TOP_ST_ALERT : TOP_ST_NORMAL,
+		"cross-account errors %llu",
 		(unsigned long long)r->cross_account_errors);
-	if (r->isolation_active)
-		top_put(l, TOP_ST_GOOD, "ACTIVE");
-	else
-		top_put(l, TOP_ST_ALERT, "BREACHED");
 }
 
 static int top_cmp_broker_severity(const void *a, const void *b)
@@ -314,28 +319,30 @@ static void top_table(struct top_frame *f, const struct top_model *m,
 	}
 }
 
-static void top_event_line(struct top_frame *f, const struct top_event *e)
+static void top_event_line(struct top_frame *f, const struct top_event *e,
+			   int kw)
 {
 	struct top_line *l = top_line_new(f, TOP_SEC_EVENTS);
+	unsigned from = (unsigned)e->from < ISO_HEALTH__COUNT ? e->from : ISO_FAILING;
+	unsigned to = (unsigned)e->to < ISO_HEALTH__COUNT ? e->to : ISO_FAILING;
 	char clk[32], slot[48];
 
 	if (!l)
 		return;
 	snprintf(slot, sizeof(slot), "slot %u gen %u (reused)", e->slot, e->gen);
 	top_put(l, TOP_ST_DIM, "%s ", top_fmt_clock(e->time_ms, clk, sizeof(clk)));
-	top_put(l, TOP_ST_NORMAL, " %-24s ", e->key[0] ? e->key : slot);
-	top_put(l, TOP_ST_HEALTH + ((unsigned)e->from < ISO_HEALTH__COUNT ? e->from : ISO_FAILING),
-		"%-11s", iso_health_name(e->from));
+	top_put(l, TOP_ST_NORMAL, " %-*s  ", kw, e->key[0] ? e->key : slot);
+	top_put(l, TOP_ST_HEALTH + from, "%-11s", iso_health_name(from));
 	top_put(l, TOP_ST_NORMAL, " -> ");
-	top_put(l, TOP_ST_HEALTH + ((unsigned)e->to < ISO_HEALTH__COUNT ? e->to : ISO_FAILING),
-		"%-11s", iso_health_name(e->to));
-	top_put(l, TOP_ST_NORMAL, "  %-11s %s", iso_breaker_state_name(e->breaker),
-		iso_cause_name(e->cause));
+	top_put(l, TOP_ST_HEALTH + to, "%-11s", iso_health_name(to));
+	top_put(l, TOP_ST_NORMAL, "  %s", iso_cause_name(e->cause));
 	if (e->cause == ISO_CAUSE_FAILURE && e->failure_type >= 0 &&
 	    e->failure_type < ISO_FAIL__COUNT)
 		top_put(l, TOP_ST_NORMAL, " %s",
 			iso_failure_type_name((enum iso_failure_type)e->failure_type));
-	top_put(l, TOP_ST_DIM, "  pid %u", e->pid);
+	/* Who and the breaker state last: useful, but the first to clip. */
+	top_put(l, TOP_ST_DIM, "  breaker %s, pid %u",
+		iso_breaker_state_name(e->breaker), e->pid);
 }
 
 static bool top_event_matches(const struct top_model *m,
@@ -348,7 +355,8 @@ static void top_events(struct top_frame *f, const struct top_model *m,
 		       const struct top_events *ev, unsigned max)
 {
 	struct top_line *l = top_line_new(f, TOP_SEC_EVENTS);
-	unsigned shown = 0, i;
+	unsigned shown = 0, i, j;
+	int kw = TOP_KEY_MIN;
 
 	if (!l)
 		return;
@@ -360,11 +368,18 @@ static void top_events(struct top_frame *f, const struct top_model *m,
 	for (i = ev->count; i > 0 && shown < max; i--)
 		if (top_event_matches(m, top_events_at(ev, i - 1)))
 			shown++;
+	for (j = i; j < ev->count; j++) {
+		const struct top_event *e = top_events_at(ev, j);
+		int n = e->key[0] ? (int)strlen(e->key) : 0;
+
+		if (top_event_matches(m, e) && n > kw)
+			kw = n > TOP_KEY_MAX ? TOP_KEY_MAX : n;
+	}
 	for (; i < ev->count; i++) {
 		const struct top_event *e = top_events_at(ev, i);
 
 		if (top_event_matches(m, e))
-			top_event_line(f, e);
+			top_event_line(f, e, kw);
 	}
 	if (!shown && (l = top_line_new(f, TOP_SEC_EVENTS)))
 		top_put(l, TOP_ST_DIM, "(none yet)");

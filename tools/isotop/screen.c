@@ -126,10 +126,14 @@ static void top_draw_line(struct top_screen *s, int y,
 	wattrset(stdscr, A_NORMAL);
 }
 
+static const char top_help[] =
+	"s sort  / filter  b group  +/- interval  arrows scroll  q quit";
+static const char top_help_short[] = "s sort / filter b group +- q quit";
+
 static void top_draw_status(struct top_screen *s)
 {
 	struct top_app *app = s->app;
-	int y = LINES - 1;
+	int y = LINES - 1, n;
 	char right[64];
 
 	wmove(stdscr, y, 0);
@@ -150,15 +154,18 @@ static void top_draw_status(struct top_screen *s)
 		wattrset(stdscr, A_NORMAL);
 		return;
 	}
+	/* The scroll position on the right; the key help gets what is left. */
+	n = 0;
+	if (s->rows_total > s->table_h)
+		n = snprintf(right, sizeof(right), "  lines %zu-%zu of %zu",
+			     s->scroll + 1, s->scroll + s->table_h, s->rows_total);
+	if (n >= COLS)
+		n = 0;
 	wattrset(stdscr, A_DIM);
-	waddnstr(stdscr, "s sort  / filter  b group  +/- interval  arrows scroll  q quit", COLS);
-	if (s->rows_total > s->table_h) {
-		int n = snprintf(right, sizeof(right), "  lines %zu-%zu of %zu",
-				 s->scroll + 1, s->scroll + s->table_h, s->rows_total);
-
-		if (n < COLS)
-			mvwaddstr(stdscr, y, COLS - n, right);
-	}
+	waddnstr(stdscr, (int)strlen(top_help) <= COLS - n ? top_help : top_help_short,
+		 COLS - n);
+	if (n)
+		mvwaddstr(stdscr, y, COLS - n, right);
 	wattrset(stdscr, A_NORMAL);
 }
 
