@@ -13,13 +13,12 @@ Variants:
                    record_success on a private segment
   isoreg guard     `with manager.guard(...): pass` (acquire, time, record)
 
-Each variant runs --batches batches of --ops operations; a row gives the
-median and p99 over batches of ns per operation, and the ratio of the median
-to dict+lock's.
+Options as every bench harness (--json, --quick, --runs N), plus --ops and
+--batches. A row gives, in ns per operation, the median of the runs'
+medians, the p99 over all batches, the spread of the run medians, and the
+ratio of the median to dict+lock's.
 
-  PYTHONPATH=python python3 bench/python_bench.py [--ops N] [--batches N]
-                                                  [--json]
-(ISOREG_LIB=build-bench/libisoreg.so picks a build's library.)
+  ISOREG_LIB=build-bench/libisoreg.so python3 bench/python_bench.py [--json]
 """
 
 import argparse
@@ -144,64 +143,123 @@ def _guard(m):
     return batch
 
 
-def measure(batch, ops, batches):
-    batch(min(ops, 1000))  # warm caches, register the account
+def _p99(sorted_values):
+    return sorted_values[min(len(sorted_values) - 1,
+                             int(round(0.99 * (len(sorted_values) - 1))))]
+
+
+def run_once(batch, ops, batches):
+    """One run of a variant: @batches batches of @ops operations; returns
+    the ns per operation of each batch."""
     per_op = []
     gc_was = gc.isenabled()
-    gc.disable()
+    gc.disable()  # a collection inside a batch would be noise, not cost
     try:
         for _ in range(batches):
             per_op.append(batch(ops) / ops)
     finally:
         if gc_was:
             gc.enable()
-    per_op.sort()
-    p99 = per_op[min(len(per_op) - 1, int(round(0.99 * (len(per_op) - 1))))]
-    return statistics.median(per_op), p99
+    return per_op
+
+
+def _runs_arg(v):
+    try:
+        n = int(v)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= 1000:
+        raise argparse.ArgumentTypeError("--runs wants 1..1000, got '%s'" % v)
+    return n
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[1])
-    ap.add_argument("--ops", type=int, default=20000,
-                    help="operations per batch (default 20000)")
-    ap.add_argument("--batches", type=int, default=30,
-                    help="batches per variant (default 30)")
-    ap.add_argument("--json", action="store_true", help="JSON on stdout")
+    ap = argparse.ArgumentParser(
+        prog="python_bench",
+        description="can_execute_operation + record_success from Python: "
+                    "the isoreg binding vs a dict-and-lock manager")
+    ap.add_argument("--json", action="store_true",
+                    help="print one JSON object instead of the table")
+    ap.add_argument("--quick", action="store_true",
+                    help="a short smoke run (figures are not meaningful)")
+    ap.add_argument("--runs", type=_runs_arg, default=5,
+                    help="repeats of every measurement (default 5)")
+    ap.add_argument("--ops", type=int, default=2000,
+                    help="operations per batch (default 2000)")
+    ap.add_argument("--batches", type=int, default=50,
+                    help="batches per run (default 50)")
     args = ap.parse_args(argv)
     if args.ops < 1 or args.batches < 1:
         ap.error("--ops and --batches must be at least 1")
+    if args.quick:
+        args.runs = min(args.runs, 2)
+        args.batches = min(args.batches, 10)
+        args.ops = min(args.ops, 500)
+    pinned = ""
+    try:
+        cpu = max(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {cpu})
+        pinned = "pinned to CPU %d (sched_setaffinity)" % cpu
+    except (AttributeError, OSError):
+        pinned = "not pinned"
 
     with AccountIsolationManager(CircuitBreakerConfig()) as m:
         variants = [
-            ("floor", _by_key(_Nop())),
-            ("dict+lock", _by_key(DictLockManager())),
+            ("floor: two no-op method calls", _by_key(_Nop())),
+            ("dict+lock (reference design)", _by_key(DictLockManager())),
             ("isoreg by key", _by_key(m)),
             ("isoreg guard", _guard(m)),
         ]
-        rows = []
-        for name, batch in variants:
-            med, p99 = measure(batch, args.ops, args.batches)
-            rows.append({"variant": name, "median_ns": med, "p99_ns": p99})
-        ops_seen = m.get_account_status("user", "user1", "KRAKEN")[1]
-    base = next(r["median_ns"] for r in rows if r["variant"] == "dict+lock")
-    for r in rows:
-        r["ratio_to_dict_lock"] = r["median_ns"] / base
+        for _, batch in variants:
+            batch(min(args.ops, 1000))  # warm up, register the account
+        # Runs interleave the variants, so a noisy moment of the machine
+        # lands on all of them rather than on one.
+        medians = {name: [] for name, _ in variants}
+        alls = {name: [] for name, _ in variants}
+        for _ in range(args.runs):
+            for name, batch in variants:
+                per_op = run_once(batch, args.ops, args.batches)
+                medians[name].append(statistics.median(per_op))
+                alls[name].extend(per_op)
+        recorded = m.get_account_status("user", "user1",
+                                        "KRAKEN")[1]["total_operations"]
 
+    base_name = variants[1][0]
+    base = statistics.median(medians[base_name])
+    rows = []
+    for name, _ in variants:
+        med = statistics.median(medians[name])
+        rows.append({"variant": name, "unit": "ns/op", "median": med,
+                     "p99": _p99(sorted(alls[name])),
+                     "min": min(medians[name]), "max": max(medians[name]),
+                     "/dict+lock": med / base})
+    notes = [
+        "%d runs; a run = %d batches of %d operations; one operation = "
+        "can_execute_operation + record_success (guard: one with-block)"
+        % (args.runs, args.batches, args.ops),
+        "median = median of run medians; min/max = spread of run medians; "
+        "p99 = over all batches",
+        "isoreg: %d operations recorded in the segment; library %s"
+        % (recorded, isoreg.LIB_PATH),
+        "python %s, %s" % (sys.version.split()[0], pinned),
+    ]
+    cols = ["median", "p99", "min", "max", "/dict+lock"]
     if args.json:
-        json.dump({"bench": "python", "ops_per_batch": args.ops,
-                   "batches": args.batches,
-                   "python": sys.version.split()[0],
-                   "library": isoreg.LIB_PATH,
-                   "isoreg_operations_recorded":
-                       ops_seen["total_operations"],
-                   "rows": rows}, sys.stdout, indent=2)
+        json.dump({"bench": "python_bench", "columns": cols, "rows": rows,
+                   "notes": notes}, sys.stdout, separators=(",", ":"))
         sys.stdout.write("\n")
         return 0
-    print("%-16s %12s %12s %8s" % ("variant", "ns/op med", "p99", "ratio"))
-    for r in rows:
-        print("%-16s %12.0f %12.0f %8.2f" % (r["variant"], r["median_ns"],
-                                            r["p99_ns"],
-                                            r["ratio_to_dict_lock"]))
+    cells = [[r["variant"], r["unit"]]
+             + ["%.0f" % r[c] for c in cols[:-1]]
+             + ["%.2fx" % r["/dict+lock"]] for r in rows]
+    head = ["variant", "unit"] + cols
+    w = [max(len(x[i]) for x in cells + [head]) for i in range(len(head))]
+    print("== python_bench")
+    for line in [head] + cells:
+        print("  ".join(line[i].ljust(w[i]) if i < 2 else line[i].rjust(w[i])
+                        for i in range(len(line))))
+    for n in notes:
+        print("#  " + n)
     return 0
 
 
