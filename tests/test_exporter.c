@@ -434,7 +434,7 @@ Test(exporter, renders_account_counters_health_and_histogram)
 	cr_expect_eq(sample(t2, acct_series("isoreg_account_operation_seconds_sum", "slow", NULL)), 4);
 	free(t2);
 	double sum = sample(t, acct_series("isoreg_account_operation_seconds_sum", "alice", NULL));
-	cr_expect(sum > 0.002000 && sum < 0.002002, "_sum %.9f, want 0.002001", sum);
+	cr_expect_eq(sum, 0.002001, "_sum %.9f, want exactly 0.002001 (1 us + 2 x 1 ms)", sum);
 
 	/* Registry and broker. */
 	cr_expect_eq(sample(t, "isoreg_registry_capacity_slots"), 64);

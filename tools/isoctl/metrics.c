@@ -246,6 +246,40 @@ static void put_milli(struct mbuf *b, uint64_t v)
 	}
 }
 
+/* @ns nanoseconds as seconds, exactly: "0.002001", "4", "0.000000128". */
+static void put_ns_seconds(struct mbuf *b, uint64_t ns)
+{
+	put_u64(b, ns / 1000000000u);
+	uint64_t frac = ns % 1000000000u;
+	if (frac) {
+		char tmp[10];
+		tmp[0] = '.';
+		for (int i = 9; i >= 1; i--) {
+			tmp[i] = (char)('0' + frac % 10);
+			frac /= 10;
+		}
+		size_t n = 10;
+		while (tmp[n - 1] == '0')
+			n--;
+		put(b, tmp, n);
+	}
+}
+
+/*
+ * Milliseconds the library derived from a whole number of nanoseconds,
+ * back to that number: exact while it stays below 2^53 ns (104 days).
+ */
+static uint64_t ms_to_ns(double ms)
+{
+	double ns = ms * 1e6;
+
+	if (!(ns > 0))
+		return 0;
+	if (ns >= 18446744073709549568.0)
+		return UINT64_MAX;
+	return (uint64_t)(ns + 0.5);
+}
+
 /* A float, exactly enough for Go's ParseFloat to get the same double back. */
 static void put_double(struct mbuf *b, double v)
 {
@@ -446,16 +480,16 @@ static void account_histogram(struct iso_metrics *m,
 
 	/*
 	 * The library keeps the sum of op_ns and gives it as avg_op_ms over
-	 * timed_operations; multiplying back recovers the sum (to double
-	 * precision). _count is the +Inf bucket, so the three always agree
-	 * with one another even if a writer landed between the status reads.
+	 * timed_operations; multiplying back and rounding to whole ns
+	 * recovers the sum. _count is the +Inf bucket, so bucket and count
+	 * agree even if a writer landed between the status reads.
 	 */
-	double sum_s = 0.0;
-	if (st->timed_operations > 0 && st->avg_op_ms > 0.0)
-		sum_s = st->avg_op_ms * (double)st->timed_operations / 1e3;
+	uint64_t sum_ns = 0;
+	if (st->timed_operations > 0)
+		sum_ns = ms_to_ns(st->avg_op_ms * (double)st->timed_operations);
 	sample_open(m, F_OP_SECONDS, "_sum");
 	put(b, "} ", 2);
-	put_double(b, sum_s);
+	put_ns_seconds(b, sum_ns);
 	putc_(b, '\n');
 	sample_open(m, F_OP_SECONDS, "_count");
 	put(b, "} ", 2);
@@ -506,7 +540,7 @@ static int render_account(const struct iso_status *st, void *ctx)
 
 	sample_open(m, F_EMA, NULL);
 	put(&m->fam[F_EMA], "} ", 2);
-	put_double(&m->fam[F_EMA], st->ema_op_ms > 0.0 ? st->ema_op_ms / 1e3 : 0.0);
+	put_ns_seconds(&m->fam[F_EMA], ms_to_ns(st->ema_op_ms));
 	putc_(&m->fam[F_EMA], '\n');
 
 	account_histogram(m, st);
@@ -606,7 +640,7 @@ static void render_self(struct iso_metrics *m,
 	struct mbuf *b = &m->fam[F_EXP_RENDER];
 	puts_(b, families[F_EXP_RENDER].name);
 	putc_(b, ' ');
-	put_double(b, (double)self->last_render_ns / 1e9);
+	put_ns_seconds(b, self->last_render_ns);
 	putc_(b, '\n');
 }
 
