@@ -60,6 +60,43 @@ class PrivateSegmentTests(unittest.TestCase):
         self.assertFalse(shm_exists(name))
 
 
+def _forked_child(m, n):
+    # Runs in a multiprocessing child made by fork: it uses the manager it
+    # inherited, then closes it, which must not remove the parent's
+    # private segment.
+    for i in range(n):
+        m.record_failure("user", "u%d" % (i % 2), "KRAKEN", None,
+                         FailureType.POSITION_ERROR)
+    m.register_account("user", "from-child", "KRAKEN")
+    m.close()
+
+
+class ForkTests(unittest.TestCase):
+    def test_forked_children_share_and_keep_the_private_segment(self):
+        import multiprocessing
+        ctx = multiprocessing.get_context("fork")
+        with AccountIsolationManager(CircuitBreakerConfig(
+                failure_threshold=255)) as m:
+            m.register_account("user", "u0", "KRAKEN")
+            procs = [ctx.Process(target=_forked_child, args=(m, 40))
+                     for _ in range(2)]
+            for p in procs:
+                p.start()
+            for p in procs:
+                p.join(60)
+                self.assertEqual(p.exitcode, 0)
+            self.assertTrue(shm_exists(m.segment))
+            self.assertEqual(sorted(m.get_all_account_statuses()),
+                             ["user/from-child/KRAKEN", "user/u0/KRAKEN",
+                              "user/u1/KRAKEN"])
+            for u in ("u0", "u1"):
+                _, metrics = m.get_account_status("user", u, "KRAKEN")
+                self.assertEqual(metrics["failure_breakdown"],
+                                 {"position_error": 40})
+            name = m.segment
+        self.assertFalse(shm_exists(name))
+
+
 class SharedSegmentTests(unittest.TestCase):
     def setUp(self):
         self.name = _support.unique_segment("shared")
