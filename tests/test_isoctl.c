@@ -617,6 +617,66 @@ Test(isoctl, events_follow_streams_until_sigint)
 	cr_assert_eq(code, 0, "exit %d after SIGINT: %s", code, err);
 }
 
+/* [T1] a follower that falls behind the ring reports what it missed:
+ * missed + printed covers every transition after its cursor, exactly. */
+Test(isoctl, events_follow_reports_missed_events)
+{
+	const char *args[] = { "--segment", seg, "events", "--follow", "--json",
+			       "--interval-ms", "20", NULL };
+	static char out[OUT_MAX], err[OUT_MAX];
+	size_t ol = 0, el = 0;
+	int64_t missed = 0, printed = 0, ring;
+	char last[64], *line, *save = NULL;
+	iso_account_t acct;
+	iso_reg_t *reg;
+	json_object *o;
+	int ofd, efd, loops;
+	pid_t pid;
+
+	ok(&R, "create", "--capacity", "8", NULL);
+	ok(&R, "info", "--json", NULL);
+	o = json_parse(R.out);
+	ring = jint(o, "ring_capacity");
+	J.put(o);
+	loops = (int)ring; /* two transitions each: twice the ring */
+	cr_assert_eq(iso_attach(seg, NULL, &reg), 0, "%s", iso_last_error());
+	cr_assert_eq(iso_register(reg, "user", "lag", "KRAKEN", &acct), 0);
+
+	pid = spawn(NULL, args, &ofd, &efd);
+	wait_for(pid, efd, err, &el, "following");
+	/* Hold the follower still while the ring wraps under it. */
+	cr_assert_eq(kill(pid, SIGSTOP), 0);
+	for (int i = 0; i < loops; i++) {
+		cr_assert_eq(iso_force_open(&acct), 0);
+		cr_assert_eq(iso_reset(&acct), 0);
+	}
+	cr_assert_eq(kill(pid, SIGCONT), 0);
+	snprintf(last, sizeof(last), "\"seq\":%d,", 2 * loops);
+	wait_for(pid, ofd, out, &ol, last);
+	cr_assert_eq(kill(pid, SIGINT), 0);
+	cr_assert_eq(wait_code(pid), 0);
+	close(ofd);
+	close(efd);
+	iso_detach(reg);
+
+	for (line = strtok_r(out, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		json_object *m;
+
+		o = json_parse(line);
+		if (J.get_ex(o, "missed", &m))
+			missed += J.get_int64(m);
+		else
+			printed++;
+		J.put(o);
+	}
+	cr_assert_gt(missed, 0, "the ring wrapped: something was missed");
+	cr_assert_leq(printed, ring);
+	cr_assert_eq(missed + printed, 2 * loops,
+		     "missed %lld + printed %lld", (long long)missed,
+		     (long long)printed);
+}
+
 /* [T1] doctor says OK on a sound segment (read-only unless --repair). */
 Test(isoctl, doctor_passes_a_sound_segment)
 {
