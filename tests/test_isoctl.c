@@ -9,6 +9,7 @@
 #include <criterion/criterion.h>
 
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,6 +25,7 @@
 #include <json-c/json.h>
 
 #include "isoreg.h"
+#include "layout.h" /* to damage a segment on purpose */
 
 #define OUT_MAX (256 * 1024)
 #define MAX_ARGS 32
@@ -694,6 +697,49 @@ Test(isoctl, doctor_passes_a_sound_segment)
 	J.put(o);
 	ok(&R, "doctor", "--repair", NULL);
 	cr_assert(strstr(R.out, "OK"), "%s", R.out);
+}
+
+/* [T1][R1] doctor finds a damaged slot, says PROBLEMS FOUND and exits 1;
+ * --repair cannot mend it and says so the same way. */
+Test(isoctl, doctor_fails_a_damaged_segment)
+{
+	struct iso_shm_header *hdr;
+	struct iso_slot *slot;
+	char path[128];
+	json_object *o;
+	struct stat sb;
+	void *map;
+	int fd;
+
+	ok(&R, "create", "--capacity", "8", NULL);
+	ok(&R, "register", "user/d1/KRAKEN", NULL);
+	snprintf(path, sizeof(path), "/dev/shm%s", seg);
+	fd = open(path, O_RDWR);
+	cr_assert_geq(fd, 0, "open %s: %s", path, strerror(errno));
+	cr_assert_eq(fstat(fd, &sb), 0);
+	map = mmap(NULL, (size_t)sb.st_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		   fd, 0);
+	cr_assert_neq(map, MAP_FAILED);
+	hdr = map;
+	/* The last slot was never used: give it a state no slot can have. */
+	slot = (struct iso_slot *)((char *)map + hdr->slots_off +
+				   (size_t)(hdr->capacity - 1) * hdr->slot_size);
+	slot->state = ISO_SW_MAKE(1, 0xee, 0);
+	munmap(map, (size_t)sb.st_size);
+	close(fd);
+
+	run(&R, "doctor", NULL);
+	cr_assert_eq(R.code, 1, "stdout: %s", R.out);
+	cr_assert(strstr(R.out, "PROBLEMS FOUND"), "%s", R.out);
+	run(&R, "doctor", "--json", NULL);
+	cr_assert_eq(R.code, 1);
+	o = json_parse(R.out);
+	cr_assert_not(jbool(o, "ok"));
+	cr_assert_eq(jint(o, "bad_slots"), 1);
+	cr_assert_eq(jint(o, "live"), 1);
+	J.put(o);
+	run(&R, "doctor", "--repair", NULL);
+	cr_assert_eq(R.code, 1);
 }
 
 /* [T1][M1] report counts unhealthy accounts per broker and says the
