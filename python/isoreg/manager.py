@@ -264,13 +264,21 @@ class AccountIsolationManager:
         segment: a POSIX shm name ("/isoreg-prod"), or None for a private one.
         capacity: accounts the segment holds, when this manager creates it
             (0: the library's default, 4096).
+        read_only: attach an existing segment with a read-only mapping, as
+            a viewer (statuses and reports; every write raises IsoregError
+            ISO_ERDONLY, and an unknown account cannot be registered).
 
     Every method may be called from any thread. close() must not race the
     other methods.
     """
 
     def __init__(self, config: Optional[CircuitBreakerConfig] = None,
-                 segment: Optional[str] = None, capacity: int = 0):
+                 segment: Optional[str] = None, capacity: int = 0,
+                 read_only: bool = False):
+        if read_only and segment is None:
+            raise ValueError("read_only: needs a segment name (a private "
+                             "segment nobody writes would stay empty)")
+        self.read_only = read_only
         self.config = config or CircuitBreakerConfig()
         cfg = self.config.to_c()
         self._cfg = cfg
@@ -279,7 +287,9 @@ class AccountIsolationManager:
         self._reg = None
 
         opts = N.IsoAttachOpts()
-        opts.flags = N.ISO_ATTACH_CREATE
+        # A viewer attaches read-only and never creates: it must not make
+        # an empty segment that writers would then find instead of failing.
+        opts.flags = N.ISO_ATTACH_RDONLY if read_only else N.ISO_ATTACH_CREATE
         opts.capacity = capacity
         opts.defaults = ctypes.pointer(cfg)
         reg = c_void_p()
@@ -305,7 +315,7 @@ class AccountIsolationManager:
         self.segment = name
         self._reg = reg.value
 
-        if not self.owns_segment and config is not None:
+        if not self.owns_segment and config is not None and not read_only:
             info = self.segment_info()
             if info.defaults.as_tuple() != cfg.as_tuple():
                 self._override = cfg

@@ -118,6 +118,34 @@ class SharedSegmentTests(unittest.TestCase):
         self.assertEqual(b.get_isolation_report()["total_accounts"], 1)
         b.close()
 
+    def test_read_only_viewer(self):
+        with self.assertRaises(IsoregError) as cm:
+            AccountIsolationManager(segment=self.name, read_only=True)
+        self.assertEqual(cm.exception.code_name, "ISO_ENOENT")
+        self.assertFalse(shm_exists(self.name))  # a viewer creates nothing
+        with AccountIsolationManager(CircuitBreakerConfig(
+                failure_threshold=1), segment=self.name) as w, \
+                AccountIsolationManager(segment=self.name,
+                                        read_only=True) as r:
+            w.record_failure("user", "u", "KRAKEN", None,
+                             FailureType.API_ERROR)
+            self.assertIs(r.get_account_status("user", "u", "KRAKEN")[0],
+                          AccountHealthStatus.QUARANTINED)
+            self.assertEqual(r.get_isolation_report()["quarantined_accounts"],
+                             1)
+            self.assertEqual(list(r.get_all_account_statuses()),
+                             ["user/u/KRAKEN"])
+            for write in (lambda: r.reset_account("user", "u", "KRAKEN"),
+                          lambda: r.record_success("user", "u", "KRAKEN"),
+                          lambda: r.register_account("user", "v", "KRAKEN")):
+                with self.assertRaises(IsoregError) as cm:
+                    write()
+                self.assertEqual(cm.exception.code_name, "ISO_ERDONLY")
+            self.assertIs(w.get_account_status("user", "u", "KRAKEN")[0],
+                          AccountHealthStatus.QUARANTINED)
+        with self.assertRaises(ValueError):
+            AccountIsolationManager(read_only=True)
+
     def test_config_on_an_existing_segment_overrides_its_accounts(self):
         first = AccountIsolationManager(CircuitBreakerConfig(
             failure_threshold=5), segment=self.name)
