@@ -19,6 +19,7 @@
  * survivor, the victim and the driver share the CPUs, so the worst case
  * includes scheduler delays in both columns alike.
  */
+#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -144,7 +145,7 @@ static void kill_victim(pid_t v)
 {
 	kill(v, SIGKILL);
 	int st;
-	while (waitpid(v, &st, 0) < 0)
+	while (waitpid(v, &st, 0) < 0 && errno == EINTR)
 		;
 }
 
