@@ -30,7 +30,8 @@ void cli_error(const char *prog, const char *fmt, ...)
 
 void cli_iso_error(const char *prog, const char *what, int rc)
 {
-	/* Copy first: iso_strerror cannot fail, but keep the detail safe. */
+	/* Read the detail before anything else can call into the library
+	 * and replace this thread's last error. */
 	const char *detail = iso_last_error();
 
 	if (detail && detail[0])

@@ -30,9 +30,10 @@ struct isoctl {
 	{ "segment", required_argument, NULL, 'S' },                \
 	{ NULL, 0, NULL, 0 }
 
-/* The short-option string every sub-command starts from: leading ':' so
- * that a missing value comes back as ':' and we word the error ourselves. */
-#define ISOCTL_SHORT_OPTS ":h"
+/* The short-option string every sub-command starts from (-h, -s NAME):
+ * leading ':' so that a missing value comes back as ':' and we word the
+ * error ourselves. */
+#define ISOCTL_SHORT_OPTS ":hs:"
 
 /**
  * isoctl_common_opt - handle an option char that a sub-command's own switch

@@ -181,7 +181,7 @@ void isoctl_help(const struct isoctl *ctx)
 
 	if (c)
 		fputs(c->help, stdout);
-	printf("\nCommon options: --segment NAME (default $ISOREG_SEGMENT or "
+	printf("\nCommon options: -s, --segment NAME (default $ISOREG_SEGMENT or "
 	       "%s), --help.\n", ISO_DEFAULT_SEGMENT);
 }
 
@@ -207,6 +207,7 @@ int isoctl_common_opt(struct isoctl *ctx, int c, int argc, char **argv)
 		isoctl_help(ctx);
 		return CLI_EXIT_OK;
 	case 'S':
+	case 's':
 		if (!optarg[0])
 			return isoctl_usage_error(ctx, "--segment needs a name");
 		ctx->segment = optarg;
