@@ -525,6 +525,17 @@ int main(int argc, char **argv)
 		return CLI_EXIT_RUNTIME;
 	}
 
+	/* A trader visits its accounts in turn: if one round takes a good
+	 * part of the fault window, the faulted account sees too few calls to
+	 * trip, and the demo shows nothing. Say so rather than mislead. */
+	if ((uint64_t)(plan.naccounts / plan.nprocs + 1) *
+		    (plan.op_min_ns + plan.op_max_ns) / 2 >
+	    plan.fault_ns / 10)
+		cli_error(SIM_PROG, "warning: %u accounts per trader make a "
+			  "round longer than a tenth of the fault window; "
+			  "faulted accounts may not trip (add --procs)",
+			  plan.naccounts / plan.nprocs);
+
 	rc = prepare_segment(&plan, &created);
 	if (rc)
 		goto out;
