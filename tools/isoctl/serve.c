@@ -386,10 +386,10 @@ static void describe_socket(int fd, char *buf, size_t len)
 		 host, port);
 }
 
-/* Bind and listen on @listen; -1 with a message naming the address. */
-static int open_listener(const char *listen_at)
+/* Bind and listen on @host:@port; -1 with a message naming the address. */
+static int open_listener(const char *listen_at, const char *host,
+			 const char *port)
 {
-	char host[256], port[8];
 	struct addrinfo hints = {
 		.ai_family = AF_UNSPEC,
 		.ai_socktype = SOCK_STREAM,
@@ -398,12 +398,6 @@ static int open_listener(const char *listen_at)
 	struct addrinfo *ai;
 	int rc, fd = -1, saved = 0;
 
-	if (split_listen(listen_at, host, sizeof(host), port, sizeof(port)) < 0) {
-		fprintf(stderr,
-			"isoctl serve: bad --listen '%s': want ADDR:PORT, e.g. %s or [::1]:9464\n",
-			listen_at, DEFAULT_LISTEN);
-		return -2;
-	}
 	rc = getaddrinfo(*host ? host : NULL, port, &hints, &ai);
 	if (rc != 0) {
 		fprintf(stderr, "isoctl serve: cannot listen on %s: %s\n",
@@ -452,7 +446,7 @@ int isoctl_serve(int argc, char **argv)
 	};
 	struct server srv = { 0 };
 	const char *listen_at = DEFAULT_LISTEN;
-	char err[1024], where[300];
+	char err[1024], where[300], host[256], port[8];
 	struct MHD_Daemon *d;
 	sigset_t sigs;
 	int c, fd, sig;
@@ -482,6 +476,12 @@ int isoctl_serve(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (split_listen(listen_at, host, sizeof(host), port, sizeof(port)) < 0) {
+		fprintf(stderr,
+			"isoctl serve: bad --listen '%s': want ADDR:PORT (port 0-65535), e.g. %s or [::1]:9464\n",
+			listen_at, DEFAULT_LISTEN);
+		return 2;
+	}
 	if (!srv.segment)
 		srv.segment = iso_segment_name();
 	const char *base = srv.segment;
@@ -500,10 +500,10 @@ int isoctl_serve(int argc, char **argv)
 		fprintf(stderr, "isoctl serve: %s\n", err);
 		return 1;
 	}
-	fd = open_listener(listen_at);
+	fd = open_listener(listen_at, host, port);
 	if (fd < 0) {
 		segment_detach(&srv);
-		return fd == -2 ? 2 : 1;
+		return 1;
 	}
 
 	/*
