@@ -236,6 +236,12 @@ int main(int argc, char **argv)
 	struct outcome out[4];
 	memset(out, 0, sizeof(out));
 	double storm_ns[2] = { 0, 0 };
+	for (int im = 0; im < 2; im++) { /* warm-up: faults, caches, attach */
+		static struct bench_hist scratch;
+		uint64_t w;
+		struct outcome tmp = { 0 };
+		run(im, 0, 50000000ull, &scratch, &w, &tmp);
+	}
 	for (int r = 0; r < o.runs; r++) {
 		for (int im = 0; im < 2; im++) {
 			struct outcome tmp = { 0 };
