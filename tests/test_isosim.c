@@ -336,6 +336,7 @@ Test(isosim, bad_options_are_usage_errors)
 		{ "--procs", "0", "--procs" },
 		{ "--duration", "-1", "--duration" },
 		{ "--bogus", NULL, "--bogus" },
+		{ "--segment", "no-slash", "--segment" },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

@@ -343,7 +343,11 @@ static int prepare_segment(const struct sim_plan *plan, bool *created)
 		rc = iso_attach(plan->segment, NULL, &reg);
 	}
 	if (rc < 0) {
-		cli_iso_error(SIM_PROG, plan->segment, rc);
+		char what[300];
+
+		snprintf(what, sizeof(what), "create or attach %s",
+			 plan->segment);
+		cli_iso_error(SIM_PROG, what, rc);
 		return CLI_EXIT_RUNTIME;
 	}
 	rc = iso_segment_info(reg, &info);
@@ -389,7 +393,11 @@ static int final_report(struct fleet *fl)
 
 	rc = iso_attach(fl->plan->segment, &ro, &reg);
 	if (rc < 0) {
-		cli_iso_error(SIM_PROG, fl->plan->segment, rc);
+		char what[300];
+
+		snprintf(what, sizeof(what), "attach %s for the report",
+			 fl->plan->segment);
+		cli_iso_error(SIM_PROG, what, rc);
 		return CLI_EXIT_RUNTIME;
 	}
 	printf("\n== isosim: %u accounts, %u traders, %.1fs at speed %g ==\n",
@@ -481,7 +489,7 @@ int main(int argc, char **argv)
 			else
 				cli_error(SIM_PROG, "unknown option '%s'",
 					  argv[optind - 1]);
-			usage(stderr);
+			fprintf(stderr, "Try 'isosim --help'.\n");
 			return CLI_EXIT_USAGE;
 		}
 	}
@@ -515,6 +523,11 @@ int main(int argc, char **argv)
 	}
 
 	plan.segment = cli_segment(segment);
+	if (plan.segment[0] != '/' || !plan.segment[1]) {
+		cli_error(SIM_PROG, "--segment: '%s' is not a shm name like "
+			  "/isoreg", plan.segment);
+		return CLI_EXIT_USAGE;
+	}
 	sim_plan_timings(&plan, speed, open_ms);
 	if (duration < 0)
 		plan.duration_ns = plan.phase_ns * (uint64_t)plan.ncycle;
