@@ -681,6 +681,20 @@ Test(exporter, reattaches_when_the_segment_is_recreated)
 	cr_expect_eq(sample(r.body, "isoreg_exporter_reattaches_total"), 1);
 	cr_expect_eq(sample(r.body, "isoreg_exporter_unavailable_scrapes_total"), 1);
 	free(r.body);
+
+	/* Replaced between two scrapes, no gap seen: the inode tells. */
+	iso_detach(reg);
+	cr_assert_eq(iso_unlink(seg), 0);
+	reg = create_segment(48);
+	cr_assert_eq(iso_register(reg, "user", "newer", "KRAKEN", &a), 0);
+	cr_assert(http_get(port, "/metrics", &r));
+	cr_expect_eq(r.status, 200);
+	cr_expect_eq(sample(r.body, acct_series("isoreg_account_operations_total", "newer", NULL)), 0);
+	cr_expect(isnan(sample(r.body, acct_series("isoreg_account_operations_total", "new", NULL))),
+		  "the replaced segment's account is still served");
+	cr_expect_eq(sample(r.body, "isoreg_registry_capacity_slots"), 48);
+	cr_expect_eq(sample(r.body, "isoreg_exporter_reattaches_total"), 2);
+	free(r.body);
 	cr_expect_eq(WEXITSTATUS(stop(&c, SIGTERM)), 0);
 	iso_detach(reg);
 }
