@@ -28,6 +28,9 @@ static void on_term(int sig)
 	trader_stop = 1;
 }
 
+static void say(const struct sim_plan *plan, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 /* Writes one whole line with one write(2), so lines of concurrent traders
  * and the parent never interleave inside a line. */
 static void say(const struct sim_plan *plan, const char *fmt, ...)
