@@ -17,6 +17,7 @@
 #include <math.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -513,6 +514,88 @@ Test(exporter, reads_the_text_out_in_blocks_unchanged)
 	cr_expect(first && !strstr(first + 1, help), "HELP not exactly once");
 	cr_expect_eq(sample(whole, acct_series("isoreg_account_health", "bob", "state=\"quarantined\"")), 1);
 	free(whole);
+	iso_metrics_free(m);
+	iso_detach(reg);
+}
+
+/* Writers for the test below: each records @n outcomes on its own account. */
+struct writer_arg {
+	iso_account_t acct;
+	int n;
+	int *done; /* writers finished; the renders go on until all are */
+};
+
+static void *writer(void *p)
+{
+	struct writer_arg *w = p;
+
+	for (int i = 0; i < w->n; i++) {
+		if (i % 10 == 9)
+			iso_record_failure(&w->acct, NULL, ISO_FAIL_API, 20000);
+		else
+			iso_record_success(&w->acct, NULL, 20000 + (uint64_t)i);
+	}
+	__atomic_add_fetch(w->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/*
+ * [T3][R5] Renders taken while 4 threads record: counters never go back
+ * from one scrape to the next, a histogram's +Inf bucket always equals its
+ * _count, and the last scrape has every outcome. (Also run under TSan.)
+ */
+Test(exporter, renders_consistently_while_4_threads_record)
+{
+	enum { W = 4, N = 200000 };
+	int done = 0, rounds = 0;
+	seg_name("threads");
+	iso_reg_t *reg = create_segment(16);
+	struct writer_arg w[W];
+	pthread_t th[W];
+	char id[16];
+	double last_ops[W] = { 0 };
+
+	for (int i = 0; i < W; i++) {
+		snprintf(id, sizeof(id), "w%d", i);
+		cr_assert_eq(iso_register(reg, "user", id, "KRAKEN", &w[i].acct), 0);
+		w[i].n = N;
+		w[i].done = &done;
+		cr_assert_eq(pthread_create(&th[i], NULL, writer, &w[i]), 0);
+	}
+	struct iso_metrics *m = iso_metrics_new();
+	cr_assert_not_null(m);
+	/* acquire: pairs with each writer's release at its end. */
+	while (__atomic_load_n(&done, __ATOMIC_ACQUIRE) < W || rounds < 3) {
+		char *t;
+		rounds++;
+		size_t len;
+		cr_assert_eq(iso_metrics_render(m, reg, NULL), 0);
+		cr_assert_eq(iso_metrics_text(m, &t, &len), 0);
+		for (int i = 0; i < W; i++) {
+			snprintf(id, sizeof(id), "w%d", i);
+			double ops = sample(t, acct_series("isoreg_account_operations_total", id, NULL));
+			double inf = sample(t, acct_series("isoreg_account_operation_seconds_bucket", id, "le=\"+Inf\""));
+			double cnt = sample(t, acct_series("isoreg_account_operation_seconds_count", id, NULL));
+			cr_expect_geq(ops, last_ops[i], "%s went back: %f after %f", id, ops, last_ops[i]);
+			cr_expect_eq(inf, cnt, "%s: +Inf %f, _count %f", id, inf, cnt);
+			last_ops[i] = ops;
+		}
+		free(t);
+	}
+	for (int i = 0; i < W; i++)
+		pthread_join(th[i], NULL);
+
+	char *t;
+	size_t len;
+	cr_assert_eq(iso_metrics_render(m, reg, NULL), 0);
+	cr_assert_eq(iso_metrics_text(m, &t, &len), 0);
+	for (int i = 0; i < W; i++) {
+		snprintf(id, sizeof(id), "w%d", i);
+		cr_expect_eq(sample(t, acct_series("isoreg_account_operations_total", id, NULL)), N);
+		cr_expect_eq(sample(t, acct_series("isoreg_account_failures_total", id, "type=\"api\"")), N / 10);
+		cr_expect_eq(sample(t, acct_series("isoreg_account_operation_seconds_count", id, NULL)), N);
+	}
+	free(t);
 	iso_metrics_free(m);
 	iso_detach(reg);
 }
