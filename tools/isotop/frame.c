@@ -148,10 +148,16 @@ static void top_head(struct top_frame *f, const struct top_model *m,
 		(unsigned long long)r->cross_account_errors);
 }
 
+/* Brokers worst first: by the share of accounts unhealthy (compared by
+ * cross-multiplying, no division), then how many, then degraded, then name. */
 static int top_cmp_broker_severity(const void *a, const void *b)
 {
 	const struct iso_broker_summary *x = a, *y = b;
+	uint64_t xs = (uint64_t)x->unhealthy * (y->accounts ? y->accounts : 1);
+	uint64_t ys = (uint64_t)y->unhealthy * (x->accounts ? x->accounts : 1);
 
+	if (xs != ys)
+		return xs < ys ? 1 : -1;
 	if (x->unhealthy != y->unhealthy)
 		return x->unhealthy < y->unhealthy ? 1 : -1;
 	if (x->degraded != y->degraded)
