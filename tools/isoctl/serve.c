@@ -154,8 +154,10 @@ static void segment_detach(struct server *srv)
 
 /*
  * Make sure the attachment is the segment that carries the name now. An
- * unlinked segment is dropped (its writers are gone or about to be), a
- * recreated one is attached afresh. Returns 0, or -1 with @err saying why
+ * unlinked segment is dropped (no new trader can attach it; what matters
+ * is whatever takes the name next), a recreated one is attached afresh.
+ * Renderers hold text, not pointers into the mapping, so a response still
+ * being sent survives the detach. Returns 0, or -1 with @err saying why
  * there is nothing to serve.
  */
 static int segment_check(struct server *srv, char *err, size_t errlen)
@@ -181,20 +183,19 @@ static int segment_check(struct server *srv, char *err, size_t errlen)
 
 /* ------------------------------------------------------------- HTTP */
 
+/* A short text reply; @body is copied. */
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status,
-			     const char *type, char *body, size_t len,
-			     enum MHD_ResponseMemoryMode mode)
+			     const char *body, size_t len)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 
-	resp = MHD_create_response_from_buffer(len, body, mode);
-	if (!resp) {
-		if (mode == MHD_RESPMEM_MUST_FREE)
-			free(body);
+	resp = MHD_create_response_from_buffer(len, (void *)body,
+					       MHD_RESPMEM_MUST_COPY);
+	if (!resp)
 		return MHD_NO;
-	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+				"text/plain; charset=utf-8");
 	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
 	ret = MHD_queue_response(conn, status, resp);
@@ -220,8 +221,7 @@ static enum MHD_Result reply_text(struct MHD_Connection *conn,
 		n = 0;
 	if ((size_t)n >= sizeof(msg))
 		n = sizeof(msg) - 1;
-	return reply(conn, status, "text/plain; charset=utf-8", msg, (size_t)n,
-		     MHD_RESPMEM_MUST_COPY);
+	return reply(conn, status, msg, (size_t)n);
 }
 
 static uint64_t mono_ns(void)
