@@ -702,8 +702,8 @@ Test(exporter, port_in_use_is_a_clear_error_naming_the_address)
 	iso_detach(reg);
 }
 
-/* [T3] Missing segment: exit 1 naming it; a bad --listen: exit 2. */
-Test(exporter, missing_segment_and_bad_listen_are_clear_errors)
+/* [T3][R1] Missing or garbage segment: exit 1 naming it; a bad --listen: exit 2. */
+Test(exporter, missing_or_garbage_segment_and_bad_listen_are_clear_errors)
 {
 	seg_name("missing");
 	char bin[512], err[2048];
@@ -713,6 +713,16 @@ Test(exporter, missing_segment_and_bad_listen_are_clear_errors)
 	int st = run(argv, err, sizeof(err));
 	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 1, "exit status %d: %s", st, err);
 	cr_expect_not_null(strstr(err, seg), "message does not name %s: %s", seg, err);
+
+	/* Not a segment at all: refused by the library's validation [R1]. */
+	char path[128];
+	snprintf(path, sizeof(path), "/dev/shm%s", seg);
+	write_file(path, "this is not an isoreg segment, just some text\n");
+	st = run(argv, err, sizeof(err));
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 1, "exit status %d: %s", st, err);
+	cr_expect_not_null(strstr(err, "cannot attach segment"), "%s", err);
+	cr_expect_not_null(strstr(err, seg), "message does not name %s: %s", seg, err);
+	cr_assert_eq(unlink(path), 0);
 
 	iso_reg_t *reg = create_segment(16);
 	char *bad[] = { bin, "serve", "--listen", "localhost", "--segment", seg, NULL };
