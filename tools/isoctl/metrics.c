@@ -4,13 +4,14 @@
  * The format wants every sample of a metric family together, under its HELP
  * and TYPE lines, while the registry is walked account by account. So one
  * pass over the accounts appends each account's samples to one buffer per
- * family, and the families are joined at the end: every figure of an
+ * family (each buffer starts with its family's HELP and TYPE lines), and
+ * the text is those buffers one after the other: every figure of an
  * account comes from the same iso_status snapshot, and the cost stays one
  * iso_status per account. The buffers live in the renderer and keep their
  * size between scrapes, so a steady fleet costs no reallocation, and they
- * are never joined: the server reads the text out of them in blocks
- * (iso_metrics_read), which spares a copy and the page faults of a fresh
- * buffer of tens of MB on every scrape of a large fleet.
+ * are never copied into one: the server reads the text out of them in
+ * blocks (iso_metrics_read), which spares a copy and the page faults of a
+ * fresh buffer of tens of MB on every scrape of a large fleet.
  *
  * This file reads the segment only; it must never write to it nor wait for
  * anything a writer holds.
