@@ -10,6 +10,8 @@
 
 #include "isotop.h"
 
+#define TOP_BATCH_WINDOW 1024 /* table lines laid out at once */
+
 static void top_sleep(double s)
 {
 	struct timespec ts = { .tv_sec = (time_t)s };
@@ -17,6 +19,40 @@ static void top_sleep(double s)
 	ts.tv_nsec = (long)((s - floor(s)) * 1e9);
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
+}
+
+/* Print the lines of section @sec of the frame just built. */
+static void top_print_section(const struct top_frame *f, enum top_section sec)
+{
+	for (size_t l = 0; l < f->n; l++)
+		if (f->lines[l].section == sec)
+			printf("%s\n", f->lines[l].text);
+}
+
+/*
+ * One frame, laid out a window of TOP_BATCH_WINDOW table lines at a time
+ * so that a segment of a million accounts costs a window of lines in
+ * memory, not a million. The window is laid out from the same sample, so
+ * the frame is the one the screen would show, only all of it.
+ */
+static int top_print_frame(struct top_app *app, struct top_frame_opts *fo)
+{
+	size_t first = 0;
+
+	fo->max_rows = TOP_BATCH_WINDOW;
+	do {
+		fo->first_row = first;
+		if (top_frame_build(&app->frame, &app->model, &app->events, fo) < 0)
+			return -1;
+		if (first == 0) {
+			top_print_section(&app->frame, TOP_SEC_HEAD);
+			top_print_section(&app->frame, TOP_SEC_COLUMNS);
+		}
+		top_print_section(&app->frame, TOP_SEC_ROWS);
+		first += TOP_BATCH_WINDOW;
+	} while (first < app->frame.rows_total);
+	top_print_section(&app->frame, TOP_SEC_EVENTS);
+	return 0;
 }
 
 int top_batch_run(struct top_app *app)
@@ -34,14 +70,12 @@ int top_batch_run(struct top_app *app)
 			return 1;
 		}
 		fo.interval_s = app->interval_s;
-		if (top_frame_build(&app->frame, &app->model, &app->events, &fo) < 0) {
+		if (i)
+			putchar('\n');
+		if (top_print_frame(app, &fo) < 0) {
 			fprintf(stderr, "isotop: out of memory laying out a frame\n");
 			return 1;
 		}
-		if (i)
-			putchar('\n');
-		for (size_t l = 0; l < app->frame.n; l++)
-			printf("%s\n", app->frame.lines[l].text);
 		if (fflush(stdout) == EOF) {
 			fprintf(stderr, "isotop: writing to stdout: %s\n",
 				strerror(errno));

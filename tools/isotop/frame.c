@@ -289,16 +289,8 @@ static void top_table(struct top_frame *f, const struct top_model *m,
 		      const struct top_frame_opts *o)
 {
 	struct top_line *l;
-	int kw = TOP_KEY_MIN;
-
-	for (size_t i = 0; i < m->n_view; i++) {
-		int n = (int)strlen(top_model_row(m, i)->key);
-
-		if (n > kw)
-			kw = n;
-	}
-	if (kw > TOP_KEY_MAX)
-		kw = TOP_KEY_MAX;
+	int kw = m->key_width < TOP_KEY_MIN ? TOP_KEY_MIN :
+		 m->key_width > TOP_KEY_MAX ? TOP_KEY_MAX : (int)m->key_width;
 
 	l = top_line_new(f, TOP_SEC_COLUMNS);
 	if (!l)

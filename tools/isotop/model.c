@@ -332,9 +332,16 @@ int top_model_set_view(struct top_model *m, enum top_sort sort, bool group,
 			 sizeof(*m->view)))
 		return ISO_ENOMEM;
 	m->n_view = 0;
-	for (size_t i = 0; i < m->n_rows; i++)
-		if (top_model_matches(m, m->rows[i].key))
+	m->key_width = 0;
+	for (size_t i = 0; i < m->n_rows; i++) {
+		if (top_model_matches(m, m->rows[i].key)) {
+			size_t n = strlen(m->rows[i].key);
+
 			m->view[m->n_view++] = i;
+			if (n > m->key_width)
+				m->key_width = n;
+		}
+	}
 	qsort_r(m->view, m->n_view, sizeof(*m->view), top_cmp_rows, m);
 	return group ? top_group(m) : 0;
 }

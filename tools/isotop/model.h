@@ -58,6 +58,7 @@ struct top_model {
 	/* The view: indices into rows, filtered, sorted and maybe grouped. */
 	size_t *view;
 	size_t n_view, cap_view;
+	size_t key_width;      /* longest key in the view */
 	enum top_sort sort;
 	bool group;
 	char filter[TOP_FILTER_MAX + 1];
