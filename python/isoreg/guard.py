@@ -133,8 +133,11 @@ def classify_exception(exc: Any) -> Classification:
     `retry_after`); an HTTP status on it or on its `.response` (the
     library's table: 401/403/407 authentication, 429 rate limit with the
     Retry-After header, 408/504 network, 404/409/422 execution, other
-    4xx/5xx API); network exception classes (ConnectionError, TimeoutError,
-    socket and SSL errors, urllib's URLError); an OSError's errno (the
+    4xx/5xx API); a TLS certificate the peer failed to prove
+    (ssl.SSLCertVerificationError, also inside urllib's URLError):
+    authentication; network exception classes (ConnectionError,
+    TimeoutError, socket and SSL errors, urllib's URLError); an OSError's
+    errno (the
     library's errno table); then the message (the library's table of
     exchange texts: "insufficient funds" balance, "rate limit", "invalid
     api key", "timeout", "position", ...); else UNKNOWN_ERROR. Never raises.
@@ -158,11 +161,19 @@ def classify_exception(exc: Any) -> Classification:
                 if ft is FailureType.RATE_LIMIT_ERROR and ra is not None:
                     retry = parse_retry_after(ra)
                 return ft, retry
-        if isinstance(exc, (ConnectionError, TimeoutError, socket.gaierror,
-                            socket.herror, ssl.SSLError)):
-            return FailureType.NETWORK_ERROR, None
         if isinstance(exc, urllib.error.URLError) and \
                 not isinstance(exc, urllib.error.HTTPError):
+            # urlopen wraps what went wrong in .reason; look inside once.
+            inner = exc.reason
+            if isinstance(inner, ssl.SSLCertVerificationError):
+                return FailureType.AUTHENTICATION_ERROR, None
+            return FailureType.NETWORK_ERROR, None
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            # The peer is not who it claims (as the library's curl table
+            # says of TLS identity failures): retrying cannot help.
+            return FailureType.AUTHENTICATION_ERROR, None
+        if isinstance(exc, (ConnectionError, TimeoutError, socket.gaierror,
+                            socket.herror, ssl.SSLError)):
             return FailureType.NETWORK_ERROR, None
         if isinstance(exc, OSError) and exc.errno:
             code = N.iso_classify_errno(exc.errno)

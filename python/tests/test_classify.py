@@ -88,6 +88,14 @@ class ClassifyTests(unittest.TestCase):
             with self.subTest(exc=exc):
                 self.check(exc, FT.NETWORK_ERROR)
 
+    def test_tls_identity_failures_are_authentication(self):
+        bad_cert = ssl.SSLCertVerificationError(1, "certificate verify "
+                                                "failed: self-signed")
+        self.check(bad_cert, FT.AUTHENTICATION_ERROR)
+        self.check(urllib.error.URLError(bad_cert), FT.AUTHENTICATION_ERROR)
+        self.check(urllib.error.URLError(ConnectionRefusedError(111, "x")),
+                   FT.NETWORK_ERROR)
+
     def test_os_errors_go_through_the_errno_table(self):
         self.check(OSError(errno.ECONNRESET, "reset"), FT.NETWORK_ERROR)
         self.check(OSError(errno.EHOSTUNREACH, "unreachable"),
