@@ -137,10 +137,10 @@ def classify_exception(exc: Any) -> Classification:
     (ssl.SSLCertVerificationError, also inside urllib's URLError):
     authentication; network exception classes (ConnectionError,
     TimeoutError, socket and SSL errors, urllib's URLError); an OSError's
-    errno (the
-    library's errno table); then the message (the library's table of
-    exchange texts: "insufficient funds" balance, "rate limit", "invalid
-    api key", "timeout", "position", ...); else UNKNOWN_ERROR. Never raises.
+    errno (the library's errno table); then the message (the library's
+    table of exchange texts: "insufficient funds" balance, "rate limit",
+    "invalid api key", "timeout", "position", ...); else UNKNOWN_ERROR.
+    Never raises.
     """
     if exc is None:
         return FailureType.UNKNOWN_ERROR, None
