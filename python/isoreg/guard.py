@@ -142,6 +142,13 @@ def classify_exception(exc: Any) -> Classification:
     "invalid api key", "timeout", "position", ...); else UNKNOWN_ERROR.
     Never raises.
     """
+    try:
+        return _classify(exc)
+    except Exception:  # an exception object whose attributes raise
+        return FailureType.UNKNOWN_ERROR, None
+
+
+def _classify(exc: Any) -> Classification:
     if exc is None:
         return FailureType.UNKNOWN_ERROR, None
     is_exc = isinstance(exc, BaseException)

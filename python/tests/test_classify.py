@@ -125,6 +125,16 @@ class ClassifyTests(unittest.TestCase):
         e.failure_type = FT.POSITION_ERROR
         self.check(e, FT.POSITION_ERROR)
 
+    def test_an_exception_whose_attributes_raise_is_unknown(self):
+        class Hostile(Exception):
+            @property
+            def status_code(self):
+                raise RuntimeError("no")
+
+            def __str__(self):
+                raise RuntimeError("no")
+        self.check(Hostile(), FT.UNKNOWN_ERROR)
+
     def test_plain_strings(self):
         self.check("insufficient balance", FT.BALANCE_ERROR)
 
