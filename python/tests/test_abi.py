@@ -1,9 +1,10 @@
 """The ctypes structures have the sizes and offsets of include/isoreg.h.
 
 A C probe compiled against the real header prints sizeof and offsetof of
-every field of every structure the binding mirrors; any drift (a field
-added to the header, a type changed) fails here rather than corrupting
-memory at run time.
+every field of every structure the binding mirrors, and the value of every
+ISO_ constant it copies; any drift (a field added to the header, a type
+changed, an enum renumbered) fails here rather than corrupting memory or
+misreading a code at run time.
 """
 
 import os
@@ -14,6 +15,11 @@ import unittest
 
 import _support  # noqa: F401  (puts the package on sys.path)
 from isoreg import _native as N
+
+
+# Every constant the binding copies from the header.
+CONSTANTS = [n for n in dir(N) if n.startswith("ISO_")
+             and isinstance(getattr(N, n), int)]
 
 
 def _probe_source() -> str:
@@ -27,6 +33,8 @@ def _probe_source() -> str:
         for field, _ in cls._fields_:
             lines.append('printf("%s.%s %%zu\\n", offsetof(%s, %s));'
                          % (cname, field, ctype, field))
+    for name in CONSTANTS:
+        lines.append('printf("%s %%lld\\n", (long long)(%s));' % (name, name))
     lines += ["return 0;", "}"]
     return "\n".join(lines) + "\n"
 
@@ -50,6 +58,9 @@ class AbiTest(unittest.TestCase):
         for line in out.splitlines():
             k, *rest = line.split()
             c[k] = int(rest[-1])
+        for name in CONSTANTS:
+            with self.subTest(constant=name):
+                self.assertEqual(getattr(N, name), c[name], name)
         for cname, cls in N.STRUCTS.items():
             with self.subTest(struct=cname):
                 self.assertEqual(N.ctypes.sizeof(cls), c[cname],
