@@ -149,10 +149,19 @@ int iso_guard_begin(const iso_account_t *acct, struct iso_guard *guard)
 {
 	if (!guard)
 		return iso_fail(ISO_EINVAL, "iso_guard_begin: guard is NULL");
-	*guard = (struct iso_guard){ .state = GUARD_IDLE };
-	if (!acct)
+	/* Field by field, not a struct literal: the permit is filled by
+	 * iso_acquire anyway, and zeroing it first cost a measurable few ns
+	 * per guarded call (bench_guard). */
+	guard->state = GUARD_IDLE;
+	guard->outcome = (struct iso_outcome){ 0 };
+	guard->op_ns = 0;
+	guard->start_ns = 0;
+	guard->record_rc = 0;
+	if (!acct) {
+		guard->permit = (iso_permit_t){ 0 };
 		return guard->rc = iso_fail(ISO_EINVAL,
 					    "iso_guard_begin: acct is NULL");
+	}
 	guard->acct = *acct;
 	guard->rc = iso_acquire(acct, &guard->permit);
 	if (guard->rc)
