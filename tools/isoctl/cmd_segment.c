@@ -77,8 +77,8 @@ static void print_info(const struct iso_segment_info *in)
 	print_size(in->segment_size);
 	/* The header and ring are shared by all slots, so a small segment
 	 * costs more per account than the slot itself; no verdict here. */
-	printf("bytes per account  %" PRIu64 " (segment size / capacity)\n",
-	       in->bytes_per_account);
+	printf("bytes per account  %" PRIu64 " (segment size / capacity; "
+	       "[P5] budget 512)\n", in->bytes_per_account);
 	printf("directory          %u entries, %u tombstones\n",
 	       in->dir_capacity, in->dir_tombstones);
 	printf("event ring         %u events\n", in->ring_capacity);
