@@ -243,40 +243,43 @@ static void runv(struct run *r, const char *env_segment, const char *const *args
 	r->code = wait_code(pid);
 }
 
-/* run(r, "status", "--json", NULL): isoctl --segment <seg> status --json */
-static void run(struct run *r, ...)
+/* isoctl --segment <seg> <the NULL-terminated words in @ap>; returns the
+ * command word for messages. */
+static const char *vrun(struct run *r, va_list ap)
 {
 	const char *args[MAX_ARGS + 1];
-	va_list ap;
 	int n = 0;
 
 	args[n++] = "--segment";
 	args[n++] = seg;
-	va_start(ap, r);
 	while (n < MAX_ARGS && (args[n] = va_arg(ap, const char *)))
 		n++;
-	va_end(ap);
 	args[n] = NULL;
 	runv(r, NULL, args);
+	return args[2] ? args[2] : "(no command)";
+}
+
+/* run(r, "status", "--json", NULL): isoctl --segment <seg> status --json */
+static void run(struct run *r, ...)
+{
+	va_list ap;
+
+	va_start(ap, r);
+	vrun(r, ap);
+	va_end(ap);
 }
 
 /* Like run, but the command must succeed. */
 static void ok(struct run *r, ...)
 {
-	const char *args[MAX_ARGS + 1];
+	const char *cmd;
 	va_list ap;
-	int n = 0;
 
-	args[n++] = "--segment";
-	args[n++] = seg;
 	va_start(ap, r);
-	while (n < MAX_ARGS && (args[n] = va_arg(ap, const char *)))
-		n++;
+	cmd = vrun(r, ap);
 	va_end(ap);
-	args[n] = NULL;
-	runv(r, NULL, args);
 	cr_assert_eq(r->code, 0, "isoctl %s exited %d\nstdout:\n%s\nstderr:\n%s",
-		     args[2], r->code, r->out, r->err);
+		     cmd, r->code, r->out, r->err);
 }
 
 static void create_segment(struct run *r)
