@@ -623,6 +623,35 @@ Test(isoctl, events_follow_streams_until_sigint)
 	cr_assert_eq(code, 0, "exit %d after SIGINT: %s", code, err);
 }
 
+/* [T1] a follower outlives its segment: it says when the name is
+ * unlinked, and moves to a segment created again under the same name. */
+Test(isoctl, events_follow_moves_to_a_recreated_segment)
+{
+	const char *args[] = { "--segment", seg, "events", "--follow",
+			       "--interval-ms", "20", NULL };
+	static char out[OUT_MAX], err[OUT_MAX];
+	size_t ol = 0, el = 0;
+	int ofd, efd;
+	pid_t pid;
+
+	create_segment(&R);
+	pid = spawn(NULL, args, &ofd, &efd);
+	wait_for(pid, efd, err, &el, "following");
+	ok(&R, "unlink", NULL);
+	wait_for(pid, efd, err, &el, "unlinked");
+	create_segment(&R);
+	ok(&R, "record", "user/again/KRAKEN", "failure", "--count", "3", NULL);
+	wait_for(pid, efd, err, &el, "created again");
+	wait_for(pid, ofd, out, &ol, "-> QUARANTINED");
+	cr_assert(strstr(out, "user/again/KRAKEN"), "%s", out);
+	cr_assert_eq(kill(pid, SIGINT), 0);
+	while (slurp(ofd, out, &ol))
+		;
+	close(ofd);
+	close(efd);
+	cr_assert_eq(wait_code(pid), 0);
+}
+
 /* [T1] a follower that falls behind the ring reports what it missed:
  * missed + printed covers every transition after its cursor, exactly. */
 Test(isoctl, events_follow_reports_missed_events)

@@ -4,7 +4,9 @@
  *
  * Read-only: the ring is read with iso_events_read, which never waits for a
  * writer; events lost to overwrite or to a writer that died are reported as
- * "missed", never silently skipped.
+ * "missed", never silently skipped. A follower outlives its segment: if the
+ * name is unlinked it keeps reading the old mapping, and if a segment is
+ * created again under the name it moves to the new one.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -12,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "isoctl.h"
@@ -59,6 +62,21 @@ static void print_missed(uint64_t missed, bool json)
 		printf("-- missed %" PRIu64 " event(s): overwritten, torn, or "
 		       "left unfinished by a writer that died\n", missed);
 	}
+}
+
+/*
+ * The identity of the shm object now behind @name, or 0 if there is none.
+ * A follower compares it over time: traders keep writing to an unlinked
+ * segment they still map, but a segment created again under the same name
+ * is a new object with a new inode.
+ */
+static ino_t shm_identity(const char *name)
+{
+	char path[300];
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "/dev/shm/%s", name + (name[0] == '/'));
+	return stat(path, &sb) == 0 ? sb.st_ino : 0;
 }
 
 /* Keeps the last N events of the backlog for --last. */
@@ -122,7 +140,10 @@ int isoctl_cmd_events(struct isoctl *ctx, int argc, char **argv)
 		{ "interval-ms", required_argument, NULL, 'i' },
 		ISOCTL_COMMON_OPTS
 	};
-	bool follow = false, from_start = false, json = false;
+	const struct iso_attach_opts ro = { .flags = ISO_ATTACH_RDONLY };
+	bool follow = false, from_start = false, json = false, gone_said = false;
+	const char *name = cli_segment(ctx->segment);
+	ino_t ino;
 	uint32_t last = 0, interval_ms = 200;
 	struct iso_event *buf = NULL;
 	struct tail tail = { 0 };
@@ -172,6 +193,7 @@ int isoctl_cmd_events(struct isoctl *ctx, int argc, char **argv)
 	if ((rc = tool_attach(ctx->prog, ctx->segment, ISO_ATTACH_RDONLY,
 			      &reg)) != CLI_EXIT_OK)
 		return rc;
+	ino = shm_identity(name);
 	buf = calloc(EVENTS_BATCH, sizeof(*buf));
 	if (last) {
 		tail.cap = last;
@@ -210,15 +232,39 @@ int isoctl_cmd_events(struct isoctl *ctx, int argc, char **argv)
 	/* On stderr, so stdout stays pure events for a pipe; it also tells a
 	 * script that transitions from now on will be seen. */
 	fprintf(stderr, "%s: following %s from event %" PRIu64
-		"; SIGINT (Ctrl-C) stops\n", ctx->prog,
-		cli_segment(ctx->segment), cursor);
+		"; SIGINT (Ctrl-C) stops\n", ctx->prog, name, cursor);
 	fflush(stdout);
 	while (!stop_requested) {
 		struct timespec ts = {
 			.tv_sec = interval_ms / 1000,
 			.tv_nsec = (long)(interval_ms % 1000) * 1000000L,
 		};
+		ino_t now_ino = shm_identity(name);
 
+		if (now_ino != ino) {
+			iso_reg_t *fresh = NULL;
+
+			/* Gone: keep reading the old mapping (its writers may
+			 * still be at work) and say so once. New: move to it,
+			 * from its first event, since all of them are news. */
+			if (now_ino == 0) {
+				if (!gone_said)
+					fprintf(stderr, "%s: segment %s was "
+						"unlinked; still following the "
+						"old one until it comes back\n",
+						ctx->prog, name);
+				gone_said = true;
+			} else if (iso_attach(name, &ro, &fresh) == 0) {
+				iso_detach(reg);
+				reg = fresh;
+				ino = now_ino;
+				cursor = 0;
+				gone_said = false;
+				fprintf(stderr, "%s: segment %s was created "
+					"again; following the new one from its "
+					"first event\n", ctx->prog, name);
+			}
+		}
 		n = drain(reg, &cursor, buf, NULL, json);
 		if (n < 0) {
 			cli_iso_error(ctx->prog, "reading events", (int)n);
