@@ -319,7 +319,7 @@ Test(races, creator_killed_mid_creation_leaves_nothing_broken, .timeout = 180)
 {
 	unsigned rounds = chaos_scale(30, 400);
 	struct creator_arg ca = { .capacity = 1u << 17 };
-	char seg[64], base[64];
+	char seg[64], base[80];
 	unsigned verdicts[4] = { 0 };
 	unsigned leftovers = 0;
 	uint64_t rng = chaos_seed(), t0, create_ns;
@@ -327,7 +327,8 @@ Test(races, creator_killed_mid_creation_leaves_nothing_broken, .timeout = 180)
 
 	chaos_segname(seg, sizeof(seg), "races");
 	ca.seg = seg;
-	snprintf(base, sizeof(base), "%s", seg + 1);
+	/* The library's private creation name is "<name>.tmp.<pid>.<n>". */
+	snprintf(base, sizeof(base), "%s.tmp.", seg + 1);
 	cr_log_info("races: seed %llu", (unsigned long long)rng);
 
 	/* How long a full creation takes, so kills land all across it. */
@@ -359,7 +360,8 @@ Test(races, creator_killed_mid_creation_leaves_nothing_broken, .timeout = 180)
 		verdicts[code - AT_OK]++;
 		iso_unlink(seg);
 
-		/* A dead creator's private object, if any, under our name. */
+		/* A dead creator's private object, if any, under our name:
+		 * reported, then removed so the run leaves nothing behind. */
 		unsigned n;
 		char *left = chaos_shm_list(base, &n);
 
@@ -381,7 +383,7 @@ Test(races, creator_killed_mid_creation_leaves_nothing_broken, .timeout = 180)
 	fprintf(stderr,
 		"races: %u creators (capacity %u, %.1f ms to create) killed at random: "
 		"attach ok %u, ENOENT %u, ECORRUPT %u, EBUSY %u; "
-		"leftover objects in /dev/shm: %u\n",
+		"leftover temporary objects in /dev/shm after the rounds: %u\n",
 		rounds, ca.capacity, (double)create_ns / 1e6, verdicts[0], verdicts[1],
 		verdicts[2], verdicts[3], leftovers);
 }

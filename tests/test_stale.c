@@ -120,6 +120,21 @@ static int holder_main(void *arg)
 	return 0;
 }
 
+/* The doctor's report in one line, for failure messages. */
+static const char *doc_str(const struct iso_doctor_report *d)
+{
+	static char buf[320];
+
+	snprintf(buf, sizeof(buf), "checked %u live %u pending %u dead %u "
+		 "reclaimed %u published %u retired %u bad_words %u bad_slots %u "
+		 "dir %u tomb %u dir_bad %u dir_missing %u ok %d",
+		 d->slots_checked, d->live, d->reserved_pending, d->reserved_dead,
+		 d->reclaimed, d->published, d->retired, d->bad_breaker_words,
+		 d->bad_slots, d->dir_entries, d->dir_tombstones, d->dir_bad,
+		 d->dir_missing, d->ok);
+	return buf;
+}
+
 static uint64_t xerrs(iso_reg_t *reg)
 {
 	struct iso_report rep;
@@ -213,12 +228,15 @@ Test(stale, retired_handle_never_reaches_the_account_that_reuses_its_slot,
 
 struct registrant {
 	char seg[64];
-	uint32_t attempt;
+	uint32_t naccts;
 	uint32_t started;
+	uint32_t done;     /* registrations completed before the kill */
+	uint32_t _pad;
 };
 
-/* Registers fresh keys as fast as it can until the segment is full, then
- * waits to be killed: the kill lands inside some registration. */
+/* Registers and retires "eph/e<i>" round and round until killed, so the
+ * kill lands at a random point of some registration (or of a retire, or
+ * of a scan that finds every slot cooling down). */
 static int registrant_main(void *arg)
 {
 	struct registrant *rg = arg;
@@ -228,30 +246,25 @@ static int registrant_main(void *arg)
 	if (iso_attach(rg->seg, NULL, &reg) != 0)
 		return 1;
 	__atomic_store_n(&rg->started, 1, __ATOMIC_RELEASE);
-	for (unsigned i = 0;; i++) {
+	for (unsigned i = 0;; i = (i + 1) % rg->naccts) {
 		char id[32];
 
-		snprintf(id, sizeof(id), "a%u-%u", rg->attempt, i);
-		if (iso_register(reg, "eph", id, "KRAKEN", &h) == ISO_EFULL)
-			break;
+		snprintf(id, sizeof(id), "e%u", i);
+		if (iso_register(reg, "eph", id, "KRAKEN", &h) == 0) {
+			__atomic_store_n(&rg->done, rg->done + 1, __ATOMIC_RELEASE);
+			iso_retire(&h);
+		}
 	}
-	for (;;)
-		pause();
 }
-
-struct retire_ctx {
-	iso_reg_t *reg;
-	unsigned retired;
-};
 
 static int retire_eph(const struct iso_status *st, void *p)
 {
-	struct retire_ctx *rc = p;
+	iso_reg_t *reg = p;
 	iso_account_t h;
 
 	if (strcmp(st->key.type, "eph") == 0 &&
-	    iso_lookup_key(rc->reg, &st->key, &h) == 0 && iso_retire(&h) == 0)
-		rc->retired++;
+	    iso_lookup_key(reg, &st->key, &h) == 0)
+		iso_retire(&h);
 	return 0;
 }
 
@@ -270,12 +283,17 @@ static int untouched(const struct iso_status *st, void *p)
 Test(stale, slot_reclaimed_by_doctor_is_never_written_through_old_handles,
      .timeout = 60)
 {
-	const unsigned cap = 128, tries = 200;
+	/* Every slot once held an "old" account the holder keeps a handle
+	 * to, so whichever slot the dead reservation is on, a stale handle
+	 * points at it. The same "eph" keys are used on every try, so the
+	 * directory holds 2 * cap keys at most. */
+	const unsigned cap = 96, tries = 300;
 	struct holder *hd = chaos_shared_alloc(sizeof(*hd));
 	struct registrant *rg = chaos_shared_alloc(sizeof(*rg));
 	struct iso_attach_opts opts = { .flags = ISO_ATTACH_CREATE | ISO_ATTACH_EXCL,
 					.capacity = cap, .retire_cooldown_ms = 1 };
 	struct iso_doctor_report doc = { 0 };
+	struct iso_segment_info info;
 	iso_reg_t *reg;
 	iso_account_t h;
 	uint64_t rng = chaos_seed();
@@ -286,7 +304,7 @@ Test(stale, slot_reclaimed_by_doctor_is_never_written_through_old_handles,
 
 	chaos_segname(hd->seg, sizeof(hd->seg), "stale");
 	memcpy(rg->seg, hd->seg, sizeof(rg->seg));
-	hd->naccts = cap;
+	hd->naccts = rg->naccts = cap;
 	cr_assert_eq(iso_attach(hd->seg, &opts, &reg), 0, "%s", iso_last_error());
 	for (unsigned i = 0; i < cap; i++) {
 		char id[32];
@@ -307,50 +325,54 @@ Test(stale, slot_reclaimed_by_doctor_is_never_written_through_old_handles,
 	}
 
 	for (attempt = 0; attempt < tries; attempt++) {
-		struct retire_ctx rc_ctx = { reg, 0 };
-
-		chaos_sleep_us(5000); /* past the cooldown: every slot reusable */
-		rg->attempt = attempt;
-		rg->started = 0;
+		chaos_sleep_us(3000); /* past the cooldown: every slot reusable */
+		rg->started = rg->done = 0;
 		pid_t pid = chaos_fork(registrant_main, rg);
 		while (!__atomic_load_n(&rg->started, __ATOMIC_ACQUIRE))
-			;
-		uint64_t until = chaos_now_ns() + chaos_rand(&rng) % 200000;
-		while (chaos_now_ns() < until)
-			;
+			chaos_sleep_us(50);
+		chaos_sleep_us(100 + chaos_rand(&rng) % 2000);
 		kill(pid, SIGKILL);
 		waitpid(pid, &status, 0);
 
 		cr_assert_eq(iso_doctor(reg, 0, &doc), 0, "%s", iso_last_error());
+		cr_assert_eq(doc.bad_slots, 0, "try %u: a registrant killed after %u "
+			     "registrations left %u slots doctor calls bad", attempt,
+			     rg->done, doc.bad_slots);
 		if (doc.reserved_dead > 0)
 			break;
-		cr_assert_eq(iso_foreach(reg, retire_eph, &rc_ctx), 0);
+		cr_assert_eq(iso_foreach(reg, retire_eph, reg), 0);
 	}
 	cr_assert_lt(attempt, tries, "no kill landed inside a registration in %u tries",
 		     tries);
 	dead = doc.reserved_dead;
+	cr_expect(doc.ok, "doctor: not ok for %u dead reservations, which REPAIR "
+		  "fixes (isoreg.h: ok means nothing wrong that REPAIR cannot fix)",
+		  dead);
 
 	cr_assert_eq(iso_doctor(reg, ISO_DOCTOR_REPAIR, &doc), 0, "%s", iso_last_error());
 	cr_expect_eq(doc.reclaimed + doc.published, dead,
 		     "repair: %u reclaimed + %u published of %u dead reservations",
 		     doc.reclaimed, doc.published, dead);
 	cr_assert_eq(iso_doctor(reg, 0, &doc), 0);
-	cr_expect(doc.ok);
+	cr_expect(doc.ok, "after repair: %s", doc_str(&doc));
 	cr_expect_eq(doc.reserved_dead, 0);
 
-	/* Fill every slot again, the reclaimed ones included. */
-	chaos_sleep_us(5000);
-	for (unsigned i = 0;; i++) {
+	/* Fill every slot again, the reclaimed one included. */
+	chaos_sleep_us(3000);
+	for (unsigned i = 0; i < cap; i++) {
 		char id[32];
 
-		snprintf(id, sizeof(id), "new%u", i);
-		rc = iso_register(reg, "user", id, "COINBASE", &h);
-		if (rc == ISO_EFULL)
-			break;
-		cr_assert_eq(rc, 0, "register new%u: %s (%s)", i, iso_strerror(rc),
-			     iso_last_error());
-		cr_assert_lt(i, cap, "more than %u accounts in %u slots", i, cap);
+		snprintf(id, sizeof(id), "e%u", i);
+		rc = iso_register(reg, "eph", id, "KRAKEN", &h);
+		if (rc) {
+			iso_doctor(reg, 0, &doc);
+			cr_assert_eq(rc, 0, "register e%u: %s (%s); doctor: %s", i,
+				     iso_strerror(rc), iso_last_error(), doc_str(&doc));
+		}
 	}
+	cr_assert_eq(iso_segment_info(reg, &info), 0);
+	cr_assert_eq(info.live, cap, "%u live accounts in %u slots after repair",
+		     info.live, cap);
 
 	uint64_t x0 = xerrs(reg);
 	cr_assert_eq(chaos_shm_read(hd->seg, &before, &len_b), 0);
@@ -367,8 +389,9 @@ Test(stale, slot_reclaimed_by_doctor_is_never_written_through_old_handles,
 	unsigned touched = 0;
 	cr_assert_eq(iso_foreach(reg, untouched, &touched), 0);
 	cr_expect_eq(touched, 0, "%u accounts on reused slots have operations", touched);
-	fprintf(stderr, "stale: dead reservation made on attempt %u (%u dead), "
-		"%u stale calls refused, 0 landed\n", attempt + 1, dead, hd->t.stale);
+	fprintf(stderr, "stale: dead reservation made on try %u (%u dead, %u "
+		"reclaimed/published), %u stale calls refused, 0 landed\n",
+		attempt + 1, dead, dead, hd->t.stale);
 
 	free(before);
 	free(after);
@@ -376,6 +399,43 @@ Test(stale, slot_reclaimed_by_doctor_is_never_written_through_old_handles,
 	iso_unlink(hd->seg);
 	chaos_shared_free(rg, sizeof(*rg));
 	chaos_shared_free(hd, sizeof(*hd));
+}
+
+/* SPEC §5 iso_retire: "its directory entry and slot are freed for reuse
+ * after a cooldown". A long-lived segment sees accounts come and go: the
+ * number of distinct keys it can ever hold must not be bounded by the
+ * directory size. */
+Test(stale, retired_keys_give_back_their_directory_entries, .timeout = 30)
+{
+	char seg[64];
+	struct iso_attach_opts opts = { .flags = ISO_ATTACH_CREATE | ISO_ATTACH_EXCL,
+					.capacity = 4, .retire_cooldown_ms = 1 };
+	struct iso_segment_info info;
+	iso_reg_t *reg;
+	iso_account_t h[4];
+	unsigned total;
+
+	chaos_segname(seg, sizeof(seg), "stale");
+	cr_assert_eq(iso_attach(seg, &opts, &reg), 0, "%s", iso_last_error());
+	cr_assert_eq(iso_segment_info(reg, &info), 0);
+	total = 8 * info.dir_capacity;
+	for (unsigned n = 0; n < total; n += 4) {
+		for (unsigned i = 0; i < 4; i++) {
+			char id[32];
+			int rc;
+
+			snprintf(id, sizeof(id), "gone%u", n + i);
+			rc = iso_register(reg, "user", id, "KRAKEN", &h[i]);
+			cr_assert_eq(rc, 0, "key #%u of a 4-slot segment (directory %u): "
+				     "%s (%s)", n + i, info.dir_capacity,
+				     iso_strerror(rc), iso_last_error());
+		}
+		for (unsigned i = 0; i < 4; i++)
+			cr_assert_eq(iso_retire(&h[i]), 0);
+		chaos_sleep_us(1500);
+	}
+	iso_detach(reg);
+	iso_unlink(seg);
 }
 
 /* ------------------------------------------------------------------ */

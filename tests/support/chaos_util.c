@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -97,8 +98,14 @@ pid_t chaos_fork(int (*fn)(void *), void *arg)
 
 	if (pid < 0)
 		abort();
-	if (pid == 0)
+	if (pid == 0) {
+		/* A child outliving a failed test would spin or write forever
+		 * (nobody left to stop it): die with the parent. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() == 1)
+			_exit(99);
 		_exit(fn(arg) & 0xff); /* _exit: no atexit, no Criterion teardown */
+	}
 	return pid;
 }
 
@@ -221,9 +228,13 @@ int chaos_maps_find(const char *name, char perms[5], unsigned long *inode)
 
 		if (!p)
 			continue;
-		/* The path must be exactly ours: "/dev/shm/x-1" is not "/x". */
+		/* The path must be exactly ours: "/dev/shm/x-1" is not "/x".
+		 * A creator maps the object under its private name
+		 * "<name>.tmp.<pid>.<n>" before linking it into place (same
+		 * inode), so that counts as ours too. */
 		end = p + strlen(want);
-		if (*end != '\n' && *end != '\0' && strncmp(end, " (deleted)", 10) != 0)
+		if (*end != '\n' && *end != '\0' && strncmp(end, " (deleted)", 10) != 0 &&
+		    strncmp(end, ".tmp.", 5) != 0)
 			continue;
 		/* "start-end perms offset dev inode path" */
 		{
