@@ -133,7 +133,8 @@ static const struct isoctl_command commands[] = {
 	  "account, health from -> to, breaker, cause, failure type, pid.\n"
 	  "Without --follow: every event still in the ring (or the last N).\n"
 	  "With --follow: new events as they happen, until SIGINT or SIGTERM;\n"
-	  "--from-start prints those already in the ring first.\n"
+	  "--from-start prints those already in the ring first. A follower\n"
+	  "moves to a segment created again under the same name.\n"
 	  "Events lost to overwrite or to a writer that died are reported as\n"
 	  "'missed N'.\n" },
 	{ "doctor", isoctl_cmd_doctor, "verify the segment (and --repair)",
