@@ -171,28 +171,43 @@ static void top_rates(struct top_model *m)
 	}
 }
 
+/* Swap the current and previous samples. */
+static void top_swap(struct top_model *m)
+{
+	struct top_row *t = m->prev;
+	size_t n = m->n_prev, cap = m->cap_prev;
+	uint64_t ns = m->prev_ns;
+
+	m->prev = m->rows;
+	m->n_prev = m->n_rows;
+	m->cap_prev = m->cap_rows;
+	m->prev_ns = m->sample_ns;
+	m->rows = t;
+	m->n_rows = n;
+	m->cap_rows = cap;
+	m->sample_ns = ns;
+}
+
 int top_model_sample(struct top_model *m)
 {
-	struct top_row *t;
-	size_t tcap;
 	int rc;
 
-	/* The current sample becomes the previous one. */
-	t = m->prev; m->prev = m->rows; m->rows = t;
-	tcap = m->cap_prev; m->cap_prev = m->cap_rows; m->cap_rows = tcap;
-	m->n_prev = m->n_rows;
+	/* The current sample becomes the previous one; the new one is
+	 * collected into the buffer of the one before. */
+	top_swap(m);
 	m->n_rows = 0;
-	m->prev_ns = m->sample_ns;
-
 	rc = iso_segment_info(m->reg, &m->info);
-	if (rc < 0)
+	if (rc == 0)
+		rc = iso_foreach(m->reg, top_collect, m);
+	if (rc == 0)
+		rc = iso_report(m->reg, &m->report);
+	if (rc < 0) {
+		/* Keep showing the last good sample (the view indexes it);
+		 * the one before it is gone, so no rates until the next. */
+		top_swap(m);
+		m->n_prev = 0;
 		return rc;
-	rc = iso_foreach(m->reg, top_collect, m);
-	if (rc < 0)
-		return rc;
-	rc = iso_report(m->reg, &m->report);
-	if (rc < 0)
-		return rc;
+	}
 	m->sample_ns = top_mono_ns();
 	m->sample_unix_ms = top_unix_ms();
 	m->samples++;
