@@ -127,13 +127,15 @@ static const struct isoctl_command commands[] = {
 	  "trip_on ignore (failure types, comma-separated, or none) and\n"
 	  "observe_only (0 or 1). Unnamed fields keep the value in force.\n" },
 	{ "events", isoctl_cmd_events, "breaker transitions",
-	  "usage: isoctl events [--follow] [--from-start] [--last N] [--json]\n"
+	  "usage: isoctl events [--follow [--from-start] [--interval-ms N]]\n"
+	  "                     [--last N] [--json]\n"
 	  "\n"
 	  "Print breaker transitions from the event ring, one per line: time,\n"
 	  "account, health from -> to, breaker, cause, failure type, pid.\n"
 	  "Without --follow: every event still in the ring (or the last N).\n"
 	  "With --follow: new events as they happen, until SIGINT or SIGTERM;\n"
-	  "--from-start prints those already in the ring first. A follower\n"
+	  "it polls every N ms (default 200), and --from-start prints the\n"
+	  "events already in the ring first. A follower\n"
 	  "moves to a segment created again under the same name.\n"
 	  "Events lost to overwrite or to a writer that died are reported as\n"
 	  "'missed N'.\n" },
