@@ -61,11 +61,18 @@ TESTS        ?= $(wildcard tests/test_*.c)
 TEST_SRC     := $(TESTS) $(wildcard tests/support/*.c)
 TEST_BIN     := $(BUILD)/tests/isoreg_tests
 
+# Threaded stress programs: plain programs, not Criterion, because
+# Criterion cannot start under ThreadSanitizer (Snaipe/Criterion#274).
+THREAD_SRC   := $(wildcard tests/threads/*.c)
+THREAD_BINS  := $(THREAD_SRC:tests/threads/%.c=$(BUILD)/threads/%)
+
 BENCH_SRC    := $(wildcard bench/bench_*.c)
 BENCH_COMMON := $(wildcard bench/common/*.c)
 BENCH_BINS   := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all lib tools tests benches test check-all bench demo install uninstall clean deps python fuzz chaos
+all: threads
+
+.PHONY: threads all lib tools tests benches test check-all bench demo install uninstall clean deps python fuzz chaos
 .DEFAULT_GOAL := all
 
 all: lib tools tests benches
@@ -74,6 +81,7 @@ lib: $(LIB_A) $(LIB_SO) $(PC)
 tools: $(TOOL_BINS)
 tests: $(TEST_BIN)
 benches: $(BENCH_BINS)
+threads: $(THREAD_BINS)
 
 deps:
 	$(Q)tools/scripts/deps.sh build
@@ -109,6 +117,11 @@ $(TEST_BIN): $(TEST_SRC:%.c=$(BUILD)/%.o) $(LIB_A)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD    $@")
 	$(Q)$(CC) $(SANFLAGS) -pthread -o $@ $^ $(LIB_A) $(TEST_LIBS) $(LIB_LIBS)
+
+$(BUILD)/threads/%: $(BUILD)/tests/threads/%.o $(LIB_A)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD    $@")
+	$(Q)$(CC) $(SANFLAGS) -pthread -o $@ $^ $(LIB_A) $(LIB_LIBS)
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BENCH_COMMON:%.c=$(BUILD)/%.o) $(LIB_A)
 	@mkdir -p $(dir $@)

@@ -19,21 +19,50 @@
 
 /* ---------------------------------------------------------- helpers */
 
-bool iso_slot_key_equals(const struct iso_slot *s, const struct iso_key *k)
-{
-	/* The key is immutable while the slot is published; bounded reads
-	 * keep a corrupted slot from running off its fields. */
-	return !strncmp(s->id, k->id, sizeof(s->id)) &&
-	       !strncmp(s->type, k->type, sizeof(s->type)) &&
-	       !strncmp(s->broker, k->broker, sizeof(s->broker));
-}
+/*
+ * A slot's key is 96 bytes (type, broker, id, adjacent) moved as twelve
+ * relaxed 64-bit words: a reader racing a slot's reuse gets whole words,
+ * never a data race, and callers re-check the slot's publication word
+ * afterwards to throw a torn copy away.
+ */
+#define KEY_WORDS ((ISO_TYPE_MAX + 1 + ISO_BROKER_MAX + 1 + ISO_ID_MAX + 1) / 8)
+_Static_assert(offsetof(struct iso_slot, broker) ==
+	       offsetof(struct iso_slot, type) + ISO_TYPE_MAX + 1, "key layout");
+_Static_assert(offsetof(struct iso_slot, id) ==
+	       offsetof(struct iso_slot, broker) + ISO_BROKER_MAX + 1, "key layout");
+_Static_assert(offsetof(struct iso_slot, type) % 8 == 0, "key alignment");
 
 void iso_slot_read_key(const struct iso_slot *s, struct iso_key *k)
 {
-	memcpy(k->type, s->type, sizeof(k->type));
-	memcpy(k->id, s->id, sizeof(k->id));
-	memcpy(k->broker, s->broker, sizeof(k->broker));
+	uint64_t w[KEY_WORDS];
+	const uint64_t *src = (const uint64_t *)(const void *)s->type;
+	for (int i = 0; i < KEY_WORDS; i++)
+		w[i] = iso_load_relaxed(&src[i]);
+	const char *b = (const char *)w;
+	memcpy(k->type, b, sizeof(k->type));
+	memcpy(k->broker, b + sizeof(s->type), sizeof(k->broker));
+	memcpy(k->id, b + sizeof(s->type) + sizeof(s->broker), sizeof(k->id));
 	k->type[ISO_TYPE_MAX] = k->id[ISO_ID_MAX] = k->broker[ISO_BROKER_MAX] = 0;
+}
+
+static void slot_write_key(struct iso_slot *s, const struct iso_key *k)
+{
+	uint64_t w[KEY_WORDS];
+	char *b = (char *)w;
+	memcpy(b, k->type, sizeof(s->type));
+	memcpy(b + sizeof(s->type), k->broker, sizeof(s->broker));
+	memcpy(b + sizeof(s->type) + sizeof(s->broker), k->id, sizeof(s->id));
+	uint64_t *dst = (uint64_t *)(void *)s->type;
+	for (int i = 0; i < KEY_WORDS; i++)
+		iso_store_relaxed(&dst[i], w[i]);
+}
+
+bool iso_slot_key_equals(const struct iso_slot *s, const struct iso_key *k)
+{
+	struct iso_key mine;
+	iso_slot_read_key(s, &mine);
+	return !strcmp(mine.id, k->id) && !strcmp(mine.type, k->type) &&
+	       !strcmp(mine.broker, k->broker);
 }
 
 void iso_slot_config(iso_reg_t *reg, const struct iso_slot *s,
@@ -235,9 +264,7 @@ static void slot_fill(iso_reg_t *reg, struct iso_slot *s, uint32_t gen,
 	iso_store_relaxed(&s->hash, hash);
 	iso_store_relaxed(&s->owner_start, reg->start_time);
 	iso_store_relaxed(&s->stamp_ms, iso_now_ms());
-	memcpy(s->type, key->type, sizeof(s->type));
-	memcpy(s->id, key->id, sizeof(s->id));
-	memcpy(s->broker, key->broker, sizeof(s->broker));
+	slot_write_key(s, key);
 	struct iso_bw b = iso_bw_initial(gen, iso_now_ms());
 	iso_pair_t w = iso_bw_pack(&b);
 	iso_store_relaxed(&s->breaker.lo, w.lo);

@@ -32,7 +32,12 @@ static bool slot_has_key(iso_reg_t *reg, uint32_t s, const struct iso_key *key,
 	uint32_t st = ISO_SW_STATE(sw);
 	if (st != ISO_SLOT_LIVE && st != ISO_SLOT_RESERVED)
 		return false;
-	if (!iso_slot_key_equals(slot, key))
+	bool same = iso_slot_key_equals(slot, key);
+	/* acquire fence: the key loads complete before the re-check; a slot
+	 * retired and reused meanwhile changed its word, so a torn key is
+	 * thrown away instead of trusted. */
+	iso_fence_acquire();
+	if (!same || iso_load_relaxed(&slot->state) != sw)
 		return false;
 	if (st == ISO_SLOT_RESERVED && !reg->rdonly) {
 		/* The directory points here, so the registrant got past its

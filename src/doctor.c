@@ -62,7 +62,9 @@ int iso_doctor(iso_reg_t *reg, unsigned flags, struct iso_doctor_report *r)
 			continue;
 		}
 		uint64_t hash = iso_load_relaxed(&s->hash);
-		if (!iso_key_valid_stored(s->type, s->id, s->broker)) {
+		struct iso_key k;
+		iso_slot_read_key(s, &k);
+		if (!iso_key_valid_stored(k.type, k.id, k.broker)) {
 			r->bad_slots++;
 			continue;
 		}

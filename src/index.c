@@ -38,7 +38,7 @@ static void register_atfork(void)
 	pthread_atfork(before_fork, after_fork_parent, after_fork_child);
 }
 
-static int match(struct cds_lfht_node *node, const void *arg)
+static int index_match(struct cds_lfht_node *node, const void *arg)
 {
 	const struct idx_node *n = caa_container_of(node, struct idx_node, node);
 	const struct iso_key *k = arg;
@@ -87,7 +87,7 @@ bool iso_index_get(iso_reg_t *reg, const struct iso_key *key, uint64_t hash,
 	struct cds_lfht_node *node;
 	bool found = false;
 	rcu_read_lock();
-	cds_lfht_lookup(reg->index, (unsigned long)hash, match, key, &iter);
+	cds_lfht_lookup(reg->index, (unsigned long)hash, index_match, key, &iter);
 	node = cds_lfht_iter_get_node(&iter);
 	if (node) {
 		struct idx_node *n = caa_container_of(node, struct idx_node, node);
@@ -111,7 +111,7 @@ void iso_index_put(iso_reg_t *reg, const struct iso_key *key, uint64_t hash,
 	n->slot = slot;
 	n->gen = gen;
 	rcu_read_lock();
-	old = cds_lfht_add_replace(reg->index, (unsigned long)hash, match, key,
+	old = cds_lfht_add_replace(reg->index, (unsigned long)hash, index_match, key,
 				   &n->node);
 	rcu_read_unlock();
 	if (old)
@@ -124,7 +124,7 @@ void iso_index_drop(iso_reg_t *reg, const struct iso_key *key, uint64_t hash)
 	struct cds_lfht_iter iter;
 	struct cds_lfht_node *node;
 	rcu_read_lock();
-	cds_lfht_lookup(reg->index, (unsigned long)hash, match, key, &iter);
+	cds_lfht_lookup(reg->index, (unsigned long)hash, index_match, key, &iter);
 	node = cds_lfht_iter_get_node(&iter);
 	if (node && !cds_lfht_del(reg->index, node))
 		call_rcu(&caa_container_of(node, struct idx_node, node)->rcu,
