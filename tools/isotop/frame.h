@@ -14,6 +14,7 @@
 #include "events.h"
 #include "model.h"
 
+#define TOP_HEAD_LINES 3 /* title, accounts, brokers */
 #define TOP_LINE_MAX 1024
 #define TOP_SPANS_MAX 32
 

@@ -179,21 +179,22 @@ static void top_draw(struct top_screen *s)
 		.interval_s = app->interval_s,
 	};
 	int lines = LINES, y, ev_y;
-	size_t head, i;
+	size_t i;
 
 	/* head (3) + columns (1) + table + pane + status (1). The pane gets a
 	 * quarter of the screen, the table what is left. */
 	if (lines >= 16)
 		fo.max_events = (unsigned)(lines / 4 > 10 ? 10 : lines / 4);
-	head = 3;
 	{
-		int t = lines - (int)head - 1 - (fo.max_events ? (int)fo.max_events + 1 : 0) - 1;
+		int t = lines - TOP_HEAD_LINES - 1 -
+			(fo.max_events ? (int)fo.max_events + 1 : 0) - 1;
 
 		s->table_h = t > 0 ? (size_t)t : 0;
 	}
 	fo.max_rows = s->table_h ? s->table_h : 1;
 	fo.first_row = s->scroll;
-	top_frame_build(f, &app->model, &app->events, &fo);
+	if (top_frame_build(f, &app->model, &app->events, &fo) < 0)
+		snprintf(app->error, sizeof(app->error), "out of memory laying out the screen");
 	s->rows_total = f->rows_total;
 	if (s->scroll && s->scroll + s->table_h > s->rows_total) {
 		/* The table shrank (filter, resize): scroll back into it. */
