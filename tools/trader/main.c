@@ -236,10 +236,13 @@ static int worker_main(const struct opts *o, const char *broker)
 	sim.rng = (uint64_t)getpid() * 0x9e3779b97f4a7c15ull ^
 		  (uint64_t)time(NULL);
 	while (!worker_stop) {
+		uint32_t acted = 0;
 		for (uint32_t i = 0; i < o->accounts && !worker_stop; i++) {
 			struct iso_call_result res;
 			int rc = iso_call(&accts[i], sim_order, &sim, &res);
 			calls++;
+			if (rc == 0 || rc == ISO_CALL_FAILED)
+				acted++;
 			if (rc == 0)
 				ok++;
 			else if (rc == ISO_CALL_FAILED)
@@ -252,8 +255,9 @@ static int worker_main(const struct opts *o, const char *broker)
 				return CLI_EXIT_RUNTIME;
 			}
 		}
-		/* Every account refused: do not spin while they wait. */
-		if (refused && ok + failed == 0)
+		/* Every account refused this round: do not spin while their
+		 * breakers wait out the open time. */
+		if (!acted)
 			sleep_us(10000);
 	}
 	say("trader: worker %s pid %d stopping: %llu calls, %llu ok, "
