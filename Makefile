@@ -90,10 +90,13 @@ ifeq (1,1)
 .SECONDEXPANSION:
 endif
 
-$(BUILD)/%.o: %.c $(wildcard include/*.h src/*.h tools/common/*.h tests/support/*.h bench/common/*.h)
+$(BUILD)/%.o: %.c $(wildcard include/*.h src/*.h tools/*/*.h tests/support/*.h bench/common/*.h)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC    $<")
 	$(Q)$(CC) $(ALLCFLAGS) -c -o $@ $<
+
+# The exporter's test and bench compile its renderer in.
+$(BUILD)/tests/test_exporter.o $(BUILD)/bench/bench_exporter.o: tools/isoctl/metrics.c tools/isoctl/metrics.h
 
 $(LIB_A): $(LIB_OBJ)
 	@$(if $(Q),echo "  AR    $@")

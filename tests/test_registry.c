@@ -494,7 +494,7 @@ Test(registry, full_segment_refuses_new_accounts_and_keeps_the_rest)
 	iso_reg_t *small = tu_create(name, 4, NULL);
 	iso_account_t a[4];
 	for (int i = 0; i < 4; i++) {
-		char id[8];
+		char id[16];
 		snprintf(id, sizeof(id), "u%d", i);
 		cr_assert_eq(iso_register(small, "user", id, "KRAKEN", &a[i]), 0);
 		iso_record_success(&a[i], NULL, 0);
