@@ -47,7 +47,7 @@ if build build; then
     ISOREG_BUILD="$PWD/build" tools/scripts/run-python-tests.sh 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
     r=$(grep -aE '^Ran [0-9]+ tests?' "$log" | tail -n1 | awk '{print $2}')
-    fl=$(grep -aE '^FAILED \(' "$log" | tail -n1 | grep -oE '(failures|errors)=[0-9]+' | cut -d= -f2 | paste -sd+ | bc 2>/dev/null)
+    fl=$(grep -aE '^FAILED \(' "$log" | tail -n1 | grep -oE '(failures|errors)=[0-9]+' | cut -d= -f2 | awk '{s+=$1} END {print s+0}')
     fl=${fl:-0}
     [ -n "$r" ] && { pass=$((pass + r - fl)); fail=$((fail + fl)); }
     [ "$rc" -ne 0 ] && { stages_failed+=(python); [ -z "$r" ] && fail=$((fail + 1)); }
