@@ -74,6 +74,9 @@ all: threads
 
 .PHONY: threads all lib tools tests benches test check-all bench demo install uninstall clean deps python fuzz chaos
 .DEFAULT_GOAL := all
+# Keep objects that pattern rules make on the way, so tools are not relinked
+# from scratch on every build.
+.SECONDARY:
 
 all: lib tools tests benches
 
