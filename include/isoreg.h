@@ -755,21 +755,41 @@ struct iso_outcome {
 };
 
 /*
- * Setters for an outcome. A code that means success (errno 0, CURLE_OK,
- * an HTTP status below 400) reports success, so a result can be passed
- * straight through: iso_outcome_curl(out, curl_easy_perform(h)).
- * iso_outcome_failure with a type out of range reports UNKNOWN, so an
- * outcome is always recordable and the permit always released.
- * iso_outcome_http reads an HTTP-date Retry-After against time(NULL).
- * They touch nothing but @out; any thread.
+ * The outcome setters: what a guarded operation calls to say how it went.
+ * A code that means success (errno 0, CURLE_OK, an HTTP status below 400)
+ * reports success, so a result can be passed straight through:
+ * iso_outcome_curl(out, curl_easy_perform(h)). Each overwrites @out and
+ * touches nothing else: any thread, no lock.
  */
+
+/** iso_outcome_success - the operation succeeded. */
 void iso_outcome_success(struct iso_outcome *out);
+
+/**
+ * iso_outcome_failure - the operation failed with @type.
+ * @retry_after_ms: the exchange's wait [M2], 0 for none.
+ *
+ * A @type out of range reports UNKNOWN, so an outcome is always
+ * recordable and the permit always released.
+ */
 void iso_outcome_failure(struct iso_outcome *out, enum iso_failure_type type,
 			 uint64_t retry_after_ms);
+
+/** iso_outcome_errno - success for 0, else iso_classify_errno(@err). */
 void iso_outcome_errno(struct iso_outcome *out, int err);
+
+/** iso_outcome_curl - success for CURLE_OK, else iso_classify_curl(). */
 void iso_outcome_curl(struct iso_outcome *out, int curl_code);
+
+/**
+ * iso_outcome_http - success below 400, else iso_classify_http() with the
+ * wait @retry_after asks for (NULL: none; an HTTP-date is read against
+ * time(NULL); an unreadable value is ignored).
+ */
 void iso_outcome_http(struct iso_outcome *out, int status,
 		      const char *retry_after);
+
+/** iso_outcome_message - iso_classify_message(@exchange_error). */
 void iso_outcome_message(struct iso_outcome *out, const char *exchange_error);
 
 /* The operation iso_call runs: report in @out, return what you like. */
