@@ -468,6 +468,24 @@ Test(guard, guarded_block_records_on_break_and_continue)
 	cr_expect_eq(status(&a).operations, 4, "each exit recorded once");
 }
 
+Test(guard, guarded_block_records_on_goto_out_of_it)
+{
+	iso_account_t a = account("goto");
+	struct iso_guard g;
+	int body = 0;
+
+	ISO_GUARDED(&a, &g) {
+		body++;
+		iso_outcome_message(&g.outcome, "EAPI:Rate limit exceeded");
+		goto out;
+	}
+	cr_expect_fail("the goto did not leave the block");
+out:
+	cr_expect_eq(body, 1);
+	cr_expect_eq(status(&a).failures_by_type[ISO_FAIL_RATE_LIMIT], 1);
+	cr_expect_eq(status(&a).operations, 1);
+}
+
 Test(guard, guarded_block_records_on_return_even_without_outcome)
 {
 	iso_account_t a = account("returner");
