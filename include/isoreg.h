@@ -820,7 +820,9 @@ struct iso_call_result {
  * permit: success, or the failure type with its retry-after (the breaker
  * then stays open at least that long [M2]). An @fn that returns without
  * reporting (an early return) is recorded as an UNKNOWN failure and
- * flagged in res->unreported: never as a success nobody claimed.
+ * flagged in res->unreported: never as a success nobody claimed. @fn
+ * must return (a longjmp out of it skips the record; a probe permit then
+ * frees itself after probe_timeout_ms [B5]).
  *
  * Returns 0 (@fn ran and succeeded), ISO_CALL_FAILED (@fn ran and failed),
  * ISO_EOPEN, ISO_ESTALE or ISO_EINVAL (@fn not called), or, with

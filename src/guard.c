@@ -75,30 +75,28 @@ void iso_outcome_message(struct iso_outcome *out, const char *exchange_error)
 /* ---------------------------------------------------------------- record */
 
 /*
- * Record @out with @permit; the one place an outcome becomes a counter.
- * An outcome of kind NONE (or garbage) is an UNKNOWN failure. Returns 0,
- * ISO_CALL_FAILED, or the recording error.
+ * Record a normalised outcome with @permit: the one place an outcome
+ * becomes a counter. Returns 0, ISO_CALL_FAILED, or the recording error.
  */
 static int record(const iso_account_t *acct, const iso_permit_t *permit,
 		  const struct iso_outcome *out, uint64_t op_ns)
 {
 	int rc;
 
-	if (out->kind == ISO_OUTCOME_SUCCESS) {
+	if (out->kind == ISO_OUTCOME_SUCCESS)
 		return iso_record_success(acct, permit, op_ns);
-	}
-	enum iso_failure_type t = out->kind == ISO_OUTCOME_FAILURE &&
-		(unsigned)out->type < ISO_FAIL__COUNT ? out->type :
-		ISO_FAIL_UNKNOWN;
-	if (out->kind == ISO_OUTCOME_FAILURE && out->retry_after_ms)
-		rc = iso_record_failure_retry(acct, permit, t, op_ns,
+	if (out->retry_after_ms)
+		rc = iso_record_failure_retry(acct, permit, out->type, op_ns,
 					      out->retry_after_ms);
 	else
-		rc = iso_record_failure(acct, permit, t, op_ns);
+		rc = iso_record_failure(acct, permit, out->type, op_ns);
 	return rc ? rc : ISO_CALL_FAILED;
 }
 
-/* The outcome as recorded: NONE and invalid kinds become UNKNOWN. */
+/*
+ * The outcome as it will be recorded: a valid success, or a failure with
+ * a type in range. NONE and garbage kinds become an UNKNOWN failure.
+ */
 static void normalise(struct iso_outcome *out)
 {
 	if (out->kind == ISO_OUTCOME_SUCCESS)
