@@ -100,7 +100,7 @@ static int racer(void *p)
 		if (rc)
 			RC_FAIL(r, rc);
 		r->capacity = info.capacity;
-		if (chaos_maps_find(sh->seg, NULL, &r->inode) != 0)
+		if (chaos_maps_find(sh->seg, NULL, &r->inode, NULL) != 0)
 			RC_FAIL(r, -1000);
 		rc = iso_register(reg, "race", "same", "KRAKEN", &h);
 		if (rc)

@@ -213,7 +213,8 @@ char *chaos_shm_list(const char *needle, unsigned *count)
 	return out;
 }
 
-int chaos_maps_find(const char *name, char perms[5], unsigned long *inode)
+int chaos_maps_find(const char *name, char perms[5], unsigned long *inode,
+		    uintptr_t *start)
 {
 	char want[512], line[1024];
 	FILE *f = fopen("/proc/self/maps", "re");
@@ -239,14 +240,16 @@ int chaos_maps_find(const char *name, char perms[5], unsigned long *inode)
 		/* "start-end perms offset dev inode path" */
 		{
 			char pm[5] = "";
-			unsigned long ino = 0;
+			unsigned long ino = 0, lo = 0;
 
-			if (sscanf(line, "%*s %4s %*s %*s %lu", pm, &ino) != 2)
+			if (sscanf(line, "%lx-%*x %4s %*s %*s %lu", &lo, pm, &ino) != 3)
 				continue;
 			if (perms)
 				memcpy(perms, pm, 5);
 			if (inode)
 				*inode = ino;
+			if (start)
+				*start = (uintptr_t)lo;
 		}
 		rc = 0;
 		break;

@@ -76,11 +76,12 @@ int chaos_shm_read(const char *name, uint8_t **buf, size_t *len);
 char *chaos_shm_list(const char *needle, unsigned *count);
 
 /*
- * chaos_maps_find - the permission field ("r--s") and inode of the first
- * line of /proc/self/maps whose path is "/dev/shm<name>". Either output
- * may be NULL. Returns 0, or -1 if no such mapping.
+ * chaos_maps_find - the permission field ("r--s"), inode and start address
+ * of the first line of /proc/self/maps whose path is "/dev/shm<name>".
+ * Any output may be NULL. Returns 0, or -1 if no such mapping.
  */
-int chaos_maps_find(const char *name, char perms[5], unsigned long *inode);
+int chaos_maps_find(const char *name, char perms[5], unsigned long *inode,
+		    uintptr_t *start);
 
 /*
  * chaos_mem_diff - the first offset where @a and @b (both @len bytes)
