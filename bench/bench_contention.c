@@ -224,7 +224,7 @@ static int setup_segment(void *arg, int idx)
 int main(int argc, char **argv)
 {
 	struct bench_opts o;
-	bench_parse_args(argc, argv, "bench_contention", 5, &o);
+	bench_parse_args(argc, argv, "bench_contention", 7, &o);
 	if (o.runs > 64)
 		o.runs = 64;
 	window_ns = o.quick ? 20000000ull : 150000000ull;

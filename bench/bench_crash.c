@@ -215,7 +215,7 @@ static int setup_segment(void *arg, int idx)
 int main(int argc, char **argv)
 {
 	struct bench_opts o;
-	bench_parse_args(argc, argv, "bench_crash", 3, &o);
+	bench_parse_args(argc, argv, "bench_crash", 5, &o);
 	if (o.runs > MAXRUNS)
 		o.runs = MAXRUNS;
 	int kills = o.quick ? 20 : 200;

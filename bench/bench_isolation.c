@@ -240,7 +240,7 @@ static int setup_segment(void *arg, int idx)
 int main(int argc, char **argv)
 {
 	struct bench_opts o;
-	bench_parse_args(argc, argv, "bench_isolation", 7, &o);
+	bench_parse_args(argc, argv, "bench_isolation", 9, &o);
 	if (o.runs > MAXRUNS)
 		o.runs = MAXRUNS;
 	window_ns = o.quick ? 20000000ull : 150000000ull;
