@@ -138,8 +138,7 @@ out:
 }
 
 /* SPEC [S3][R2]: N processes create-or-attach one fresh name at once. */
-Test(races, simultaneous_create_or_attach_yields_one_segment_and_one_slot_per_key,
-     .timeout = 120)
+Test(races, simultaneous_create_or_attach_yields_one_segment_and_one_slot_per_key)
 {
 	unsigned procs = chaos_scale(6, 16);
 	unsigned rounds = chaos_scale(40, 500);
@@ -315,7 +314,7 @@ static int after_kill_attacher(void *p)
 
 /* SPEC [R2]: a creator SIGKILLed at a random point of creation leaves no
  * segment an attacher accepts broken or hangs on. */
-Test(races, creator_killed_mid_creation_leaves_nothing_broken, .timeout = 180)
+Test(races, creator_killed_mid_creation_leaves_nothing_broken)
 {
 	unsigned rounds = chaos_scale(30, 400);
 	struct creator_arg ca = { .capacity = 1u << 17 };

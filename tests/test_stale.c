@@ -155,8 +155,7 @@ static void expect_clean(const struct tally *t, unsigned calls, const char *who)
 
 /* SPEC §5: retired, cooled down, slot reused by a new key: the old handle
  * (held by another process) is refused, and the new account is untouched. */
-Test(stale, retired_handle_never_reaches_the_account_that_reuses_its_slot,
-     .timeout = 30)
+Test(stale, retired_handle_never_reaches_the_account_that_reuses_its_slot)
 {
 	struct holder *hd = chaos_shared_alloc(sizeof(*hd));
 	struct iso_attach_opts opts = { .flags = ISO_ATTACH_CREATE | ISO_ATTACH_EXCL,
@@ -280,8 +279,7 @@ static int untouched(const struct iso_status *st, void *p)
 /* SPEC [S3] + §5: a registrant killed half-way leaves a dead reservation
  * on a slot whose old account another process still holds; doctor REPAIR
  * reclaims it, a new key takes it, and the old handles stay refused. */
-Test(stale, slot_reclaimed_by_doctor_is_never_written_through_old_handles,
-     .timeout = 60)
+Test(stale, slot_reclaimed_by_doctor_is_never_written_through_old_handles)
 {
 	/* Every slot once held an "old" account the holder keeps a handle
 	 * to, so whichever slot the dead reservation is on, a stale handle
@@ -405,7 +403,7 @@ Test(stale, slot_reclaimed_by_doctor_is_never_written_through_old_handles,
  * after a cooldown". A long-lived segment sees accounts come and go: the
  * number of distinct keys it can ever hold must not be bounded by the
  * directory size. */
-Test(stale, retired_keys_give_back_their_directory_entries, .timeout = 30)
+Test(stale, retired_keys_give_back_their_directory_entries)
 {
 	char seg[64];
 	struct iso_attach_opts opts = { .flags = ISO_ATTACH_CREATE | ISO_ATTACH_EXCL,
@@ -475,8 +473,7 @@ static int hammer_main(void *arg)
 
 /* SPEC §5: a writer hammering its handle while the account is retired and
  * its slot reused after the cooldown never counts into the new account. */
-Test(stale, writer_racing_retire_and_reuse_never_lands_in_the_new_account,
-     .timeout = 30)
+Test(stale, writer_racing_retire_and_reuse_never_lands_in_the_new_account)
 {
 	struct hammer *hm = chaos_shared_alloc(sizeof(*hm));
 	/* The cooldown is the documented bound for a write that passed its
