@@ -616,7 +616,9 @@ struct iso_doctor_report {
 	uint32_t dir_entries;
 	uint32_t dir_tombstones;
 	uint32_t dir_bad;            /* entries pointing nowhere valid */
-	uint32_t dir_missing;        /* live slots no entry points to */
+	uint32_t dir_missing;        /* live slots no entry points to: a
+					retire interrupted half-way */
+	uint32_t retires_finished;   /* of those, retired by REPAIR */
 	uint64_t cross_account_errors;
 	bool ok;                     /* nothing wrong that REPAIR cannot fix */
 };

@@ -77,6 +77,8 @@ int iso_dir_insert(iso_reg_t *reg, const struct iso_key *key, uint64_t hash,
 		   uint32_t slot, uint32_t *found_slot);
 int iso_dir_remove(iso_reg_t *reg, uint64_t hash, uint32_t slot);
 bool iso_dir_points_to(iso_reg_t *reg, uint64_t hash, uint32_t slot);
+int iso_dir_clear_pending(iso_reg_t *reg, uint32_t slot);
+bool iso_dir_entry_pending(uint64_t hi);
 
 /* index.c: the per-process RCU index [S4]. */
 int iso_index_init(iso_reg_t *reg);

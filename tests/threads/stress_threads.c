@@ -10,6 +10,7 @@
  * Prints one line per scenario and a closing "N passed, N failed".
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -301,6 +302,82 @@ static void retire_churn(void)
 	done(r);
 }
 
+/* ------- 6. tombstone reuse: same-key registrants racing retires [S3] */
+
+#define RACERS (THREADS / 2)
+#define ROUNDS 600
+
+struct tomb_shared {
+	iso_reg_t *reg;
+	pthread_barrier_t bar;
+	int stop;
+	uint32_t slot[RACERS];
+	int mismatches;
+};
+struct tomb_arg { struct tomb_shared *sh; int t; };
+
+/* Churn retires slots faster than their (1 ms) cooldown: wait for one. */
+static int full_retry(iso_reg_t *reg, const char *id, iso_account_t *h)
+{
+	int rc;
+	while ((rc = iso_register(reg, "user", id, "KRAKEN", h)) == ISO_EFULL)
+		sched_yield();
+	return rc;
+}
+
+static void *tomb_worker(void *p)
+{
+	struct tomb_arg *a = p;
+	struct tomb_shared *sh = a->sh;
+	char id[16];
+	iso_account_t h;
+	if (a->t >= RACERS) {
+		/* Churn: distinct keys come and go, leaving tombstones in
+		 * every chain for the racers to reuse. */
+		for (int n = 0; !__atomic_load_n(&sh->stop, __ATOMIC_ACQUIRE); n++) {
+			snprintf(id, sizeof(id), "c%d_%d", a->t, n % 5);
+			if (full_retry(sh->reg, id, &h) == 0)
+				iso_retire(&h);
+		}
+		return NULL;
+	}
+	for (int round = 0; round < ROUNDS; round++) {
+		snprintf(id, sizeof(id), "same%d", round % 8);
+		pthread_barrier_wait(&sh->bar);
+		int rc = full_retry(sh->reg, id, &h);
+		sh->slot[a->t] = rc == 0 ? h.slot : UINT32_MAX;
+		pthread_barrier_wait(&sh->bar);
+		if (a->t == 0) {
+			for (int i = 1; i < RACERS; i++)
+				if (sh->slot[i] != sh->slot[0] || sh->slot[i] == UINT32_MAX)
+					sh->mismatches++;
+			iso_retire(&h); /* the next round registers it anew */
+		}
+		pthread_barrier_wait(&sh->bar);
+	}
+	__atomic_store_n(&sh->stop, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void tombstone_reuse(void)
+{
+	static struct tomb_shared sh;
+	struct tomb_arg a[THREADS];
+	sh = (struct tomb_shared){ .reg = fresh("tomb", 48) };
+	pthread_barrier_init(&sh.bar, NULL, RACERS);
+	for (int i = 0; i < THREADS; i++)
+		a[i] = (struct tomb_arg){ &sh, i };
+	run(tomb_worker, a, sizeof(a[0]));
+	pthread_barrier_destroy(&sh.bar);
+	check(sh.mismatches == 0, "%d of %d rounds gave racers different slots "
+	      "for one key", sh.mismatches, ROUNDS);
+	struct iso_doctor_report d;
+	iso_doctor(sh.reg, 0, &d);
+	check(d.ok && d.dir_bad == 0, "doctor: %u bad directory entries "
+	      "(duplicates)", d.dir_bad);
+	done(sh.reg);
+}
+
 int main(void)
 {
 	struct { const char *name; void (*fn)(void); } s[] = {
@@ -309,6 +386,7 @@ int main(void)
 		{ "half-open permits under contention", half_open_contention },
 		{ "event ring with 4 writers and 4 readers", event_ring },
 		{ "retire and re-register under writers", retire_churn },
+		{ "same-key registrants reuse tombstones of retiring keys", tombstone_reuse },
 	};
 	int passed = 0, failed = 0;
 	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++) {
