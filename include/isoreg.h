@@ -583,8 +583,9 @@ struct iso_event {
 
 /**
  * iso_events_read - read events from *@cursor on, at most @max.
- * @cursor: in/out; 0 starts at the oldest event still in the ring;
- *          iso_events_head() starts at the newest.
+ * @cursor: in/out, the sequence number to read next; 0 starts at the
+ *          oldest event still in the ring (those overwritten before it
+ *          count as missed); iso_events_head() starts at the next new one.
  * @missed: (output, may be NULL) events skipped because they were
  *          overwritten, torn, or never finished by a writer that died.
  *

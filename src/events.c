@@ -141,8 +141,7 @@ int iso_events_read(iso_reg_t *reg, uint64_t *cursor, struct iso_event *out,
 	if (t > head)
 		t = head; /* a cursor from another segment, or a future one */
 	if (t < oldest) {
-		if (*cursor != 0)
-			lost += oldest - t;
+		lost += oldest - t; /* overwritten before we got to them */
 		t = oldest;
 	}
 	while (t < head && n < max) {
