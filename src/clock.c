@@ -29,9 +29,18 @@ uint64_t iso_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * Breaker time, in ms. Timeouts are seconds to hours, so the coarse clock
+ * (one vDSO read, no TSC, ~4 ms resolution) is precise enough and costs a
+ * fifth of the fine one on every failure and every non-CLOSED acquire.
+ */
 uint64_t iso_now_ms(void)
 {
-	return iso_now_ns() / 1000000ull;
+	struct timespec ts;
+	if (clock_fn)
+		return clock_fn(clock_ctx) / 1000000ull;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000ull + (uint64_t)ts.tv_nsec / 1000000ull;
 }
 
 int64_t iso_wall_ms(void)
