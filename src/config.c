@@ -103,7 +103,10 @@ static int parse_mask(const char *field, const char *value, uint32_t *out)
 	uint32_t m = 0;
 	if (!value || strlen(value) >= sizeof(buf))
 		return iso_fail(ISO_EINVAL, "config %s: bad list", field);
-	if (!strcasecmp(value, "none") || !*value) {
+	if (!*value)
+		return iso_fail(ISO_EINVAL, "config %s: empty; give failure "
+				"types (API,NETWORK,...) or 'none'", field);
+	if (!strcasecmp(value, "none")) {
 		*out = 0;
 		return 0;
 	}

@@ -94,7 +94,11 @@ int iso_key_format(const struct iso_key *key, char *buf, size_t len)
 {
 	if (!key || !buf || !len)
 		return iso_fail(ISO_EINVAL, "iso_key_format: NULL argument");
-	int n = snprintf(buf, len, "%s/%s/%s", key->type, key->id, key->broker);
+	/* Bounded: a caller's key need not be terminated. */
+	int n = snprintf(buf, len, "%.*s/%.*s/%.*s",
+			 (int)strnlen(key->type, sizeof(key->type)), key->type,
+			 (int)strnlen(key->id, sizeof(key->id)), key->id,
+			 (int)strnlen(key->broker, sizeof(key->broker)), key->broker);
 	return n < 0 ? 0 : ((size_t)n >= len ? (int)len - 1 : n);
 }
 
