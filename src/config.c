@@ -111,8 +111,14 @@ static int parse_mask(const char *field, const char *value, uint32_t *out)
 		return 0;
 	}
 	strcpy(buf, value);
-	for (char *save, *t = strtok_r(buf, ",|", &save); t;
-	     t = strtok_r(NULL, ",|", &save)) {
+	/* Split by hand: strtok would skip the empty item in "API,,NETWORK". */
+	for (char *t = buf, *next; t; t = next) {
+		next = strpbrk(t, ",|");
+		if (next)
+			*next++ = '\0';
+		if (!*t)
+			return iso_fail(ISO_EINVAL, "config %s: '%s' has an empty "
+					"item", field, value);
 		int ft = iso_failure_type_parse(t);
 		if (ft < 0)
 			return iso_fail(ISO_EINVAL, "config %s: '%s' is not a "
