@@ -225,7 +225,7 @@ static int slot_reserve(iso_reg_t *reg, uint32_t *slot, uint32_t *gen)
 		}
 	}
 
-	uint64_t now = iso_now_ms();
+	uint64_t now = iso_stamp_ms();
 	uint32_t start = (uint32_t)(reg->pid * 2654435761u) % reg->capacity;
 	uint32_t cooling = 0;
 	for (uint32_t n = 0; n < reg->capacity; n++) {
@@ -263,7 +263,7 @@ static void slot_fill(iso_reg_t *reg, struct iso_slot *s, uint32_t gen,
 {
 	iso_store_relaxed(&s->hash, hash);
 	iso_store_relaxed(&s->owner_start, reg->start_time);
-	iso_store_relaxed(&s->stamp_ms, iso_now_ms());
+	iso_store_relaxed(&s->stamp_ms, iso_stamp_ms());
 	slot_write_key(s, key);
 	struct iso_bw b = iso_bw_initial(gen, iso_now_ms());
 	iso_pair_t w = iso_bw_pack(&b);
@@ -595,7 +595,7 @@ int iso_retire(const iso_account_t *acct)
 	/* Unreachable first, then retired: a lookup either finds the
 	 * account live or does not find it. */
 	iso_dir_remove(reg, hash, acct->slot);
-	iso_store_relaxed(&s->stamp_ms, iso_now_ms());
+	iso_store_relaxed(&s->stamp_ms, iso_stamp_ms());
 	uint64_t want = ISO_SW_MAKE(acct->gen, ISO_SLOT_LIVE, 0);
 	/* Full barrier: stamp_ms is visible to whoever sees RETIRED. */
 	if (!iso_cas(&s->state, &want,

@@ -43,6 +43,13 @@ uint64_t iso_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000ull + (uint64_t)ts.tv_nsec / 1000000ull;
 }
 
+/* Slot retire stamps and cooldown checks: rare, and a cooldown may be as
+ * short as a millisecond, below the coarse clock's resolution. */
+uint64_t iso_stamp_ms(void)
+{
+	return iso_now_ns() / 1000000ull;
+}
+
 int64_t iso_wall_ms(void)
 {
 	struct timespec ts;

@@ -108,7 +108,7 @@ int iso_doctor(iso_reg_t *reg, unsigned flags, struct iso_doctor_report *r)
 		 * wanted; handles to it go stale either way. */
 		r->dir_missing++;
 		if (repair) {
-			iso_store_relaxed(&s->stamp_ms, iso_now_ms());
+			iso_store_relaxed(&s->stamp_ms, iso_stamp_ms());
 			uint64_t want = sw;
 			if (iso_cas(&s->state, &want,
 				    ISO_SW_MAKE(ISO_SW_GEN(sw), ISO_SLOT_RETIRED, 0))) {

@@ -50,7 +50,8 @@ int iso_fail(int code, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 /* clock.c */
-uint64_t iso_now_ms(void);         /* monotonic, ms */
+uint64_t iso_now_ms(void);         /* breaker time: monotonic ms, coarse */
+uint64_t iso_stamp_ms(void);       /* slot cooldowns: monotonic ms, fine */
 int64_t iso_wall_ms(void);         /* Unix ms, cheap (coarse clock) */
 int64_t iso_mono_to_wall_ms(uint64_t mono_ms); /* for display */
 
