@@ -205,6 +205,23 @@ static void ks_bad(struct ks_events *ev, const char *what, uint64_t seq)
 			 (unsigned long long)seq, what);
 }
 
+/* Every registered account, whoever made it, reads as a legal breaker
+ * with counters that add up. */
+static int ks_legal(const struct iso_status *st, void *ctx)
+{
+	unsigned *bad = ctx;
+	uint64_t by_type = 0;
+
+	for (unsigned t = 0; t < ISO_FAIL__COUNT; t++)
+		by_type += st->failures_by_type[t];
+	if ((unsigned)st->health >= ISO_HEALTH__COUNT ||
+	    (unsigned)st->breaker >= ISO_BREAKER__COUNT ||
+	    by_type != st->failures || st->operations != st->successes + st->failures ||
+	    st->probes_in_flight > st->config.half_open_max_calls)
+		(*bad)++;
+	return 0;
+}
+
 /* Reads what is there now; returns the number of events read. */
 static int ks_read_events(iso_reg_t *reg, struct ks_events *ev)
 {
@@ -418,6 +435,9 @@ Test(chaos, kill_storm_loses_no_acknowledged_outcome)
 	}
 
 	/* Every registered account, eph ones included, reads as legal. */
+	unsigned illegal = 0;
+	cr_assert_eq(iso_foreach(reg, ks_legal, &illegal), 0);
+	cr_expect_eq(illegal, 0, "%u accounts in an illegal state", illegal);
 	struct iso_report rep;
 	rc = iso_report(reg, &rep);
 	cr_assert_eq(rc, 0);

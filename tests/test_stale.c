@@ -285,7 +285,7 @@ Test(stale, slot_reclaimed_by_doctor_is_never_written_through_old_handles)
 	 * to, so whichever slot the dead reservation is on, a stale handle
 	 * points at it. The same "eph" keys are used on every try, so the
 	 * directory holds 2 * cap keys at most. */
-	const unsigned cap = 96, tries = 300;
+	const unsigned cap = 96, tries = 1000;
 	struct holder *hd = chaos_shared_alloc(sizeof(*hd));
 	struct registrant *rg = chaos_shared_alloc(sizeof(*rg));
 	struct iso_attach_opts opts = { .flags = ISO_ATTACH_CREATE | ISO_ATTACH_EXCL,
