@@ -378,6 +378,47 @@ static void tombstone_reuse(void)
 	done(sh.reg);
 }
 
+/* ------------- 7. classification table: appends racing lookups */
+
+struct cls_arg { int t; int wrong; };
+
+static void *cls_worker(void *p)
+{
+	struct cls_arg *a = p;
+	char text[64];
+	if (a->t < THREADS / 2) {
+		for (int i = 0; i < 8; i++) {
+			snprintf(text, sizeof(text), "venue%d-error-%d", a->t, i);
+			iso_classify_add_message(text, ISO_FAIL_POSITION);
+		}
+		return NULL;
+	}
+	for (int i = 0; i < 20000; i++) {
+		/* A taught text is POSITION once its row is visible, and the
+		 * built-in fallback (API) before: anything else is torn. */
+		snprintf(text, sizeof(text), "xx venue%d-error-%d xx",
+			 i % (THREADS / 2), i % 8);
+		int ft = iso_classify_message(text);
+		if (ft != ISO_FAIL_POSITION && ft != ISO_FAIL_API)
+			a->wrong++;
+	}
+	return NULL;
+}
+
+static void classify_table(void)
+{
+	struct cls_arg a[THREADS];
+	for (int i = 0; i < THREADS; i++)
+		a[i] = (struct cls_arg){ .t = i };
+	run(cls_worker, a, sizeof(a[0]));
+	int wrong = 0;
+	for (int i = 0; i < THREADS; i++)
+		wrong += a[i].wrong;
+	check(wrong == 0, "%d lookups saw a torn row", wrong);
+	check(iso_classify_message("venue0-error-3") == ISO_FAIL_POSITION,
+	      "a taught row is not found afterwards");
+}
+
 int main(void)
 {
 	struct { const char *name; void (*fn)(void); } s[] = {
@@ -387,6 +428,7 @@ int main(void)
 		{ "event ring with 4 writers and 4 readers", event_ring },
 		{ "retire and re-register under writers", retire_churn },
 		{ "same-key registrants reuse tombstones of retiring keys", tombstone_reuse },
+		{ "classification rows appended while others classify", classify_table },
 	};
 	int passed = 0, failed = 0;
 	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++) {
