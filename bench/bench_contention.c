@@ -11,6 +11,10 @@
  *
  * Each worker does acquire + record_success (op_ns = 0) until the driver
  * raises the stop flag; throughput is total calls over the driver's window.
+ * The "25% fail" rows record a failure every fourth call instead: a flaky
+ * account, where nearly every outcome moves the breaker (isoreg: a CAS on
+ * the breaker word, which workers on one account contend for). Both
+ * designs use failure_threshold 255 there, so the breaker never trips.
  */
 #include <ck_pr.h>
 #include <math.h>
@@ -49,6 +53,7 @@ struct config {
 	enum impl impl;
 	enum mode mode;
 	bool one; /* all workers on one account, else one account each */
+	bool mixed; /* every fourth outcome a failure */
 	int n;
 	double rate[64]; /* Mops/s per run */
 };
@@ -80,16 +85,25 @@ static void *work(void *arg)
 			for (int i = 0; i < CHECK_EVERY; i++) {
 				iso_permit_t p;
 				int rc = iso_acquire(&w->acct, &p);
-				if (rc == 0)
+				if (rc == 0 && w->cfg->mixed && (i & 3) == 3)
+					rc = iso_record_failure(&w->acct, &p,
+								ISO_FAIL_API, 0);
+				else if (rc == 0)
 					rc = iso_record_success(&w->acct, &p, 0);
 				if (rc)
 					err = rc;
 			}
 			break;
 		case IMPL_MUTEX:
-			for (int i = 0; i < CHECK_EVERY; i++)
-				if (mb_can_execute(mb, w->mbi, NULL))
+			for (int i = 0; i < CHECK_EVERY; i++) {
+				if (!mb_can_execute(mb, w->mbi, NULL))
+					continue;
+				if (w->cfg->mixed && (i & 3) == 3)
+					mb_record_failure(mb, w->mbi,
+							  ISO_FAIL_API, 0);
+				else
 					mb_record_success(mb, w->mbi, 0);
+			}
 			break;
 		case IMPL_FLOOR:
 			for (int i = 0; i < CHECK_EVERY; i++)
@@ -200,9 +214,13 @@ static double measure(const struct config *cfg)
 
 static int setup_segment(void *arg, int idx)
 {
+	struct iso_config cfg;
+	iso_config_default(&cfg);
+	cfg.failure_threshold = ISO_THRESHOLD_MAX; /* "25% fail" never trips */
 	struct iso_attach_opts o = { .flags = ISO_ATTACH_CREATE |
 					      ISO_ATTACH_EXCL,
-				     .capacity = 64 };
+				     .capacity = 64,
+				     .defaults = &cfg };
 	iso_reg_t *reg;
 	iso_account_t a;
 	int rc = iso_attach(seg, &o, &reg);
@@ -240,7 +258,10 @@ int main(int argc, char **argv)
 	if (bench_wait(bench_fork(setup_segment, NULL, 0)))
 		bench_die("segment setup failed");
 	sh = bench_shared_alloc(sizeof(*sh));
-	mb = mb_create(64, NULL);
+	struct mb_config mc;
+	mb_config_default(&mc);
+	mc.failure_threshold = ISO_THRESHOLD_MAX;
+	mb = mb_create(64, &mc);
 	mb_accts[MAXW] = mb_register(mb, "user", "shared", "KRAKEN");
 	for (int i = 0; i < MAXW; i++) {
 		char id[16];
@@ -264,6 +285,12 @@ int main(int argc, char **argv)
 						.one = one, .n = ns[k] };
 				}
 		}
+	for (int im = IMPL_ISO; im <= IMPL_MUTEX; im++)
+		for (int k = 0; k < 4; k++)
+			cfgs[nc++] = (struct config){ .impl = im,
+						      .mode = MODE_PROCS,
+						      .one = true, .mixed = true,
+						      .n = ns[k] };
 
 	for (int i = 0; i < nc; i++) /* warm-up: page faults, caches */
 		if (cfgs[i].n == 1)
@@ -293,11 +320,11 @@ int main(int argc, char **argv)
 		for (int j = 0; j < nc; j++) {
 			const struct config *d = &cfgs[j];
 			if (d->impl == c->impl && d->mode == c->mode &&
-			    d->n == 1)
+			    d->mixed == c->mixed && d->n == 1)
 				base1 = med[j];
 			if (c->impl == IMPL_ISO && d->impl == IMPL_MUTEX &&
 			    d->mode == c->mode && d->one == c->one &&
-			    d->n == c->n)
+			    d->mixed == c->mixed && d->n == c->n)
 				mut = med[i] / med[j];
 		}
 		for (int r = 0; r < o.runs; r++) {
@@ -305,9 +332,10 @@ int main(int argc, char **argv)
 			hi = fmax(hi, c->rate[r]);
 		}
 		char name[72];
-		snprintf(name, sizeof(name), "%s %s %s N=%d%s",
+		snprintf(name, sizeof(name), "%s %s %s%s N=%d%s",
 			 impl_name[c->impl], mode_name[c->mode],
-			 c->one ? "one-account" : "disjoint", c->n,
+			 c->one ? "one-account" : "disjoint",
+			 c->mixed ? " 25%-fail" : "", c->n,
 			 c->n > ncpu ? " (>cores)" : "");
 		double vals[6] = { med[i], lo, hi, med[i] / c->n,
 				   med[i] / base1, mut };
@@ -318,6 +346,9 @@ int main(int argc, char **argv)
 			 o.runs, (double)window_ns / 1e6);
 	bench_table_note(&t, "each call = acquire + record_success (op_ns 0); "
 			 "floor = one atomic add per call");
+	bench_table_note(&t, "25%%-fail: every 4th call records a failure "
+			 "instead (failure_threshold 255 in both designs: no "
+			 "trip)");
 	bench_table_note(&t, "per-worker = total / N; vs N=1 = total over the "
 			 "same variant with 1 worker; /mutex = isoreg / mutex");
 	bench_table_note(&t, "%d CPUs; workers not pinned (the scheduler "

@@ -113,6 +113,26 @@ static void iso_acq_fail(struct ctx *c, uint32_t n)
 	}
 }
 
+/*
+ * A flaky account: every fourth outcome a failure. With degrade_after 1
+ * and success_threshold 3 the account goes DEGRADED and back to HEALTHY
+ * every four calls, so nearly every outcome moves the breaker and two in
+ * four are health transitions (each one an event in the ring).
+ */
+static void iso_flaky(struct ctx *c, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		iso_permit_t p;
+		int rc = iso_acquire(&c->fail_acct, &p);
+		if (rc == 0 && (i & 3) == 3)
+			rc = iso_record_failure(&c->fail_acct, &p,
+						ISO_FAIL_API, 0);
+		else if (rc == 0)
+			rc = iso_record_success(&c->fail_acct, &p, 0);
+		note_rc(c, rc);
+	}
+}
+
 static void iso_fail_prep(struct ctx *c)
 {
 	note_rc(c, iso_reset(&c->fail_acct));
@@ -159,6 +179,18 @@ static void mb_acq_fail(struct ctx *c, uint32_t n)
 			mb_record_failure(c->mbf, c->mbf_acct, ISO_FAIL_API, 0);
 }
 
+static void mb_flaky(struct ctx *c, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		if (!mb_can_execute(c->mbf, c->mbf_acct, NULL))
+			continue;
+		if ((i & 3) == 3)
+			mb_record_failure(c->mbf, c->mbf_acct, ISO_FAIL_API, 0);
+		else
+			mb_record_success(c->mbf, c->mbf_acct, 0);
+	}
+}
+
 static void mb_fail_prep(struct ctx *c)
 {
 	mb_reset(c->mbf, c->mbf_acct);
@@ -199,16 +231,18 @@ struct variant {
 static struct variant variants[] = {
 	V("floor: atomic add, MAP_SHARED line", floor_add, NULL, 1000, -1),
 	V("context: clock_gettime(MONOTONIC)", clock_read, NULL, 1000, -1),
-	V("isoreg acquire+record_success", iso_acq_succ, NULL, 1000, 9),
-	V("isoreg acquire+record_success op_ns", iso_acq_succ_timed, NULL, 1000, 10),
+	V("isoreg acquire+record_success", iso_acq_succ, NULL, 1000, 10),
+	V("isoreg acquire+record_success op_ns", iso_acq_succ_timed, NULL, 1000, 11),
 	V("isoreg acquire", iso_acq_only, NULL, 1000, -1),
 	V("isoreg record_success (no permit)", iso_succ_only, NULL, 1000, -1),
-	V("isoreg acquire+record_failure", iso_acq_fail, iso_fail_prep, FAIL_BATCH, 11),
-	V("isoreg lookup by key", do_iso_lookup, NULL, 1000, 12),
-	V("isoreg status", iso_status_one, NULL, 1000, 13),
+	V("isoreg acquire+record_failure", iso_acq_fail, iso_fail_prep, FAIL_BATCH, 12),
+	V("isoreg acquire+record, 1 in 4 fails", iso_flaky, iso_fail_prep, 1000, 13),
+	V("isoreg lookup by key", do_iso_lookup, NULL, 1000, 14),
+	V("isoreg status", iso_status_one, NULL, 1000, 15),
 	V("mutex acquire+record_success", mb_acq_succ, NULL, 1000, -1),
 	V("mutex acquire+record_success op_ns", mb_acq_succ_timed, NULL, 1000, -1),
 	V("mutex acquire+record_failure", mb_acq_fail, mb_fail_prep, FAIL_BATCH, -1),
+	V("mutex acquire+record, 1 in 4 fails", mb_flaky, mb_fail_prep, 1000, -1),
 	V("mutex lookup by key", mb_lookup_key, NULL, 1000, -1),
 	V("mutex status", mb_status_one, NULL, 1000, -1),
 };
@@ -341,6 +375,9 @@ int main(int argc, char **argv)
 	bench_table_note(&t, "record_failure: account with failure_threshold "
 			 "255, reset before every batch of 200, outside the "
 			 "timed region (never trips)");
+	bench_table_note(&t, "1 in 4 fails: same account and config, every "
+			 "4th outcome a failure: HEALTHY -> DEGRADED -> HEALTHY "
+			 "every 4 calls");
 	bench_table_note(&t, "op_ns rows pass a measured duration (~1.5 ms), "
 			 "so histogram/EMA (isoreg) and avg/EMA (mutex) move");
 	bench_table_note(&t, "lookup: %d accounts, cycled; isoreg = per-process "
