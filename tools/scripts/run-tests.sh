@@ -3,7 +3,7 @@
 #   1. plain build (-O2): every Criterion test, then the Python tests
 #   2. ASan+UBSan build: every Criterion test
 #   3. TSan build: the threaded stress programs (tests/threads/)
-#   4. Valgrind over a representative test
+#   4. Valgrind over the breaker, key and registry suites
 # It ends with one line "N passed, N failed" summing every stage.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -90,11 +90,14 @@ else
 fi
 
 if command -v valgrind >/dev/null; then
-  echo "== valgrind: breaker and key tests"
-  log=/tmp/isoreg-valgrind.log
-  valgrind -q --error-exitcode=1 --trace-children=no \
-    build/tests/isoreg_tests --jobs=1 --no-early-exit --filter='breaker*/*' 2>&1 | tee "$log"
-  tally valgrind "$log" "${PIPESTATUS[0]}"
+  # Criterion runs each test in a re-executed worker: follow it.
+  for suite in breaker key registry; do
+    echo "== valgrind: $suite"
+    log="/tmp/isoreg-valgrind-$suite.log"
+    valgrind -q --error-exitcode=1 --trace-children=yes \
+      build/tests/isoreg_tests --jobs=1 --filter="$suite/*" 2>&1 | tee "$log"
+    tally "valgrind-$suite" "$log" "${PIPESTATUS[0]}"
+  done
 fi
 
 echo
