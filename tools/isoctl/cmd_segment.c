@@ -189,27 +189,12 @@ int isoctl_cmd_unlink(struct isoctl *ctx, int argc, char **argv)
 
 int isoctl_cmd_info(struct isoctl *ctx, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		ISOCTL_COMMON_OPTS
-	};
 	struct iso_segment_info info;
-	bool json = false;
+	bool json;
 	iso_reg_t *reg;
-	int c, rc;
+	int rc;
 
-	while ((c = getopt_long(argc, argv, ISOCTL_SHORT_OPTS, longopts,
-				NULL)) != -1) {
-		if (c == 'j')
-			json = true;
-		else if ((rc = isoctl_common_opt(ctx, c, argc, argv)) >= 0)
-			return rc;
-	}
-	if (optind < argc)
-		return isoctl_usage_error(ctx, "unexpected argument '%s'",
-					  argv[optind]);
-	if ((rc = tool_attach(ctx->prog, ctx->segment, ISO_ATTACH_RDONLY,
-			      &reg)) != CLI_EXIT_OK)
+	if ((rc = isoctl_view_open(ctx, argc, argv, &json, &reg)) >= 0)
 		return rc;
 	rc = iso_segment_info(reg, &info);
 	if (rc < 0) {

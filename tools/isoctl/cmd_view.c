@@ -401,27 +401,12 @@ static void print_report(const struct iso_report *r, const char *segment)
 
 int isoctl_cmd_report(struct isoctl *ctx, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		ISOCTL_COMMON_OPTS
-	};
 	struct iso_report rep;
-	bool json = false;
+	bool json;
 	iso_reg_t *reg;
-	int c, rc;
+	int rc;
 
-	while ((c = getopt_long(argc, argv, ISOCTL_SHORT_OPTS, longopts,
-				NULL)) != -1) {
-		if (c == 'j')
-			json = true;
-		else if ((rc = isoctl_common_opt(ctx, c, argc, argv)) >= 0)
-			return rc;
-	}
-	if (optind < argc)
-		return isoctl_usage_error(ctx, "unexpected argument '%s'",
-					  argv[optind]);
-	if ((rc = tool_attach(ctx->prog, ctx->segment, ISO_ATTACH_RDONLY,
-			      &reg)) != CLI_EXIT_OK)
+	if ((rc = isoctl_view_open(ctx, argc, argv, &json, &reg)) >= 0)
 		return rc;
 	memset(&rep, 0, sizeof(rep));
 	rc = iso_report(reg, &rep);

@@ -44,6 +44,17 @@ struct isoctl {
  */
 int isoctl_common_opt(struct isoctl *ctx, int c, int argc, char **argv);
 
+/**
+ * isoctl_view_open - the front of a read-only view that takes only --json
+ * (info, report): parse the options, refuse arguments, attach read-only.
+ * @json: (output) whether --json was given.
+ * @reg: (output) the attachment, when it returns -1.
+ *
+ * Returns -1 to go on, or the exit code the sub-command must return now.
+ */
+int isoctl_view_open(struct isoctl *ctx, int argc, char **argv, bool *json,
+		     iso_reg_t **reg);
+
 /** isoctl_help - print the sub-command's full help on stdout. */
 void isoctl_help(const struct isoctl *ctx);
 

@@ -222,6 +222,30 @@ int isoctl_common_opt(struct isoctl *ctx, int c, int argc, char **argv)
 	}
 }
 
+int isoctl_view_open(struct isoctl *ctx, int argc, char **argv, bool *json,
+		     iso_reg_t **reg)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		ISOCTL_COMMON_OPTS
+	};
+	int c, rc;
+
+	*json = false;
+	while ((c = getopt_long(argc, argv, ISOCTL_SHORT_OPTS, longopts,
+				NULL)) != -1) {
+		if (c == 'j')
+			*json = true;
+		else if ((rc = isoctl_common_opt(ctx, c, argc, argv)) >= 0)
+			return rc;
+	}
+	if (optind < argc)
+		return isoctl_usage_error(ctx, "unexpected argument '%s'",
+					  argv[optind]);
+	rc = tool_attach(ctx->prog, ctx->segment, ISO_ATTACH_RDONLY, reg);
+	return rc == CLI_EXIT_OK ? -1 : rc;
+}
+
 void isoctl_print_json(json_object *obj, bool compact)
 {
 	int flags = JSON_C_TO_STRING_NOSLASHESCAPE |
