@@ -158,7 +158,8 @@ install: lib tools
 	ln -sf libisoreg.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libisoreg.so.$(word 1,$(subst ., ,$(VERSION)))
 	ln -sf libisoreg.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libisoreg.so
 	install -m 644 include/isoreg.h $(DESTDIR)$(INCDIR)/
-	install -m 644 $(PC) $(DESTDIR)$(LIBDIR)/pkgconfig/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' isoreg.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/isoreg.pc
 	$(if $(TOOL_BINS),install -m 755 $(TOOL_BINS) $(DESTDIR)$(BINDIR)/)
 	$(if $(wildcard man/*.1),install -d $(DESTDIR)$(MANDIR)/man1 && install -m 644 $(wildcard man/*.1) $(DESTDIR)$(MANDIR)/man1/)
 
