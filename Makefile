@@ -166,7 +166,7 @@ install: lib tools
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libisoreg.a $(DESTDIR)$(LIBDIR)/libisoreg.so*
 	rm -f $(DESTDIR)$(INCDIR)/isoreg.h $(DESTDIR)$(LIBDIR)/pkgconfig/isoreg.pc
-	rm -f $(TOOLS:%=$(DESTDIR)$(BINDIR)/%) $(notdir $(wildcard man/*.1):%=$(DESTDIR)$(MANDIR)/man1/%)
+	rm -f $(TOOLS:%=$(DESTDIR)$(BINDIR)/%) $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(wildcard man/*.1)))
 
 # Long chaos runs and fuzzing (issue 5); short forms run inside `make test`.
 chaos:
