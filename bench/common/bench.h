@@ -265,7 +265,12 @@ bool bench_pin(int cpu);
 void bench_unpin(void);
 int bench_ncpus(void);
 
-/* bench_segment_name - a segment name unique to this harness and process. */
+/*
+ * bench_segment_name - a segment name unique to this harness and process.
+ * It also arranges for SIGINT, SIGTERM and SIGHUP to remove that segment
+ * before the harness dies, so an interrupted run leaves nothing in
+ * /dev/shm.
+ */
 void bench_segment_name(char *buf, size_t len, const char *what);
 
 /* bench_die - print to stderr and exit 1 (setup failures, not results). */

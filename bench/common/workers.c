@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -77,11 +78,18 @@ pid_t bench_fork(int (*fn)(void *arg, int idx), void *arg, int idx)
 {
 	fflush(stdout);
 	fflush(stderr);
+	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid < 0)
 		bench_die("fork: %s", strerror(errno));
-	if (pid == 0)
+	if (pid == 0) {
+		/* Workers spin until the driver says stop: if the driver
+		 * dies first, take them with it. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(1);
 		_exit(fn(arg, idx));
+	}
 	return pid;
 }
 
@@ -131,7 +139,26 @@ void bench_unpin(void)
 	sched_setaffinity(0, sizeof(set), &set);
 }
 
+static char cleanup_name[128];
+
+/* Remove the segment, then die of the signal as if it had not been caught. */
+static void cleanup_and_die(int sig)
+{
+	if (cleanup_name[0])
+		shm_unlink(cleanup_name);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
 void bench_segment_name(char *buf, size_t len, const char *what)
 {
 	snprintf(buf, len, "/isoreg-bench-%s-%d", what, (int)getpid());
+	snprintf(cleanup_name, sizeof(cleanup_name), "%s", buf);
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = cleanup_and_die;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 }
