@@ -15,6 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -529,4 +532,73 @@ Test(stale, writer_racing_retire_and_reuse_never_lands_in_the_new_account)
 	iso_detach(reg);
 	iso_unlink(hm->seg);
 	chaos_shared_free(hm, sizeof(*hm));
+}
+
+/* ------------------------------------------------------------------ */
+
+/*
+ * SPEC [S3] "leave nothing behind for dead processes": iso_retire makes the
+ * account unreachable (directory entry -> tombstone) and then marks the
+ * slot RETIRED. A process killed between the two leaves a LIVE slot no
+ * entry points to. The random kills above reach that window only now and
+ * then; this test puts the segment in exactly that state (the tombstone
+ * written into the mapping the way a retire writes it) and asks doctor
+ * REPAIR to give the slot back.
+ */
+Test(stale, retire_killed_after_its_tombstone_leaks_no_slot)
+{
+	char seg[64], path[96];
+	struct iso_attach_opts opts = { .flags = ISO_ATTACH_CREATE | ISO_ATTACH_EXCL,
+					.capacity = 1, .retire_cooldown_ms = 1 };
+	struct iso_doctor_report doc;
+	iso_reg_t *reg;
+	iso_account_t a, b;
+	int fd, rc = ISO_EFULL;
+
+	chaos_segname(seg, sizeof(seg), "stale");
+	cr_assert_eq(iso_attach(seg, &opts, &reg), 0, "%s", iso_last_error());
+	cr_assert_eq(iso_register(reg, "user", "half", "KRAKEN", &a), 0);
+
+	/* The first half of iso_retire, done by a process that then died. */
+	snprintf(path, sizeof(path), "/dev/shm%s", seg);
+	fd = open(path, O_RDWR);
+	cr_assert_geq(fd, 0);
+	struct stat sb;
+	cr_assert_eq(fstat(fd, &sb), 0);
+	uint8_t *base = mmap(NULL, (size_t)sb.st_size, PROT_READ | PROT_WRITE,
+			     MAP_SHARED, fd, 0);
+	close(fd);
+	cr_assert_neq(base, MAP_FAILED);
+	struct iso_shm_header *hdr = (struct iso_shm_header *)base;
+	struct iso_slot *slot = (struct iso_slot *)(base + hdr->slots_off) + a.slot;
+	iso_dirent_t *dir = (iso_dirent_t *)(base + hdr->dir_off);
+	unsigned tombstoned = 0;
+	for (uint32_t i = 0; i < hdr->dir_capacity; i++) {
+		if (__atomic_load_n(&dir[i].lo, __ATOMIC_ACQUIRE) == slot->hash &&
+		    (__atomic_load_n(&dir[i].hi, __ATOMIC_ACQUIRE) & 0xffffffffu) == a.slot + 1u) {
+			__atomic_store_n(&dir[i].hi, 0, __ATOMIC_RELEASE);
+			__atomic_fetch_add(&hdr->dir_tombstones, 1, __ATOMIC_SEQ_CST);
+			tombstoned++;
+		}
+	}
+	cr_assert_eq(tombstoned, 1, "no directory entry for the account");
+
+	cr_assert_eq(iso_doctor(reg, 0, &doc), 0);
+	cr_expect_eq(doc.dir_missing, 1, "doctor does not see the unreachable slot: %s",
+		     doc_str(&doc));
+	cr_assert_eq(iso_doctor(reg, ISO_DOCTOR_REPAIR, &doc), 0, "%s", iso_last_error());
+	cr_assert_eq(iso_doctor(reg, 0, &doc), 0);
+	cr_expect(doc.ok && doc.dir_missing == 0, "after repair: %s", doc_str(&doc));
+
+	/* The one slot is usable again once its cooldown has passed. */
+	for (int w = 0; w < 100 && rc == ISO_EFULL; w++) {
+		chaos_sleep_us(10000);
+		rc = iso_register(reg, "user", "next", "KRAKEN", &b);
+	}
+	cr_expect_eq(rc, 0, "the slot of a half-retired account is lost: %s (%s)",
+		     iso_strerror(rc), iso_last_error());
+
+	munmap(base, (size_t)sb.st_size);
+	iso_detach(reg);
+	iso_unlink(seg);
 }
