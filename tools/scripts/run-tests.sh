@@ -3,7 +3,8 @@
 #   1. plain build (-O2): every Criterion test, then the Python tests
 #   2. ASan+UBSan build: every Criterion test
 #   3. TSan build: the threaded stress programs (tests/threads/)
-#   4. Valgrind over the breaker, key and registry suites
+#   4. Valgrind over the breaker, key, registry and bad-input suites
+#   5. a 10-second libFuzzer run of every fuzz target
 # It ends with one line "N passed, N failed" summing every stage.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -58,6 +59,7 @@ fi
 
 if build build-asan SANITIZE=address,undefined OPT=-O1; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp" \
     run_criterion asan build-asan
 else
   stages_failed+=(build-asan); fail=$((fail + 1))
@@ -91,13 +93,21 @@ fi
 
 if command -v valgrind >/dev/null; then
   # Criterion runs each test in a re-executed worker: follow it.
-  for suite in breaker key registry; do
+  for suite in breaker key registry badinput; do
     echo "== valgrind: $suite"
     log="/tmp/isoreg-valgrind-$suite.log"
-    valgrind -q --error-exitcode=1 --trace-children=yes \
+    valgrind -q --error-exitcode=1 --trace-children=yes --vgdb=no \
       build/tests/isoreg_tests --jobs=1 --filter="$suite/*" 2>&1 | tee "$log"
     tally "valgrind-$suite" "$log" "${PIPESTATUS[0]}"
   done
+fi
+
+# A short libFuzzer run of every target (make fuzz runs them longer).
+if command -v clang >/dev/null; then
+  echo "== fuzz smoke (10 s per target)"
+  log=/tmp/isoreg-fuzz.log
+  FUZZ_SECONDS=10 tools/scripts/fuzz.sh 2>&1 | tee "$log"
+  if [ "${PIPESTATUS[0]}" -eq 0 ]; then pass=$((pass + 1)); else fail=$((fail + 1)); stages_failed+=(fuzz); fi
 fi
 
 echo
