@@ -11,12 +11,12 @@
 #include "support/util.h"
 
 static iso_reg_t *reg;
-static const char *seg;
+static char seg[128]; /* a copy: tu_segment reuses its buffer */
 
 static void setup(void)
 {
 	tu_clock_install();
-	seg = tu_segment("reg");
+	snprintf(seg, sizeof(seg), "%s", tu_segment("reg"));
 	reg = tu_create(seg, 256, NULL); /* SPEC §3 defaults */
 }
 
