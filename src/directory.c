@@ -45,6 +45,17 @@ static inline bool dir_slot_ok(iso_reg_t *reg, uint64_t hi, uint32_t *slot)
 	return true;
 }
 
+/* A key's home position, and the next one along its probe chain. */
+static inline uint32_t dir_home(iso_reg_t *reg, uint64_t hash)
+{
+	return (uint32_t)(hash % reg->dir_capacity);
+}
+
+static inline uint32_t dir_next(iso_reg_t *reg, uint32_t i)
+{
+	return i + 1 == reg->dir_capacity ? 0 : i + 1;
+}
+
 /* A consistent 16-byte read, for writers (a CAS that changes nothing). */
 static inline iso_pair_t dir_read(iso_dirent_t *e)
 {
@@ -83,8 +94,8 @@ static bool slot_holds(iso_reg_t *reg, uint32_t s, const struct iso_key *key,
 int iso_dir_find(iso_reg_t *reg, const struct iso_key *key, uint64_t hash,
 		 uint32_t *slot, uint32_t *gen)
 {
-	uint32_t i = (uint32_t)hash & reg->dir_mask;
-	for (uint32_t n = 0; n <= reg->dir_mask; n++, i = (i + 1) & reg->dir_mask) {
+	uint32_t i = dir_home(reg, hash);
+	for (uint32_t n = 0; n < reg->dir_capacity; n++, i = dir_next(reg, i)) {
 		iso_dirent_t *e = &reg->dir[i];
 		/* acquire: pairs with the CAS that wrote the entry; hi is read
 		 * after. A torn (lo, hi) is harmless: the key decides. */
@@ -129,8 +140,8 @@ static void backoff(unsigned attempt, uint32_t pid)
 static bool rivals_beat_us(iso_reg_t *reg, const struct iso_key *key,
 			   uint64_t hash, uint32_t mine, uint32_t *found)
 {
-	uint32_t i = (uint32_t)hash & reg->dir_mask;
-	for (uint32_t n = 0; n <= reg->dir_mask; n++, i = (i + 1) & reg->dir_mask) {
+	uint32_t i = dir_home(reg, hash);
+	for (uint32_t n = 0; n < reg->dir_capacity; n++, i = dir_next(reg, i)) {
 		if (i == mine)
 			continue;
 		iso_dirent_t *e = &reg->dir[i];
@@ -164,13 +175,13 @@ int iso_dir_insert(iso_reg_t *reg, const struct iso_key *key, uint64_t hash,
 {
 	const uint64_t live = (uint64_t)slot + 1, pending = live | ISO_DIR_PENDING;
 	for (unsigned attempt = 0;; attempt++) {
-		uint32_t i = (uint32_t)hash & reg->dir_mask, found = 0;
+		uint32_t i = dir_home(reg, hash), found = 0;
 		int64_t cand = -1;
 		iso_pair_t cand_val = { 0, 0 };
 
 		/* 1. Scan: is the key live already? Where could it go? */
-		for (uint32_t n = 0; n <= reg->dir_mask;
-		     n++, i = (i + 1) & reg->dir_mask) {
+		for (uint32_t n = 0; n < reg->dir_capacity;
+		     n++, i = dir_next(reg, i)) {
 			iso_pair_t v = dir_read(&reg->dir[i]);
 			uint32_t s;
 			uint64_t sw;
@@ -193,7 +204,7 @@ int iso_dir_insert(iso_reg_t *reg, const struct iso_key *key, uint64_t hash,
 		if (cand < 0)
 			return iso_fail(ISO_EFULL, "directory full: all %u "
 					"entries hold live or registering keys",
-					reg->dir_mask + 1);
+					reg->dir_capacity);
 
 		/* 2. Claim. Full barrier: the slot's key, written before, is
 		 * visible to whoever reads this entry. */
@@ -224,8 +235,8 @@ int iso_dir_insert(iso_reg_t *reg, const struct iso_key *key, uint64_t hash,
 
 int iso_dir_remove(iso_reg_t *reg, uint64_t hash, uint32_t slot)
 {
-	uint32_t i = (uint32_t)hash & reg->dir_mask;
-	for (uint32_t n = 0; n <= reg->dir_mask; n++, i = (i + 1) & reg->dir_mask) {
+	uint32_t i = dir_home(reg, hash);
+	for (uint32_t n = 0; n < reg->dir_capacity; n++, i = dir_next(reg, i)) {
 		iso_dirent_t *e = &reg->dir[i];
 		uint64_t h = iso_load_acquire(&e->lo);
 		if (h == 0)
@@ -243,8 +254,8 @@ int iso_dir_remove(iso_reg_t *reg, uint64_t hash, uint32_t slot)
 
 bool iso_dir_points_to(iso_reg_t *reg, uint64_t hash, uint32_t slot)
 {
-	uint32_t i = (uint32_t)hash & reg->dir_mask;
-	for (uint32_t n = 0; n <= reg->dir_mask; n++, i = (i + 1) & reg->dir_mask) {
+	uint32_t i = dir_home(reg, hash);
+	for (uint32_t n = 0; n < reg->dir_capacity; n++, i = dir_next(reg, i)) {
 		iso_dirent_t *e = &reg->dir[i];
 		uint64_t h = iso_load_acquire(&e->lo);
 		if (h == 0)
@@ -258,7 +269,7 @@ bool iso_dir_points_to(iso_reg_t *reg, uint64_t hash, uint32_t slot)
 int iso_dir_clear_pending(iso_reg_t *reg, uint32_t slot)
 {
 	int n = 0;
-	for (uint32_t i = 0; i <= reg->dir_mask; i++) {
+	for (uint32_t i = 0; i < reg->dir_capacity; i++) {
 		iso_dirent_t *e = &reg->dir[i];
 		uint64_t h = iso_load_acquire(&e->lo);
 		if (h == 0 || iso_load_acquire(&e->hi) !=

@@ -118,7 +118,7 @@ int iso_doctor(iso_reg_t *reg, unsigned flags, struct iso_doctor_report *r)
 		}
 	}
 
-	for (uint32_t i = 0; i <= reg->dir_mask; i++) {
+	for (uint32_t i = 0; i < reg->dir_capacity; i++) {
 		iso_dirent_t *e = &reg->dir[i];
 		uint64_t h = iso_load_acquire(&e->lo);
 		if (!h)

@@ -36,7 +36,7 @@ struct iso_reg {
 	struct iso_slot *slots;
 	struct iso_shm_event *ring;
 	uint32_t capacity;
-	uint32_t dir_mask;
+	uint32_t dir_capacity;    /* 2 x capacity: not a power of two */
 	uint32_t ring_mask;
 	uint32_t cooldown_ms;
 	struct cds_lfht *index;   /* key -> slot, this process only [S4] */

@@ -19,7 +19,7 @@
 #include "isoreg.h"
 
 #define ISO_MAGIC 0x3147455253534f49ull /* "ISOREG1" little-endian, sort of */
-#define ISO_LAYOUT_VERSION 1u
+#define ISO_LAYOUT_VERSION 2u
 #define ISO_CACHE_LINE 64
 #define ISO_HEADER_SIZE 4096u
 #define ISO_SLOT_SIZE 448u
@@ -56,7 +56,7 @@ struct iso_shm_header {
 	uint32_t slot_size;
 	uint32_t event_size;
 	uint32_t capacity;       /* slots */
-	uint32_t dir_capacity;   /* entries, a power of two >= 2 * capacity */
+	uint32_t dir_capacity;   /* entries: 2 * capacity (at least 64) */
 	uint32_t ring_capacity;  /* events, a power of two */
 	uint32_t retire_cooldown_ms;
 	uint64_t dir_off;

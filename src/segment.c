@@ -33,10 +33,10 @@ struct geometry {
 	uint64_t dir_off, slots_off, ring_off, total;
 };
 
-static uint32_t pow2_at_least(uint64_t v)
+static uint32_t pow2_at_most(uint64_t v)
 {
 	uint64_t p = 1;
-	while (p < v)
+	while (p * 2 <= v)
 		p <<= 1;
 	return (uint32_t)p;
 }
@@ -50,10 +50,14 @@ static uint64_t align_up(uint64_t v, uint64_t a)
 static void geometry_for(uint32_t capacity, struct geometry *g)
 {
 	g->capacity = capacity;
-	g->dir_capacity = pow2_at_least(2ull * capacity);
+	/* [P5] Exactly twice the slots (load at most 1/2; probing wraps with
+	 * a compare, not a mask), and a ring of the power of two at or
+	 * below capacity/4: rounding up would cost up to 48 bytes per
+	 * account at unlucky capacities. */
+	g->dir_capacity = 2 * capacity;
 	if (g->dir_capacity < DIR_MIN)
 		g->dir_capacity = DIR_MIN;
-	g->ring_capacity = pow2_at_least(capacity / 4);
+	g->ring_capacity = pow2_at_most(capacity / 4);
 	if (g->ring_capacity < RING_MIN)
 		g->ring_capacity = RING_MIN;
 	if (g->ring_capacity > RING_MAX)
@@ -134,7 +138,7 @@ static void set_geometry(iso_reg_t *reg, const struct geometry *g,
 	reg->slots = (struct iso_slot *)(b + g->slots_off);
 	reg->ring = (struct iso_shm_event *)(b + g->ring_off);
 	reg->capacity = g->capacity;
-	reg->dir_mask = g->dir_capacity - 1;
+	reg->dir_capacity = g->dir_capacity;
 	reg->ring_mask = g->ring_capacity - 1;
 	reg->cooldown_ms = cooldown_ms;
 }
@@ -417,7 +421,7 @@ int iso_segment_info(iso_reg_t *reg, struct iso_segment_info *info)
 	uint32_t used = iso_load32_relaxed(&h->next_slot);
 	info->used = used > reg->capacity ? reg->capacity : used;
 	info->live = iso_load32_relaxed(&h->live);
-	info->dir_capacity = reg->dir_mask + 1;
+	info->dir_capacity = reg->dir_capacity;
 	info->dir_tombstones = iso_load32_relaxed(&h->dir_tombstones);
 	info->ring_capacity = reg->ring_mask + 1;
 	info->slot_size = ISO_SLOT_SIZE;

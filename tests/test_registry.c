@@ -582,21 +582,29 @@ Test(registry, foreach_visits_every_account_and_can_stop)
 	cr_assert_eq(n, 2);
 }
 
-/* [S2][P5] a slot is at most 512 bytes, and so is the segment per
- * account at the default capacity. */
+/* [S2][P5] a slot is at most 512 bytes, and so is the whole segment per
+ * account, at any capacity from 256 up (below that the 4 KiB header
+ * alone is 16 bytes an account or more), unlucky ones included. */
 Test(registry, slot_and_segment_per_account_fit_512_bytes)
 {
-	const char *name = tu_segment("p5");
-	iso_reg_t *r = tu_create(name, ISO_DEFAULT_CAPACITY, NULL);
-	struct iso_segment_info si;
-	iso_segment_info(r, &si);
-	cr_log_info("slot %u bytes, segment %llu bytes for %u accounts: "
-		    "%llu bytes per account", si.slot_size,
-		    (unsigned long long)si.segment_size, si.capacity,
-		    (unsigned long long)si.bytes_per_account);
-	cr_assert_leq(si.slot_size, 512);
-	cr_assert_eq(si.slot_size % 64, 0, "no two slots share a cache line");
-	cr_assert_leq(si.bytes_per_account, 512);
-	iso_detach(r);
-	iso_unlink(name);
+	const uint32_t caps[] = { 256, 1000, ISO_DEFAULT_CAPACITY, 5462, 10000,
+				  65537, 100000, 262144 };
+	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
+		char name[128];
+		snprintf(name, sizeof(name), "%s", tu_segment("p5"));
+		iso_reg_t *r = tu_create(name, caps[i], NULL);
+		struct iso_segment_info si;
+		iso_segment_info(r, &si);
+		cr_log_info("capacity %u: slot %u bytes, segment %llu bytes, "
+			    "%llu bytes per account", si.capacity, si.slot_size,
+			    (unsigned long long)si.segment_size,
+			    (unsigned long long)si.bytes_per_account);
+		cr_assert_leq(si.slot_size, 512);
+		cr_assert_eq(si.slot_size % 64, 0, "no two slots share a line");
+		cr_assert_leq(si.bytes_per_account, 512, "capacity %u: %llu bytes "
+			      "per account", caps[i],
+			      (unsigned long long)si.bytes_per_account);
+		iso_detach(r);
+		iso_unlink(name);
+	}
 }
