@@ -41,6 +41,19 @@ for f in "$dir"/bench_*; do
   [[ " ${benches[*]} " == *" $b "* ]] || benches+=("$b")
 done
 [ ${#benches[@]} -gt 0 ] || { echo "run-bench.sh: no harness in $dir" >&2; exit 1; }
+# The Python binding's micro-benchmark (issue 7), against the same build.
+if command -v python3 >/dev/null && [ -f bench/python_bench.py ] && [ -f "$build/libisoreg.so" ]; then
+  benches+=(python_bench)
+fi
+
+run_bench() { # $1 = harness name, rest = its options
+  local b=$1; shift
+  if [ "$b" = python_bench ]; then
+    ISOREG_LIB="$PWD/$build/libisoreg.so" python3 bench/python_bench.py "$@"
+  else
+    "$dir/$b" "$@"
+  fi
+}
 
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
 [ -n "$cpu" ] || cpu=$(uname -m)
@@ -63,7 +76,7 @@ if [ $json -eq 1 ]; then
       "$(jesc "$cpu")" "$cores" "$(jesc "$kernel")" "$date" "$load" "$rev"
     first=1
     for b in "${benches[@]}"; do
-      res=$("$dir/$b" --json "${pass[@]}")
+      res=$(run_bench "$b" --json "${pass[@]}")
       rc=$?
       if [ $rc -ne 0 ] || [ -z "$res" ]; then
         failed+=("$b"); echo "run-bench.sh: $b failed (exit $rc)" >&2; continue
@@ -85,7 +98,7 @@ else
     echo "machine: $cpu, $cores cores, $kernel, load average $load"
     for b in "${benches[@]}"; do
       echo
-      "$dir/$b" "${pass[@]}"
+      run_bench "$b" "${pass[@]}"
       rc=$?
       [ $rc -eq 0 ] || { failed+=("$b"); echo "run-bench.sh: $b failed (exit $rc)"; }
     done
