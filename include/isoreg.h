@@ -625,9 +625,18 @@ struct iso_doctor_report {
 };
 
 /**
- * iso_doctor - verify the segment; with ISO_DOCTOR_REPAIR, free slots
- * reserved by registrants that died half-way (pid and start time), and
- * finish publishing those whose directory entry already exists.
+ * iso_doctor - verify the segment: every slot, breaker word and directory
+ * entry (duplicate live entries for one key count as bad entries).
+ * @flags: ISO_DOCTOR_REPAIR to also reclaim what dead processes left:
+ *         slots reserved by registrants that died half-way (judged by pid
+ *         and start time) are freed, or published if their directory entry
+ *         is already live, and retires interrupted between removing the
+ *         entry and retiring the slot are finished.
+ * @rep: (output) the counts; rep->ok says nothing is wrong that REPAIR
+ *       cannot fix.
+ *
+ * Needs a read-write attachment to repair. Safe to run beside live
+ * writers. Returns 0, ISO_EINVAL or ISO_ERDONLY.
  */
 int iso_doctor(iso_reg_t *reg, unsigned flags, struct iso_doctor_report *rep);
 
