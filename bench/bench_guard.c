@@ -18,24 +18,21 @@
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "common/bench.h"
 #include "isoreg.h"
 
 #define BATCH 1000
 #define FAIL_BATCH 200 /* < failure_threshold 255: never trips */
-#define MAX_RUNS 1000
 
-struct ctx {
+struct bench_ctx {
 	iso_reg_t *reg;
 	iso_account_t acct, fail_acct;
 	int errors;
 	int last_err;
 };
 
-static inline void note_rc(struct ctx *c, int rc, int want)
+static inline void note_rc(struct bench_ctx *c, int rc, int want)
 {
 	if (__builtin_expect(rc != want, 0)) {
 		c->errors++;
@@ -60,7 +57,7 @@ static int op_econnreset(void *ctx, struct iso_outcome *out)
 
 /* ------------------------------------------------------- the variants */
 
-static void clock_only(struct ctx *c, uint32_t n)
+static void clock_only(struct bench_ctx *c, uint32_t n)
 {
 	uint64_t s = 0;
 	(void)c;
@@ -69,7 +66,7 @@ static void clock_only(struct ctx *c, uint32_t n)
 	bench_keep(s);
 }
 
-static void bare_pair(struct ctx *c, uint32_t n)
+static void bare_pair(struct bench_ctx *c, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++) {
 		iso_permit_t p;
@@ -80,7 +77,7 @@ static void bare_pair(struct ctx *c, uint32_t n)
 	}
 }
 
-static void bare_pair_timed(struct ctx *c, uint32_t n)
+static void bare_pair_timed(struct bench_ctx *c, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++) {
 		iso_permit_t p;
@@ -96,7 +93,7 @@ static void bare_pair_timed(struct ctx *c, uint32_t n)
 	}
 }
 
-static void call_ok(struct ctx *c, uint32_t n)
+static void call_ok(struct bench_ctx *c, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++) {
 		struct iso_call_result r;
@@ -104,13 +101,13 @@ static void call_ok(struct ctx *c, uint32_t n)
 	}
 }
 
-static void call_ok_nores(struct ctx *c, uint32_t n)
+static void call_ok_nores(struct bench_ctx *c, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++)
 		note_rc(c, iso_call(&c->acct, op_ok, NULL, NULL), 0);
 }
 
-static void guard_pair(struct ctx *c, uint32_t n)
+static void guard_pair(struct bench_ctx *c, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++) {
 		struct iso_guard g;
@@ -124,7 +121,7 @@ static void guard_pair(struct ctx *c, uint32_t n)
 	}
 }
 
-static void guarded_block(struct ctx *c, uint32_t n)
+static void guarded_block(struct bench_ctx *c, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++) {
 		struct iso_guard g;
@@ -135,7 +132,7 @@ static void guarded_block(struct ctx *c, uint32_t n)
 	}
 }
 
-static void bare_fail(struct ctx *c, uint32_t n)
+static void bare_fail(struct bench_ctx *c, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++) {
 		iso_permit_t p;
@@ -147,67 +144,44 @@ static void bare_fail(struct ctx *c, uint32_t n)
 	}
 }
 
-static void call_fail(struct ctx *c, uint32_t n)
+static void call_fail(struct bench_ctx *c, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++)
 		note_rc(c, iso_call(&c->fail_acct, op_econnreset, NULL, NULL),
 			ISO_CALL_FAILED);
 }
 
-static void fail_prep(struct ctx *c)
+static void fail_prep(struct bench_ctx *c)
 {
 	note_rc(c, iso_reset(&c->fail_acct), 0);
 }
 
-typedef void (*batch_fn)(struct ctx *c, uint32_t n);
-
-struct variant {
-	const char *name;
-	batch_fn fn;
-	void (*prep)(struct ctx *c);
-	uint32_t batch;
-	int base;       /* index of its bare baseline */
-	int timed_base; /* index of its timed baseline, or -1 */
-	uint32_t batches;
-	double *samples;
-	size_t nsamples;
-	double medians[MAX_RUNS];
-};
-
 enum { V_CLOCK, V_BARE, V_BARE_TIMED, V_CALL, V_CALL_NORES, V_GUARD,
        V_BLOCK, V_BARE_FAIL, V_CALL_FAIL, NVAR };
 
-static struct variant variants[NVAR] = {
-	[V_CLOCK] = { "context: iso_now_ns()", clock_only, NULL, BATCH, -1, -1 },
+/* cmp: the bare baseline (+ns/bare, /bare), the timed one (+ns/timed). */
+static struct bench_variant variants[NVAR] = {
+	[V_CLOCK] = { "context: iso_now_ns()", clock_only, NULL, BATCH,
+		      { -1, -1 } },
 	[V_BARE] = { "bare acquire+record_success", bare_pair, NULL, BATCH,
-		     -1, -1 },
+		     { -1, -1 } },
 	[V_BARE_TIMED] = { "bare acquire+2 clock reads+record op_ns",
-			   bare_pair_timed, NULL, BATCH, V_BARE, -1 },
-	[V_CALL] = { "iso_call success", call_ok, NULL, BATCH, V_BARE,
-		     V_BARE_TIMED },
+			   bare_pair_timed, NULL, BATCH, { V_BARE, -1 } },
+	[V_CALL] = { "iso_call success", call_ok, NULL, BATCH,
+		     { V_BARE, V_BARE_TIMED } },
 	[V_CALL_NORES] = { "iso_call success, res NULL", call_ok_nores, NULL,
-			   BATCH, V_BARE, V_BARE_TIMED },
+			   BATCH, { V_BARE, V_BARE_TIMED } },
 	[V_GUARD] = { "iso_guard_begin/end success", guard_pair, NULL, BATCH,
-		      V_BARE, V_BARE_TIMED },
+		      { V_BARE, V_BARE_TIMED } },
 	[V_BLOCK] = { "ISO_GUARDED block success", guarded_block, NULL, BATCH,
-		      V_BARE, V_BARE_TIMED },
+		      { V_BARE, V_BARE_TIMED } },
 	[V_BARE_FAIL] = { "bare acquire+record_failure", bare_fail, fail_prep,
-			  FAIL_BATCH, -1, -1 },
+			  FAIL_BATCH, { -1, -1 } },
 	[V_CALL_FAIL] = { "iso_call failure (errno classified)", call_fail,
-			  fail_prep, FAIL_BATCH, V_BARE_FAIL, -1 },
+			  fail_prep, FAIL_BATCH, { V_BARE_FAIL, -1 } },
 };
 
-static double time_batch(struct ctx *c, struct variant *v)
-{
-	if (v->prep)
-		v->prep(c);
-	uint64_t t0 = bench_now_ns();
-	v->fn(c, v->batch);
-	uint64_t t1 = bench_now_ns();
-	return (double)(t1 - t0) / v->batch;
-}
-
-static void setup(struct ctx *c, const char *seg)
+static void setup(struct bench_ctx *c, const char *seg)
 {
 	struct iso_attach_opts o = { .flags = ISO_ATTACH_CREATE |
 					      ISO_ATTACH_EXCL,
@@ -234,44 +208,16 @@ static void setup(struct ctx *c, const char *seg)
 int main(int argc, char **argv)
 {
 	struct bench_opts o;
-	static struct ctx c;
+	static struct bench_ctx c;
 	char seg[64];
 
 	bench_parse_args(argc, argv, "bench_guard", 7, &o);
-	if (o.runs > MAX_RUNS)
-		bench_die("--runs: at most %d", MAX_RUNS);
 	bench_segment_name(seg, sizeof(seg), "guard");
 	int ncpu = bench_ncpus();
 	bool pinned = ncpu > 1 && bench_pin(ncpu - 1);
 	setup(&c, seg);
 
-	/* Warm up, then size each variant's run to ~target_ns of work. */
-	double target_ns = o.quick ? 2e6 : 40e6;
-	for (int v = 0; v < NVAR; v++) {
-		struct variant *x = &variants[v];
-		double per = 0;
-		for (int i = 0; i < 50; i++)
-			per = time_batch(&c, x);
-		double b = target_ns / (per * x->batch);
-		x->batches = b < 50 ? 50 : b > 40000 ? 40000 : (uint32_t)b;
-		x->samples = malloc(sizeof(double) * x->batches * o.runs);
-		if (!x->samples)
-			bench_die("out of memory");
-	}
-	double *tmp = malloc(sizeof(double) * 40000);
-	if (!tmp)
-		bench_die("out of memory");
-	for (int r = 0; r < o.runs; r++)
-		for (int v = 0; v < NVAR; v++) {
-			struct variant *x = &variants[v];
-			double *s = x->samples + x->nsamples;
-			for (uint32_t b = 0; b < x->batches; b++)
-				s[b] = time_batch(&c, x);
-			x->nsamples += x->batches;
-			memcpy(tmp, s, sizeof(double) * x->batches);
-			x->medians[r] = bench_median(tmp, x->batches);
-		}
-	free(tmp);
+	double target_ns = bench_batched_run(&c, variants, NVAR, &o);
 	if (c.errors)
 		bench_die("%d guarded calls went wrong, last: %s", c.errors,
 			  iso_strerror(c.last_err));
@@ -285,30 +231,20 @@ int main(int argc, char **argv)
 	static struct bench_table t;
 	double med[NVAR];
 	bench_table_init(&t, "bench_guard", 7, cols);
+	bench_batched_rows(&t, variants, NVAR, &o, med);
 	for (int v = 0; v < NVAR; v++) {
-		struct bench_summary runs, all;
-		bench_summarize(variants[v].medians, (size_t)o.runs, &runs);
-		bench_summarize(variants[v].samples, variants[v].nsamples,
-				&all);
-		med[v] = runs.median;
-		double vals[7] = { runs.median, all.p99, runs.min, runs.max,
-				   NAN, NAN, NAN };
-		bench_table_row(&t, variants[v].name, "ns/op", vals);
-	}
-	for (int v = 0; v < NVAR; v++) {
-		const struct variant *x = &variants[v];
-		if (x->base >= 0) {
-			t.rows[v].v[4] = med[v] - med[x->base];
-			t.rows[v].v[5] = med[v] / med[x->base];
+		const int *cmp = variants[v].cmp;
+		if (cmp[0] >= 0) {
+			t.rows[v].v[4] = med[v] - med[cmp[0]];
+			t.rows[v].v[5] = med[v] / med[cmp[0]];
 		}
-		if (x->timed_base >= 0)
-			t.rows[v].v[6] = med[v] - med[x->timed_base];
+		if (cmp[1] >= 0)
+			t.rows[v].v[6] = med[v] - med[cmp[1]];
 	}
 	bench_table_note(&t, "%d runs; batches of %d calls (%d for failures), "
 			 "~%.0f ms per variant per run", o.runs, BATCH,
 			 FAIL_BATCH, target_ns / 1e6);
-	bench_table_note(&t, "median = median of run medians; min/max = "
-			 "spread of run medians; p99 = over all batches");
+	bench_table_note(&t, "%s", BENCH_BATCHED_NOTE);
 	bench_table_note(&t, "+ns/bare, /bare: against the untimed bare pair "
 			 "(the failure row: against bare record_failure)");
 	bench_table_note(&t, "+ns/timed: against the bare pair with the same "
@@ -319,8 +255,7 @@ int main(int argc, char **argv)
 			 "(sched_setaffinity)" : "not pinned (one CPU)");
 	bench_table_print(&t, &o);
 
-	for (int v = 0; v < NVAR; v++)
-		free(variants[v].samples);
+	bench_batched_free(variants, NVAR);
 	iso_detach(c.reg);
 	iso_unlink(seg);
 	return 0;

@@ -13,8 +13,6 @@
 #include <ck_pr.h>
 #include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "common/bench.h"
 #include "common/mutex_baseline.h"
@@ -23,7 +21,7 @@
 #define NKEYS 1024
 #define FAIL_BATCH 200 /* < failure_threshold 255: never trips */
 
-struct ctx {
+struct bench_ctx {
 	iso_reg_t *reg;
 	iso_account_t acct, fail_acct;
 	struct mb_registry *mb, *mbf;
@@ -36,18 +34,15 @@ struct ctx {
 	int last_err;
 };
 
-typedef void (*batch_fn)(struct ctx *c, uint32_t n);
-typedef void (*prep_fn)(struct ctx *c);
-
 /* ------------------------------------------------------- the variants */
 
-static void floor_add(struct ctx *c, uint32_t n)
+static void floor_add(struct bench_ctx *c, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++)
 		ck_pr_add_64(c->floor, 1);
 }
 
-static void clock_read(struct ctx *c, uint32_t n)
+static void clock_read(struct bench_ctx *c, uint32_t n)
 {
 	uint64_t s = 0;
 	for (uint32_t i = 0; i < n; i++)
@@ -55,7 +50,7 @@ static void clock_read(struct ctx *c, uint32_t n)
 	bench_keep(s);
 }
 
-static inline void note_rc(struct ctx *c, int rc)
+static inline void note_rc(struct bench_ctx *c, int rc)
 {
 	if (__builtin_expect(rc != 0, 0)) {
 		c->errors++;
@@ -63,7 +58,7 @@ static inline void note_rc(struct ctx *c, int rc)
 	}
 }
 
-static void iso_acq_succ(struct ctx *c, uint32_t n)
+static void iso_acq_succ(struct bench_ctx *c, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++) {
 		iso_permit_t p;
@@ -75,7 +70,7 @@ static void iso_acq_succ(struct ctx *c, uint32_t n)
 }
 
 /* op_ns as an application would pass it: the histogram and EMA move. */
-static void iso_acq_succ_timed(struct ctx *c, uint32_t n)
+static void iso_acq_succ_timed(struct bench_ctx *c, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++) {
 		iso_permit_t p;
@@ -87,7 +82,7 @@ static void iso_acq_succ_timed(struct ctx *c, uint32_t n)
 	}
 }
 
-static void iso_acq_only(struct ctx *c, uint32_t n)
+static void iso_acq_only(struct bench_ctx *c, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++) {
 		iso_permit_t p;
@@ -95,13 +90,13 @@ static void iso_acq_only(struct ctx *c, uint32_t n)
 	}
 }
 
-static void iso_succ_only(struct ctx *c, uint32_t n)
+static void iso_succ_only(struct bench_ctx *c, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++)
 		note_rc(c, iso_record_success(&c->acct, NULL, 0));
 }
 
-static void iso_acq_fail(struct ctx *c, uint32_t n)
+static void iso_acq_fail(struct bench_ctx *c, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++) {
 		iso_permit_t p;
@@ -119,7 +114,7 @@ static void iso_acq_fail(struct ctx *c, uint32_t n)
  * every four calls, so nearly every outcome moves the breaker and two in
  * four are health transitions (each one an event in the ring).
  */
-static void iso_flaky(struct ctx *c, uint32_t n)
+static void iso_flaky(struct bench_ctx *c, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++) {
 		iso_permit_t p;
@@ -133,12 +128,12 @@ static void iso_flaky(struct ctx *c, uint32_t n)
 	}
 }
 
-static void iso_fail_prep(struct ctx *c)
+static void iso_fail_prep(struct bench_ctx *c)
 {
 	note_rc(c, iso_reset(&c->fail_acct));
 }
 
-static void do_iso_lookup(struct ctx *c, uint32_t n)
+static void do_iso_lookup(struct bench_ctx *c, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t k = c->key_i++ & (NKEYS - 1);
@@ -148,7 +143,7 @@ static void do_iso_lookup(struct ctx *c, uint32_t n)
 	}
 }
 
-static void iso_status_one(struct ctx *c, uint32_t n)
+static void iso_status_one(struct bench_ctx *c, uint32_t n)
 {
 	struct iso_status st;
 	for (uint32_t i = 0; i < n; i++) {
@@ -157,14 +152,14 @@ static void iso_status_one(struct ctx *c, uint32_t n)
 	}
 }
 
-static void mb_acq_succ(struct ctx *c, uint32_t n)
+static void mb_acq_succ(struct bench_ctx *c, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++)
 		if (mb_can_execute(c->mb, c->mb_acct, NULL))
 			mb_record_success(c->mb, c->mb_acct, 0);
 }
 
-static void mb_acq_succ_timed(struct ctx *c, uint32_t n)
+static void mb_acq_succ_timed(struct bench_ctx *c, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++)
 		if (mb_can_execute(c->mb, c->mb_acct, NULL))
@@ -172,14 +167,14 @@ static void mb_acq_succ_timed(struct ctx *c, uint32_t n)
 					  1500000 + (i & 1023) * 977);
 }
 
-static void mb_acq_fail(struct ctx *c, uint32_t n)
+static void mb_acq_fail(struct bench_ctx *c, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++)
 		if (mb_can_execute(c->mbf, c->mbf_acct, NULL))
 			mb_record_failure(c->mbf, c->mbf_acct, ISO_FAIL_API, 0);
 }
 
-static void mb_flaky(struct ctx *c, uint32_t n)
+static void mb_flaky(struct bench_ctx *c, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++) {
 		if (!mb_can_execute(c->mbf, c->mbf_acct, NULL))
@@ -191,12 +186,12 @@ static void mb_flaky(struct ctx *c, uint32_t n)
 	}
 }
 
-static void mb_fail_prep(struct ctx *c)
+static void mb_fail_prep(struct bench_ctx *c)
 {
 	mb_reset(c->mbf, c->mbf_acct);
 }
 
-static void mb_lookup_key(struct ctx *c, uint32_t n)
+static void mb_lookup_key(struct bench_ctx *c, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t k = c->key_i++ & (NKEYS - 1);
@@ -205,7 +200,7 @@ static void mb_lookup_key(struct ctx *c, uint32_t n)
 	}
 }
 
-static void mb_status_one(struct ctx *c, uint32_t n)
+static void mb_status_one(struct bench_ctx *c, uint32_t n)
 {
 	struct mb_status st;
 	for (uint32_t i = 0; i < n; i++) {
@@ -214,21 +209,11 @@ static void mb_status_one(struct ctx *c, uint32_t n)
 	}
 }
 
-struct variant {
-	const char *name;
-	batch_fn fn;
-	prep_fn prep;
-	uint32_t batch;
-	int mutex_ref; /* index of the mutex variant it is compared with */
-	uint32_t batches;
-	double *samples; /* ns/op of every batch of every run */
-	size_t nsamples;
-	double medians[1000];
-};
-
+/* cmp[0]: the mutex variant it is compared with (the /mutex column). */
 #define V(n, f, p, b, ref)                                                   \
-	{ .name = (n), .fn = (f), .prep = (p), .batch = (b), .mutex_ref = (ref) }
-static struct variant variants[] = {
+	{ .name = (n), .fn = (f), .prep = (p), .batch = (b),                 \
+	  .cmp = { (ref), -1 } }
+static struct bench_variant variants[] = {
 	V("floor: atomic add, MAP_SHARED line", floor_add, NULL, 1000, -1),
 	V("context: clock_gettime(MONOTONIC)", clock_read, NULL, 1000, -1),
 	V("isoreg acquire+record_success", iso_acq_succ, NULL, 1000, 10),
@@ -248,17 +233,7 @@ static struct variant variants[] = {
 };
 #define NVAR (int)(sizeof(variants) / sizeof(variants[0]))
 
-static double time_batch(struct ctx *c, struct variant *v)
-{
-	if (v->prep)
-		v->prep(c);
-	uint64_t t0 = bench_now_ns();
-	v->fn(c, v->batch);
-	uint64_t t1 = bench_now_ns();
-	return (double)(t1 - t0) / v->batch;
-}
-
-static void setup(struct ctx *c, const char *seg)
+static void setup(struct bench_ctx *c, const char *seg)
 {
 	iso_unlink(seg);
 	struct iso_attach_opts o = { .flags = ISO_ATTACH_CREATE |
@@ -306,41 +281,14 @@ int main(int argc, char **argv)
 {
 	struct bench_opts o;
 	bench_parse_args(argc, argv, "bench_hotpath", 7, &o);
-	static struct ctx c;
+	static struct bench_ctx c;
 	char seg[64];
 	bench_segment_name(seg, sizeof(seg), "hotpath");
 	int ncpu = bench_ncpus();
 	bool pinned = ncpu > 1 && bench_pin(ncpu - 1);
 	setup(&c, seg);
 
-	/* Warm up, then size each variant's run to ~target_ns of work. */
-	double target_ns = o.quick ? 2e6 : 40e6;
-	for (int v = 0; v < NVAR; v++) {
-		struct variant *x = &variants[v];
-		double per = 0;
-		for (int i = 0; i < 50; i++)
-			per = time_batch(&c, x);
-		double b = target_ns / (per * x->batch);
-		x->batches = b < 50 ? 50 : b > 40000 ? 40000 : (uint32_t)b;
-		x->samples = malloc(sizeof(double) * x->batches * o.runs);
-		if (!x->samples)
-			bench_die("out of memory");
-	}
-	for (int r = 0; r < o.runs; r++) {
-		for (int v = 0; v < NVAR; v++) {
-			struct variant *x = &variants[v];
-			double *s = x->samples + x->nsamples;
-			for (uint32_t b = 0; b < x->batches; b++)
-				s[b] = time_batch(&c, x);
-			x->nsamples += x->batches;
-			double *tmp = malloc(sizeof(double) * x->batches);
-			if (!tmp)
-				bench_die("out of memory");
-			memcpy(tmp, s, sizeof(double) * x->batches);
-			x->medians[r] = bench_median(tmp, x->batches);
-			free(tmp);
-		}
-	}
+	double target_ns = bench_batched_run(&c, variants, NVAR, &o);
 	if (c.errors)
 		bench_die("%d iso_ calls failed, last: %s", c.errors,
 			  iso_strerror(c.last_err));
@@ -353,25 +301,17 @@ int main(int argc, char **argv)
 	static struct bench_table t;
 	bench_table_init(&t, "bench_hotpath", 6, cols);
 	double med[NVAR];
-	for (int v = 0; v < NVAR; v++) {
-		struct variant *x = &variants[v];
-		struct bench_summary runs, all;
-		bench_summarize(x->medians, (size_t)o.runs, &runs);
-		bench_summarize(x->samples, x->nsamples, &all);
-		med[v] = runs.median;
-		double vals[6] = { runs.median, all.p99, runs.min, runs.max,
-				   v == 0 ? NAN : runs.median / med[0], NAN };
-		bench_table_row(&t, x->name, "ns/op", vals);
-	}
+	bench_batched_rows(&t, variants, NVAR, &o, med);
+	for (int v = 1; v < NVAR; v++)
+		t.rows[v].v[4] = med[v] / med[0];
 	for (int v = 0; v < NVAR; v++)
-		if (variants[v].mutex_ref >= 0)
-			t.rows[v].v[5] = med[v] / med[variants[v].mutex_ref];
+		if (variants[v].cmp[0] >= 0)
+			t.rows[v].v[5] = med[v] / med[variants[v].cmp[0]];
 
 	bench_table_note(&t, "%d runs; a run = %s batches of 1000 calls (200 "
 			 "for failures), ~%.0f ms per variant",
 			 o.runs, "50..40000", target_ns / 1e6);
-	bench_table_note(&t, "median = median of run medians; min/max = "
-			 "spread of run medians; p99 = over all batches");
+	bench_table_note(&t, "%s", BENCH_BATCHED_NOTE);
 	bench_table_note(&t, "record_failure: account with failure_threshold "
 			 "255, reset before every batch of 200, outside the "
 			 "timed region (never trips)");
@@ -392,5 +332,6 @@ int main(int argc, char **argv)
 	iso_unlink(seg);
 	mb_destroy(c.mb);
 	mb_destroy(c.mbf);
+	bench_batched_free(variants, NVAR);
 	return 0;
 }

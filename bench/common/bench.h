@@ -200,6 +200,71 @@ void bench_table_note(struct bench_table *t, const char *fmt, ...)
 void bench_table_print(const struct bench_table *t,
 		       const struct bench_opts *o);
 
+/* ------------------------------------------------ batched variants */
+
+/*
+ * A harness's own state, passed through to its variants untouched. Each
+ * harness that uses bench_batched_run() completes this struct itself;
+ * here it stays opaque, so variant functions keep their typed argument and
+ * are called through a pointer of exactly their type.
+ */
+struct bench_ctx;
+
+/* Limits on batches per variant per run (bench_batched_run sizes them). */
+#define BENCH_BATCHES_MIN 50
+#define BENCH_BATCHES_MAX 40000
+
+/*
+ * One variant of a single-thread harness: @fn does @batch calls of the
+ * operation measured; @prep, if set, runs before every batch outside the
+ * timed region (a reset that keeps a failure counter from tripping, say).
+ */
+struct bench_variant {
+	const char *name;
+	void (*fn)(struct bench_ctx *c, uint32_t n);
+	void (*prep)(struct bench_ctx *c);
+	uint32_t batch;
+	/*
+	 * The variants this one is compared with, or -1: what each comparison
+	 * means (and which column it fills) is the harness's to say.
+	 */
+	int cmp[2];
+	/* Filled by bench_batched_run(), freed by bench_batched_free(). */
+	uint32_t batches; /* batches per run */
+	double *samples;  /* ns/op of every batch of every run */
+	size_t nsamples;
+	double *medians;  /* each run's median ns/op, o->runs of them */
+};
+
+/*
+ * bench_batched_run - measure @nvar variants on one thread: warm each up
+ * (50 batches), size its run to about 2 ms (--quick) or 40 ms of work
+ * (BENCH_BATCHES_MIN..BENCH_BATCHES_MAX batches), then do o->runs runs
+ * interleaved across variants, keeping every batch's ns/op and each run's
+ * median. Returns the target run length in ns, for the harness's notes.
+ * Only the batch itself is between the two clock reads.
+ */
+double bench_batched_run(struct bench_ctx *c, struct bench_variant *vars,
+			 int nvar, const struct bench_opts *o);
+
+/*
+ * bench_batched_rows - one "ns/op" row per variant, in order: columns 0-3
+ * are the median of run medians, the p99 over all batches, and the min and
+ * max of run medians; further columns are NaN, for the harness to fill
+ * from @med (nvar entries: each variant's median of run medians). Sorts
+ * the samples and medians in place.
+ */
+void bench_batched_rows(struct bench_table *t, struct bench_variant *vars,
+			int nvar, const struct bench_opts *o, double *med);
+
+/* The note that explains bench_batched_rows' first four columns. */
+#define BENCH_BATCHED_NOTE                                                   \
+	"median = median of run medians; min/max = spread of run medians; "  \
+	"p99 = over all batches"
+
+/* bench_batched_free - release what bench_batched_run allocated. */
+void bench_batched_free(struct bench_variant *vars, int nvar);
+
 /* ---------------------------------------------- shared memory, workers */
 
 /*
