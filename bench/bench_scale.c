@@ -102,63 +102,63 @@ static void check(int rc, const char *what)
 }
 
 /*
- * Median ns/op of up to @nbatch random-key batches (fewer, but at least
- * MIN_BATCHES, once BUDGET_NS has passed); each batch also goes into @s.
+ * One batch of BATCH random-key finds from key position @j, timed alone:
+ * ns/op. A function per kind keeps each timed loop what it was: no
+ * dispatch inside it.
  */
-static double lookups(iso_reg_t *reg, uint32_t n, bool reg_existing,
-		      int nbatch, struct series *s)
+static double iso_batch(iso_reg_t *reg, uint32_t n, bool reg_existing,
+			uint32_t j)
 {
-	double *per = malloc(sizeof(double) * (size_t)nbatch);
-	if (!per)
-		bench_die("out of memory");
-	uint32_t j = 0;
-	uint64_t start = bench_now_ns();
-	int b;
-	for (b = 0; b < nbatch; b++) {
-		if (b >= MIN_BATCHES && bench_now_ns() - start > BUDGET_NS)
-			break;
-		int rc = 0;
-		uint64_t t0 = bench_now_ns();
-		for (int i = 0; i < BATCH; i++) {
-			const struct key *k = &keys[order[j++ % NIDX] % n];
-			iso_account_t a;
-			rc |= reg_existing ? iso_register(reg, k->type, k->id,
-							  k->broker, &a)
-					   : iso_lookup(reg, k->type, k->id,
-							k->broker, &a);
-		}
-		uint64_t t1 = bench_now_ns();
-		check(rc, "lookup");
-		per[b] = (double)(t1 - t0) / BATCH;
-		add_batch(s, per[b]);
+	int rc = 0;
+	uint64_t t0 = bench_now_ns();
+	for (int i = 0; i < BATCH; i++) {
+		const struct key *k = &keys[order[j++ % NIDX] % n];
+		iso_account_t a;
+		rc |= reg_existing ? iso_register(reg, k->type, k->id,
+						  k->broker, &a)
+				   : iso_lookup(reg, k->type, k->id,
+						k->broker, &a);
 	}
-	double m = bench_median(per, (size_t)b);
-	free(per);
-	return m;
+	uint64_t t1 = bench_now_ns();
+	check(rc, "lookup");
+	return (double)(t1 - t0) / BATCH;
 }
 
-static double mb_lookups(struct mb_registry *mb, uint32_t n, int nbatch,
-			 struct series *s)
+static double mb_batch(struct mb_registry *mb, uint32_t n, uint32_t j)
+{
+	int bad = 0;
+	uint64_t t0 = bench_now_ns();
+	for (int i = 0; i < BATCH; i++) {
+		const struct key *k = &keys[order[j++ % NIDX] % n];
+		bad |= mb_lookup(mb, k->type, k->id, k->broker) < 0;
+	}
+	uint64_t t1 = bench_now_ns();
+	if (bad)
+		bench_die("mutex lookup missed a key");
+	return (double)(t1 - t0) / BATCH;
+}
+
+/*
+ * Median ns/op of up to @nbatch random-key batches (fewer, but at least
+ * MIN_BATCHES, once BUDGET_NS has passed); each batch also goes into @s.
+ * With @mb the baseline's lookups, else isoreg's on @reg (iso_register of
+ * existing keys with @reg_existing).
+ */
+static double lookups(iso_reg_t *reg, struct mb_registry *mb, uint32_t n,
+		      bool reg_existing, int nbatch, struct series *s)
 {
 	double *per = malloc(sizeof(double) * (size_t)nbatch);
 	if (!per)
 		bench_die("out of memory");
-	uint32_t j = 0;
 	uint64_t start = bench_now_ns();
 	int b;
 	for (b = 0; b < nbatch; b++) {
 		if (b >= MIN_BATCHES && bench_now_ns() - start > BUDGET_NS)
 			break;
-		int bad = 0;
-		uint64_t t0 = bench_now_ns();
-		for (int i = 0; i < BATCH; i++) {
-			const struct key *k = &keys[order[j++ % NIDX] % n];
-			bad |= mb_lookup(mb, k->type, k->id, k->broker) < 0;
-		}
-		uint64_t t1 = bench_now_ns();
-		if (bad)
-			bench_die("mutex lookup missed a key");
-		per[b] = (double)(t1 - t0) / BATCH;
+		/* Batch b starts where batch b-1 ended in the key order. */
+		uint32_t j = (uint32_t)b * BATCH;
+		per[b] = mb ? mb_batch(mb, n, j)
+			    : iso_batch(reg, n, reg_existing, j);
 		add_batch(s, per[b]);
 	}
 	double m = bench_median(per, (size_t)b);
@@ -197,10 +197,10 @@ static void one_run(struct size_result *res, int r, bool quick)
 	check(iso_segment_info(reg, &res->info), "iso_segment_info");
 
 	int nbatch = quick ? 20 : 200;
-	res->s[R_REGISTER_EXISTING].run[r] =
-		lookups(reg, n, true, nbatch, &res->s[R_REGISTER_EXISTING]);
+	res->s[R_REGISTER_EXISTING].run[r] = lookups(
+		reg, NULL, n, true, nbatch, &res->s[R_REGISTER_EXISTING]);
 	res->s[R_LOOKUP].run[r] =
-		lookups(reg, n, false, nbatch, &res->s[R_LOOKUP]);
+		lookups(reg, NULL, n, false, nbatch, &res->s[R_LOOKUP]);
 
 	/* Cold: a second attachment has an empty index; one pass fills it. */
 	iso_reg_t *cold;
@@ -259,7 +259,7 @@ static void one_run(struct size_result *res, int r, bool quick)
 			bench_die("mutex register failed");
 	res->s[R_MB_REGISTER_NEW].run[r] = (double)(bench_now_ns() - t0) / n;
 	res->s[R_MB_LOOKUP].run[r] =
-		mb_lookups(mb, n, nbatch, &res->s[R_MB_LOOKUP]);
+		lookups(NULL, mb, n, false, nbatch, &res->s[R_MB_LOOKUP]);
 	mb_destroy(mb);
 }
 
