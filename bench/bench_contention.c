@@ -217,16 +217,9 @@ static int setup_segment(void *arg, int idx)
 	struct iso_config cfg;
 	iso_config_default(&cfg);
 	cfg.failure_threshold = ISO_THRESHOLD_MAX; /* "25% fail" never trips */
-	struct iso_attach_opts o = { .flags = ISO_ATTACH_CREATE |
-					      ISO_ATTACH_EXCL,
-				     .capacity = 64,
-				     .defaults = &cfg };
-	iso_reg_t *reg;
+	iso_reg_t *reg = bench_segment_create(seg, 64, &cfg);
 	iso_account_t a;
-	int rc = iso_attach(seg, &o, &reg);
-	if (rc)
-		bench_die("iso_attach %s: %s (%s)", seg, iso_strerror(rc),
-			  iso_last_error());
+	int rc;
 	if ((rc = iso_register(reg, "user", "shared", "KRAKEN", &a)))
 		bench_die("iso_register: %s", iso_strerror(rc));
 	for (int i = 0; i < MAXW; i++) {
@@ -253,10 +246,7 @@ int main(int argc, char **argv)
 	 * and every worker attaches fresh, as unrelated processes do (and so
 	 * no RCU state is ever inherited across fork).
 	 */
-	bench_segment_name(seg, sizeof(seg), "contention");
-	iso_unlink(seg);
-	if (bench_wait(bench_fork(setup_segment, NULL, 0)))
-		bench_die("segment setup failed");
+	bench_segment_setup(seg, sizeof(seg), "contention", setup_segment);
 	sh = bench_shared_alloc(sizeof(*sh));
 	struct mb_config mc;
 	mb_config_default(&mc);

@@ -204,15 +204,9 @@ static void run(enum impl impl, int kills, uint64_t calm_ns,
 
 static int setup_segment(void *arg, int idx)
 {
-	struct iso_attach_opts o = { .flags = ISO_ATTACH_CREATE |
-					      ISO_ATTACH_EXCL,
-				     .capacity = 16 };
-	iso_reg_t *reg;
+	iso_reg_t *reg = bench_segment_create(seg, 16, NULL);
 	iso_account_t a;
-	int rc = iso_attach(seg, &o, &reg);
-	if (rc)
-		bench_die("iso_attach %s: %s (%s)", seg, iso_strerror(rc),
-			  iso_last_error());
+	int rc;
 	if ((rc = iso_register(reg, "user", "shared", "KRAKEN", &a)))
 		bench_die("iso_register: %s", iso_strerror(rc));
 	iso_detach(reg);
@@ -230,10 +224,7 @@ int main(int argc, char **argv)
 	rnd_state ^= (uint64_t)getpid() << 20;
 	bench_ticks_calibrate();
 
-	bench_segment_name(seg, sizeof(seg), "crash");
-	iso_unlink(seg);
-	if (bench_wait(bench_fork(setup_segment, NULL, 0)))
-		bench_die("segment setup failed");
+	bench_segment_setup(seg, sizeof(seg), "crash", setup_segment);
 	sh = bench_shared_alloc(sizeof(*sh));
 	mb = mb_create(16, NULL);
 	mb_s = mb_register(mb, "user", "shared", "KRAKEN");

@@ -183,16 +183,10 @@ static struct bench_variant variants[NVAR] = {
 
 static void setup(struct bench_ctx *c, const char *seg)
 {
-	struct iso_attach_opts o = { .flags = ISO_ATTACH_CREATE |
-					      ISO_ATTACH_EXCL,
-				     .capacity = 64 };
 	struct iso_config cfg;
 	int rc;
 
-	iso_unlink(seg);
-	if ((rc = iso_attach(seg, &o, &c->reg)))
-		bench_die("iso_attach %s: %s (%s)", seg, iso_strerror(rc),
-			  iso_last_error());
+	c->reg = bench_segment_create(seg, 64, NULL);
 	if ((rc = iso_register(c->reg, "user", "guard", "KRAKEN", &c->acct)) ||
 	    (rc = iso_register(c->reg, "user", "guardfail", "KRAKEN",
 			       &c->fail_acct)))

@@ -235,14 +235,8 @@ static struct bench_variant variants[] = {
 
 static void setup(struct bench_ctx *c, const char *seg)
 {
-	iso_unlink(seg);
-	struct iso_attach_opts o = { .flags = ISO_ATTACH_CREATE |
-					      ISO_ATTACH_EXCL,
-				     .capacity = 4096 };
-	int rc = iso_attach(seg, &o, &c->reg);
-	if (rc)
-		bench_die("iso_attach %s: %s (%s)", seg, iso_strerror(rc),
-			  iso_last_error());
+	int rc;
+	c->reg = bench_segment_create(seg, 4096, NULL);
 	if ((rc = iso_register(c->reg, "user", "hot", "KRAKEN", &c->acct)) ||
 	    (rc = iso_register(c->reg, "user", "fail", "KRAKEN",
 			       &c->fail_acct)))

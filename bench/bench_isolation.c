@@ -210,15 +210,9 @@ static double measure(enum impl impl, const struct scenario *s, double *cpu)
 
 static int setup_segment(void *arg, int idx)
 {
-	struct iso_attach_opts o = { .flags = ISO_ATTACH_CREATE |
-					      ISO_ATTACH_EXCL,
-				     .capacity = NACCT };
-	iso_reg_t *reg;
+	iso_reg_t *reg = bench_segment_create(seg, NACCT, NULL);
 	iso_account_t a;
-	int rc = iso_attach(seg, &o, &reg);
-	if (rc)
-		bench_die("iso_attach %s: %s (%s)", seg, iso_strerror(rc),
-			  iso_last_error());
+	int rc;
 	/* A then B: adjacent slots, so any line they shared would show. */
 	if ((rc = iso_register(reg, "user", "a", "KRAKEN", &a)) ||
 	    (rc = iso_register(reg, "user", "b", "KRAKEN", &a)))
@@ -247,10 +241,7 @@ int main(int argc, char **argv)
 	int ncpu = bench_ncpus();
 	pinned_b = ncpu >= 2;
 
-	bench_segment_name(seg, sizeof(seg), "isolation");
-	iso_unlink(seg);
-	if (bench_wait(bench_fork(setup_segment, NULL, 0)))
-		bench_die("segment setup failed");
+	bench_segment_setup(seg, sizeof(seg), "isolation", setup_segment);
 	sh = bench_shared_alloc(sizeof(*sh));
 	mb = mb_create(NACCT, NULL);
 	mb_a = mb_register(mb, "user", "a", "KRAKEN");

@@ -177,12 +177,7 @@ static void one_run(struct size_result *res, int r, bool quick)
 	uint32_t n = res->n;
 	char seg[64];
 	bench_segment_name(seg, sizeof(seg), "scale");
-	iso_unlink(seg);
-	struct iso_attach_opts o = { .flags = ISO_ATTACH_CREATE |
-					      ISO_ATTACH_EXCL,
-				     .capacity = n };
-	iso_reg_t *reg;
-	check(iso_attach(seg, &o, &reg), "iso_attach");
+	iso_reg_t *reg = bench_segment_create(seg, n, NULL);
 
 	/* Registration: every key new, in key order. */
 	uint64_t t0 = bench_now_ns();

@@ -1,7 +1,7 @@
 /*
  * bench.h - what every isoreg harness shares: clocks, statistics, the
- * result table, a start barrier for forked workers, and small process
- * helpers.
+ * result table, the batched single-thread harness, a start barrier for
+ * forked workers, segment creation, and small process helpers.
  *
  * The harnesses measure; this file must never hide work inside a timed
  * region (no allocation, no formatting, no system call besides the clock
@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
+
+#include "isoreg.h"
 
 /* ------------------------------------------------------------ options */
 
@@ -337,6 +339,26 @@ int bench_ncpus(void);
  * /dev/shm.
  */
 void bench_segment_name(char *buf, size_t len, const char *what);
+
+/* ------------------------------------------------------------ segments */
+
+/*
+ * bench_segment_create - remove any segment called @seg and create it
+ * afresh (ISO_ATTACH_CREATE | ISO_ATTACH_EXCL) for @capacity accounts with
+ * @defaults (NULL: the library's), attached. Exits on failure.
+ */
+iso_reg_t *bench_segment_create(const char *seg, uint32_t capacity,
+				const struct iso_config *defaults);
+
+/*
+ * bench_segment_setup - name the harness's segment (bench_segment_name,
+ * into @seg) and run @setup(NULL, 0) in a forked child that creates and
+ * fills it, then detaches. For harnesses whose driver must never attach:
+ * every worker then attaches fresh, as unrelated processes do, and no RCU
+ * state is inherited across fork. Exits if @setup fails.
+ */
+void bench_segment_setup(char *seg, size_t len, const char *what,
+			 int (*setup)(void *arg, int idx));
 
 /* bench_die - print to stderr and exit 1 (setup failures, not results). */
 void bench_die(const char *fmt, ...)
