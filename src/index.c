@@ -17,6 +17,22 @@
 
 #include "internal.h"
 
+/*
+ * liburcu is not built with ThreadSanitizer, so TSan cannot see that
+ * cds_lfht publishes a node (a release) and that call_rcu frees it only
+ * after every reader left (a grace period). Under TSan these say so with
+ * TSan's own annotations: a node is released when filled and after each
+ * use, and acquired before each use and before it is freed.
+ */
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+#define NODE_RELEASE(n) __tsan_release(n)
+#define NODE_ACQUIRE(n) __tsan_acquire(n)
+#else
+#define NODE_RELEASE(n) ((void)(n))
+#define NODE_ACQUIRE(n) ((void)(n))
+#endif
+
 struct idx_node {
 	struct cds_lfht_node node;
 	struct iso_key key;
@@ -40,15 +56,20 @@ static void register_atfork(void)
 
 static int index_match(struct cds_lfht_node *node, const void *arg)
 {
-	const struct idx_node *n = caa_container_of(node, struct idx_node, node);
+	struct idx_node *n = caa_container_of(node, struct idx_node, node);
 	const struct iso_key *k = arg;
-	return !strcmp(n->key.id, k->id) && !strcmp(n->key.type, k->type) &&
-	       !strcmp(n->key.broker, k->broker);
+	NODE_ACQUIRE(n);
+	int same = !strcmp(n->key.id, k->id) && !strcmp(n->key.type, k->type) &&
+		   !strcmp(n->key.broker, k->broker);
+	NODE_RELEASE(n);
+	return same;
 }
 
 static void free_node(struct rcu_head *head)
 {
-	free(caa_container_of(head, struct idx_node, rcu));
+	struct idx_node *n = caa_container_of(head, struct idx_node, rcu);
+	NODE_ACQUIRE(n); /* after the grace period: every reader is done */
+	free(n);
 }
 
 int iso_index_init(iso_reg_t *reg)
@@ -91,8 +112,10 @@ bool iso_index_get(iso_reg_t *reg, const struct iso_key *key, uint64_t hash,
 	node = cds_lfht_iter_get_node(&iter);
 	if (node) {
 		struct idx_node *n = caa_container_of(node, struct idx_node, node);
+		NODE_ACQUIRE(n);
 		*slot = n->slot;
 		*gen = n->gen;
+		NODE_RELEASE(n);
 		found = true;
 	}
 	rcu_read_unlock();
@@ -110,6 +133,7 @@ void iso_index_put(iso_reg_t *reg, const struct iso_key *key, uint64_t hash,
 	n->key = *key;
 	n->slot = slot;
 	n->gen = gen;
+	NODE_RELEASE(n); /* filled: published by the add below */
 	rcu_read_lock();
 	old = cds_lfht_add_replace(reg->index, (unsigned long)hash, index_match, key,
 				   &n->node);
