@@ -34,8 +34,10 @@ run_criterion() { # $1 = stage, $2 = build dir, rest = criterion args
   local stage=$1 dir=$2; shift 2
   local log="/tmp/isoreg-$stage.log"
   echo "== tests: $stage"
+  # A hung stage fails in bounded time, with its name, rather than
+  # spending CI's whole budget.
   ISOREG_BIN="$PWD/$dir/bin" ISOREG_BUILD="$PWD/$dir" \
-    "$dir/tests/isoreg_tests" --jobs="$jobs" "$@" 2>&1 | tee "$log"
+    timeout -k 10 1800 "$dir/tests/isoreg_tests" --jobs="$jobs" "$@" 2>&1 | tee "$log"
   local rc=${PIPESTATUS[0]}
   tally "$stage" "$log" "$rc"
 }
@@ -45,7 +47,7 @@ if build build; then
   if [ -x tools/scripts/run-python-tests.sh ]; then
     echo "== tests: python"
     log=/tmp/isoreg-python.log
-    ISOREG_BUILD="$PWD/build" tools/scripts/run-python-tests.sh 2>&1 | tee "$log"
+    ISOREG_BUILD="$PWD/build" timeout -k 10 600 tools/scripts/run-python-tests.sh 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
     r=$(grep -aE '^Ran [0-9]+ tests?' "$log" | tail -n1 | awk '{print $2}')
     fl=$(grep -aE '^FAILED \(' "$log" | tail -n1 | grep -oE '(failures|errors)=[0-9]+' | cut -d= -f2 | awk '{s+=$1} END {print s+0}')
@@ -73,7 +75,7 @@ run_threads() { # $1 = stage, $2 = build dir
   for prog in "$dir"/threads/*; do
     [ -x "$prog" ] || continue
     TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/threads/tsan.supp" \
-      "$prog" 2>&1 | tee -a "$log"
+      timeout -k 10 600 "$prog" 2>&1 | tee -a "$log"
     [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
   done
   p=$(grep -aE '^[0-9]+ passed, [0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')
@@ -96,7 +98,7 @@ if command -v valgrind >/dev/null; then
   for suite in breaker key registry badinput; do
     echo "== valgrind: $suite"
     log="/tmp/isoreg-valgrind-$suite.log"
-    valgrind -q --error-exitcode=1 --trace-children=yes --vgdb=no \
+    timeout -k 10 900 valgrind -q --error-exitcode=1 --trace-children=yes --vgdb=no \
       build/tests/isoreg_tests --jobs=1 --filter="$suite/*" 2>&1 | tee "$log"
     tally "valgrind-$suite" "$log" "${PIPESTATUS[0]}"
   done
