@@ -108,6 +108,8 @@ $(LIB_A): $(LIB_OBJ)
 $(LIB_SO): $(LIB_OBJ)
 	@$(if $(Q),echo "  LD    $@")
 	$(Q)$(CC) -shared $(SANFLAGS) -pthread -Wl,-soname,libisoreg.so.$(word 1,$(subst ., ,$(VERSION))) -o $@ $^ $(LIB_LIBS)
+	@# The soname's link, so programs linked here run from the build tree.
+	$(Q)ln -sf libisoreg.so $(BUILD)/libisoreg.so.$(word 1,$(subst ., ,$(VERSION)))
 
 $(PC): isoreg.pc.in include/isoreg.h
 	@mkdir -p $(dir $@)
