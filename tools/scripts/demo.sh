@@ -32,7 +32,8 @@ case $seg in
   *) echo "demo.sh: ISOREG_SEGMENT '$seg' must start with '/'" >&2; exit 2 ;;
 esac
 shm=/dev/shm/${seg#/}
-log=$(mktemp "${TMPDIR:-/tmp}/isosim-demo.XXXXXX.log") || exit 1
+# mktemp with no template: a fresh file under $TMPDIR (or /tmp).
+log=$(mktemp) || exit 1
 sim=""
 sim_rc=1
 done_cleanup=0
