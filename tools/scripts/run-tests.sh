@@ -9,6 +9,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 jobs=$(nproc 2>/dev/null || echo 2)
+# Logs of this run, apart from any other run on the machine (worktrees).
+logs=$(mktemp -d)
 pass=0; fail=0
 declare -a stages_failed=()
 
@@ -26,13 +28,13 @@ tally() { # $1 = stage name, $2 = log file, $3 = exit code
 build() { # $1 = build dir, rest = make variables; TARGET= picks what
   local dir=$1; shift
   echo "== build $dir $*"
-  make --no-print-directory -j"$jobs" BUILD="$dir" "$@" "${TARGET:-all}" >"/tmp/isoreg-$dir.build.log" 2>&1 || {
-    cat "/tmp/isoreg-$dir.build.log"; echo "build $dir failed"; return 1; }
+  make --no-print-directory -j"$jobs" BUILD="$dir" "$@" "${TARGET:-all}" >"$logs/$dir.build.log" 2>&1 || {
+    cat "$logs/$dir.build.log"; echo "build $dir failed"; return 1; }
 }
 
 run_criterion() { # $1 = stage, $2 = build dir, rest = criterion args
   local stage=$1 dir=$2; shift 2
-  local log="/tmp/isoreg-$stage.log"
+  local log="$logs/$stage.log"
   echo "== tests: $stage"
   # A hung stage fails in bounded time, with its name, rather than
   # spending CI's whole budget.
@@ -46,7 +48,7 @@ if build build; then
   run_criterion plain build
   if [ -x tools/scripts/run-python-tests.sh ]; then
     echo "== tests: python"
-    log=/tmp/isoreg-python.log
+    log=$logs/python.log
     ISOREG_BUILD="$PWD/build" timeout -k 10 600 tools/scripts/run-python-tests.sh 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
     r=$(grep -aE '^Ran [0-9]+ tests?' "$log" | tail -n1 | awk '{print $2}')
@@ -70,7 +72,7 @@ fi
 # Criterion cannot start under TSan (Snaipe/Criterion#274): the threaded
 # scenarios are plain programs in tests/threads/, run here and in stage 1.
 run_threads() { # $1 = stage, $2 = build dir
-  local stage=$1 dir=$2 log="/tmp/isoreg-$1.log" rc=0 p f
+  local stage=$1 dir=$2 log="$logs/$1.log" rc=0 p f
   echo "== tests: $stage"
   for prog in "$dir"/threads/*; do
     [ -x "$prog" ] || continue
@@ -84,7 +86,7 @@ run_threads() { # $1 = stage, $2 = build dir
   if [ "$rc" -ne 0 ]; then stages_failed+=("$stage"); [ "$f" -eq 0 ] && fail=$((fail + 1)); fi
 }
 
-rm -f /tmp/isoreg-threads.log /tmp/isoreg-tsan.log
+rm -f "$logs/threads.log" "$logs/tsan.log"
 [ -d build/threads ] && run_threads threads build
 
 if TARGET=threads build build-tsan SANITIZE=thread OPT=-O1; then
@@ -97,7 +99,7 @@ if command -v valgrind >/dev/null; then
   # Criterion runs each test in a re-executed worker: follow it.
   for suite in breaker key registry badinput; do
     echo "== valgrind: $suite"
-    log="/tmp/isoreg-valgrind-$suite.log"
+    log="$logs/valgrind-$suite.log"
     timeout -k 10 900 valgrind -q --error-exitcode=1 --trace-children=yes --vgdb=no \
       build/tests/isoreg_tests --jobs=1 --filter="$suite/*" 2>&1 | tee "$log"
     tally "valgrind-$suite" "$log" "${PIPESTATUS[0]}"
@@ -107,7 +109,7 @@ fi
 # A short libFuzzer run of every target (make fuzz runs them longer).
 if command -v clang >/dev/null; then
   echo "== fuzz smoke (10 s per target)"
-  log=/tmp/isoreg-fuzz.log
+  log=$logs/fuzz.log
   FUZZ_SECONDS=10 tools/scripts/fuzz.sh 2>&1 | tee "$log"
   if [ "${PIPESTATUS[0]}" -eq 0 ]; then pass=$((pass + 1)); else fail=$((fail + 1)); stages_failed+=(fuzz); fi
 fi
