@@ -61,6 +61,14 @@ TESTS        ?= $(wildcard tests/test_*.c)
 TEST_SRC     := $(TESTS) $(wildcard tests/support/*.c)
 TEST_BIN     := $(BUILD)/tests/isoreg_tests
 
+# The kill-and-stall harness [R6]: its own Criterion binary, linked with a
+# build of the library that has failpoints compiled in (src/failpoint.h).
+# Shipped libraries, tools and benches never carry them.
+FP_OBJ       := $(LIB_SRC:%.c=$(BUILD)/fp/%.o)
+FP_LIB       := $(BUILD)/fp/libisoreg.a
+KP_SRC       := $(wildcard tests/killpoints/*.c) $(wildcard tests/support/*.c)
+KP_BIN       := $(BUILD)/tests/isoreg_killpoints
+
 # Threaded stress programs: plain programs, not Criterion, because
 # Criterion cannot start under ThreadSanitizer (Snaipe/Criterion#274).
 THREAD_SRC   := $(wildcard tests/threads/*.c)
@@ -82,7 +90,7 @@ all: lib tools tests benches
 
 lib: $(LIB_A) $(LIB_SO) $(PC)
 tools: $(TOOL_BINS)
-tests: $(TEST_BIN)
+tests: $(TEST_BIN) $(KP_BIN)
 benches: $(BENCH_BINS)
 threads: $(THREAD_BINS)
 
@@ -100,6 +108,20 @@ $(BUILD)/%.o: %.c $(wildcard include/*.h src/*.h tools/*/*.h tests/support/*.h b
 
 # The exporter's test and bench compile its renderer in.
 $(BUILD)/tests/test_exporter.o $(BUILD)/bench/bench_exporter.o: tools/isoctl/metrics.c tools/isoctl/metrics.h
+
+$(BUILD)/fp/%.o: %.c $(wildcard include/*.h src/*.h)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC-FP $<")
+	$(Q)$(CC) $(ALLCFLAGS) -DISO_FAILPOINTS -c -o $@ $<
+
+$(FP_LIB): $(FP_OBJ)
+	@$(if $(Q),echo "  AR    $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(KP_BIN): $(KP_SRC:%.c=$(BUILD)/fp/%.o) $(FP_LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD    $@")
+	$(Q)$(CC) $(SANFLAGS) -pthread -o $@ $^ $(FP_LIB) $(TEST_LIBS) $(LIB_LIBS)
 
 $(LIB_A): $(LIB_OBJ)
 	@$(if $(Q),echo "  AR    $@")

@@ -621,19 +621,29 @@ struct iso_doctor_report {
 					retire interrupted half-way */
 	uint32_t retires_finished;   /* of those, retired by REPAIR */
 	uint64_t cross_account_errors;
-	bool ok;                     /* nothing wrong that REPAIR cannot fix */
+	bool ok;                     /* no damage (what REPAIR fixes is not
+					damage: dead reservations and entries) */
+	uint32_t reserved_foreign;   /* reserved from another pid namespace:
+					only a doctor there can judge them */
+	uint32_t dir_dead;           /* entries naming a retired or reused
+					slot generation (a retirer died) */
+	uint32_t dir_cleared;        /* of those, tombstoned by REPAIR */
 };
 
 /**
  * iso_doctor - verify the segment: every slot, breaker word and directory
  * entry (duplicate live entries for one key count as bad entries).
  * @flags: ISO_DOCTOR_REPAIR to also reclaim what dead processes left:
- *         slots reserved by registrants that died half-way (judged by pid
- *         and start time) are freed, or published if their directory entry
- *         is already live, and retires interrupted between removing the
- *         entry and retiring the slot are finished.
- * @rep: (output) the counts; rep->ok says nothing is wrong that REPAIR
- *       cannot fix.
+ *         slots reserved by registrants that died half-way (judged by pid,
+ *         start time and pid namespace; reservations made in another pid
+ *         namespace are counted in reserved_foreign and left alone) are
+ *         freed, or published if their directory entry is already live;
+ *         directory entries left by retirers that died after retiring
+ *         their slot are tombstoned.
+ * @rep: (output) the counts; rep->ok says the segment has no damage: no
+ *       slot, breaker word or entry in a state no protocol step leaves.
+ *       What REPAIR fixes is not damage; after a REPAIR with no writer
+ *       killed meanwhile, reserved_dead and dir_dead are 0.
  *
  * Needs a read-write attachment to repair. Safe to run beside live
  * writers. Returns 0, ISO_EINVAL or ISO_ERDONLY.

@@ -10,6 +10,7 @@
  * the header and the object's real size.
  */
 #include <dirent.h>
+#include <stdatomic.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -21,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "failpoint.h"
 #include "internal.h"
 
 #define SHM_DIR "/dev/shm"
@@ -146,7 +148,7 @@ static void set_geometry(iso_reg_t *reg, const struct geometry *g,
 static int create_segment(iso_reg_t *reg, const char *name,
 			  const struct iso_attach_opts *o)
 {
-	static unsigned counter;
+	static atomic_uint counter; /* this process's, not shared */
 	char tmp[256], tmp_path[300], path[300];
 	struct geometry g;
 	struct iso_config def;
@@ -161,7 +163,8 @@ static int create_segment(iso_reg_t *reg, const char *name,
 	geometry_for(cap, &g);
 	sweep_dead_temps(name);
 	snprintf(tmp, sizeof(tmp), "%s.tmp.%u.%u", name, (unsigned)getpid(),
-		 __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
+		 atomic_fetch_add_explicit(&counter, 1, memory_order_relaxed));
+	ISO_FP("create.open");
 	fd = shm_open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
 	if (fd < 0)
 		return iso_fail(errno == EACCES ? ISO_EPERM : ISO_ESYS,
@@ -169,6 +172,7 @@ static int create_segment(iso_reg_t *reg, const char *name,
 	snprintf(tmp_path, sizeof(tmp_path), SHM_DIR "%s", tmp);
 	snprintf(path, sizeof(path), SHM_DIR "%s", name);
 	/* The umask must not narrow the mode the operator asked for. */
+	ISO_FP("create.size");
 	if (fchmod(fd, mode) < 0 || ftruncate(fd, (off_t)g.total) < 0) {
 		rc = iso_fail(ISO_ESYS, "sizing %s to %llu bytes: %s", tmp,
 			      (unsigned long long)g.total, strerror(errno));
@@ -181,6 +185,7 @@ static int create_segment(iso_reg_t *reg, const char *name,
 
 	/* ftruncate zero-filled everything: slots FREE, directory empty. */
 	struct iso_shm_header *h = reg->hdr;
+	ISO_FP("create.header");
 	h->magic = ISO_MAGIC;
 	h->header_size = ISO_HEADER_SIZE;
 	h->slot_size = ISO_SLOT_SIZE;
@@ -198,8 +203,10 @@ static int create_segment(iso_reg_t *reg, const char *name,
 	iso_config_store_shm(&h->defaults, &def, 0);
 	/* release: the version, written last, publishes everything above; an
 	 * attacher acquire-loads it before reading any other field. */
-	__atomic_store_n(&h->version, ISO_LAYOUT_VERSION, __ATOMIC_RELEASE);
+	ISO_FP("create.version");
+	iso_store32_release(&h->version, ISO_LAYOUT_VERSION);
 
+	ISO_FP("create.link");
 	if (link(tmp_path, path) < 0) {
 		int e = errno;
 		munmap(reg->base, reg->size);
@@ -211,6 +218,7 @@ static int create_segment(iso_reg_t *reg, const char *name,
 		return iso_fail(e == EACCES ? ISO_EPERM : ISO_ESYS,
 				"linking %s into place: %s", path, strerror(e));
 	}
+	ISO_FP("create.unlink_tmp");
 	shm_unlink(tmp);
 	close(fd);
 	return 0;
@@ -239,8 +247,7 @@ static int attach_fd(iso_reg_t *reg, int fd, const char *name, bool rdonly)
 		return iso_fail(ISO_ESYS, "mmap header of %s: %s", name,
 				strerror(errno));
 	/* acquire: pairs with the creator's release store of version. */
-	uint32_t version = __atomic_load_n(&((struct iso_shm_header *)p)->version,
-					   __ATOMIC_ACQUIRE);
+	uint32_t version = iso_load32_acquire(&((struct iso_shm_header *)p)->version);
 	memcpy(&h, p, sizeof(h));
 	munmap(p, ISO_HEADER_SIZE);
 
@@ -326,7 +333,7 @@ int iso_attach(const char *name, const struct iso_attach_opts *opts,
 		return iso_fail(ISO_ENOMEM, "iso_attach: out of memory");
 	snprintf(reg->name, sizeof(reg->name), "%s", name);
 	reg->pid = iso_self_pid();
-	reg->start_time = iso_proc_start_time(reg->pid);
+	reg->owner_tag = iso_owner_tag();
 
 	uint32_t wait_ms = o.attach_timeout_ms ? o.attach_timeout_ms : 2000;
 	uint64_t deadline = iso_now_ms() + wait_ms;
@@ -420,14 +427,14 @@ int iso_segment_info(iso_reg_t *reg, struct iso_segment_info *info)
 	info->capacity = reg->capacity;
 	uint32_t used = iso_load32_relaxed(&h->next_slot);
 	info->used = used > reg->capacity ? reg->capacity : used;
-	info->live = iso_load32_relaxed(&h->live);
+	info->live = iso_live_count(reg);
 	info->dir_capacity = reg->dir_capacity;
 	info->dir_tombstones = iso_load32_relaxed(&h->dir_tombstones);
 	info->ring_capacity = reg->ring_mask + 1;
 	info->slot_size = ISO_SLOT_SIZE;
 	info->segment_size = reg->size;
 	info->bytes_per_account = reg->size / reg->capacity;
-	info->generation = iso_load_relaxed(&h->generation);
+	info->generation = iso_load64_relaxed(&h->generation);
 	info->retire_cooldown_ms = reg->cooldown_ms;
 	info->layout_version = ISO_LAYOUT_VERSION;
 	info->read_only = reg->rdonly;

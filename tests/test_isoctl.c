@@ -756,7 +756,7 @@ Test(isoctl, doctor_fails_a_damaged_segment)
 	/* The last slot was never used: give it a state no slot can have. */
 	slot = (struct iso_slot *)((char *)map + hdr->slots_off +
 				   (size_t)(hdr->capacity - 1) * hdr->slot_size);
-	slot->state = ISO_SW_MAKE(1, 0xee, 0);
+	slot->state.lo = ISO_SW_MAKE(1, 0xee, 0);
 	munmap(map, (size_t)sb.st_size);
 	close(fd);
 

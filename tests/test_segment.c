@@ -180,11 +180,11 @@ Test(segment, out_of_range_indices_are_survived_and_reported)
 	iso_dirent_t *dir = (iso_dirent_t *)(p + h->dir_off);
 	struct iso_slot *slots = (struct iso_slot *)(p + h->slots_off);
 	for (uint32_t i = 0; i < h->dir_capacity; i++)
-		if (dir[i].hi == (uint64_t)a.slot + 1)
-			dir[i].hi = 1u << 30; /* points far past the slots */
+		if (dir[i].hi == ISO_DE_MAKE(a.gen, a.slot, 0))
+			dir[i].hi = ISO_DE_MAKE(a.gen, 1u << 30, 0); /* far past the slots */
 	slots[b.slot].breaker.lo |= 3ull << ISO_BW_STATE_SHIFT |
 				    1ull << ISO_BW_DEGRADED_SHIFT;
-	slots[5].state = ISO_SW_MAKE(1, 0x7f, 0);
+	slots[5].state.lo = ISO_SW_MAKE(1, 0x7f, 0);
 	munmap(p, size);
 
 	iso_reg_t *r2 = NULL;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run-tests.sh - the whole suite, as `make test` and CI run it:
-#   1. plain build (-O2): every Criterion test, then the Python tests
-#   2. ASan+UBSan build: every Criterion test
+#   1. plain build (-O2): every Criterion test, the kill-and-stall harness
+#      (tests/killpoints/), then the Python tests
+#   2. ASan+UBSan build: every Criterion test and the harness
 #   3. TSan build: the threaded stress programs (tests/threads/)
 #   4. Valgrind over the breaker, key, registry and bad-input suites
 #   5. a 10-second libFuzzer run of every fuzz target
@@ -39,13 +40,15 @@ run_criterion() { # $1 = stage, $2 = build dir, rest = criterion args
   # A hung stage fails in bounded time, with its name, rather than
   # spending CI's whole budget.
   ISOREG_BIN="$PWD/$dir/bin" ISOREG_BUILD="$PWD/$dir" \
-    timeout -k 10 1800 "$dir/tests/isoreg_tests" --jobs="$jobs" "$@" 2>&1 | tee "$log"
+    timeout -k 10 1800 "$dir/tests/${TESTBIN:-isoreg_tests}" --jobs="$jobs" "$@" 2>&1 | tee "$log"
   local rc=${PIPESTATUS[0]}
   tally "$stage" "$log" "$rc"
 }
 
 if build build; then
   run_criterion plain build
+  # Every step of every protocol killed and stalled [R6]: RELIABILITY.md.
+  TESTBIN=isoreg_killpoints run_criterion killpoints build
   if [ -x tools/scripts/run-python-tests.sh ]; then
     echo "== tests: python"
     log=$logs/python.log
@@ -65,6 +68,9 @@ if build build-asan SANITIZE=address,undefined OPT=-O1; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
     LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp" \
     run_criterion asan build-asan
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp" TESTBIN=isoreg_killpoints \
+    run_criterion killpoints-asan build-asan
 else
   stages_failed+=(build-asan); fail=$((fail + 1))
 fi
