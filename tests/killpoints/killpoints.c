@@ -27,6 +27,7 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -45,6 +46,14 @@
 #define CAP 8
 #define COOLDOWN_MS 1
 #define PAST_COOLDOWN_US 4000
+/* The long form (make chaos, ISOREG_CHAOS_LONG=1) also stalls each point
+ * for 10x and 100x as long, with the interference repeated meanwhile. */
+static unsigned stall_rounds(void)
+{
+	const char *e = getenv("ISOREG_CHAOS_LONG");
+	return e && *e && *e != '0' ? 3 : 1;
+}
+static const unsigned stall_scale[3] = { 1, 10, 100 };
 #define MAX_POINTS 256
 #define CHILD_DEADLINE_S 20
 
@@ -305,7 +314,8 @@ static void exhaust(const struct proto *p)
 {
 	static char names[MAX_POINTS][64];
 	unsigned n = trace(p, names), violations = 0, stalls = 0;
-	for (int mode = 0; mode < 2; mode++) {
+	unsigned rounds = stall_rounds();
+	for (unsigned mode = 0; mode < 1 + rounds; mode++) {
 		for (unsigned k = 1; k <= n; k++) {
 			struct world w;
 			int st, fds[2];
@@ -324,10 +334,12 @@ static void exhaust(const struct proto *p)
 					V(&w, WIFSTOPPED(st), "the child did not stop");
 					stalls++;
 					/* Past the cooldown, with the child stopped. */
-					sleep_us(PAST_COOLDOWN_US);
+					unsigned scale = stall_scale[mode - 1];
+					sleep_us(PAST_COOLDOWN_US * scale);
 					check_consistent(&w);
-					if (p->interfere)
-						p->interfere(&w);
+					for (unsigned r = 0; r < (scale > 1 ? 2u : 1u); r++)
+						if (p->interfere)
+							p->interfere(&w);
 					check_consistent(&w);
 					kill(pid, SIGCONT);
 					if (wait_child(&w, pid, false, &st) == 0) {
@@ -351,7 +363,7 @@ static void exhaust(const struct proto *p)
 		}
 	}
 	printf("killpoints: %-18s %3u kill points, %3u stall points, %u violations\n",
-	       p->name, n, stalls, violations);
+	       p->name, n, stalls / rounds, violations);
 	fflush(stdout);
 	cr_expect_eq(violations, 0, "%s: %u invariant violations (see above)",
 		     p->name, violations);
