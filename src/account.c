@@ -162,34 +162,37 @@ static int transition(const iso_account_t *a, struct iso_slot *s,
 		}
 		to.seq = (uint8_t)(from.seq + 1);
 		ISO_FP("transition.cas");
-		/* acq_rel: the word is the breaker's whole state; on failure
-		 * cur gets the word that beat us and we decide again. */
-		if (iso_cas128_acq_rel(&s->breaker, &cur, iso_bw_pack(&to))) {
-			ISO_FP("transition.version");
-			/* release: pairs with iso_bw_load's acquire. */
-			iso_faa64_release(&s->bw_version, 1);
-			if (out->quarantined) {
-				ISO_FP("transition.quarantines");
-				iso_add64_relaxed(&s->quarantines, 1);
-			}
-			/* A timeout that happened lazily inside this step is
-			 * its own transition, reported as such. */
-			struct iso_bevent t = { .kind = ISO_BEV_TICK };
-			struct iso_bw mid = iso_breaker_next(from, &t, &cfg, now, NULL);
-			if (!iso_bw_equal(&mid, &from) && ev->kind != ISO_BEV_TICK &&
-			    mid.state != from.state) {
-				record_transition(a->reg, s, a->slot, a->gen,
-						  &from, &mid,
-						  ISO_CAUSE_TIMEOUT, -1);
-				from = mid;
-			}
-			record_transition(a->reg, s, a->slot, a->gen, &from, &to,
-					  cause, ev->kind == ISO_BEV_FAILURE
-					  ? ev->ftype : -1);
-			if (episode && ev->kind == ISO_BEV_ACQUIRE)
-				*episode = to.episode;
-			return 0;
+		/* acq_rel: the word is the breaker's whole state. On failure
+		 * we decide again from a consistent read (the value a failed
+		 * CAS hands back may be torn on aarch64; atomic.h). */
+		if (!iso_cas128_acq_rel(&s->breaker, &cur, iso_bw_pack(&to))) {
+			cur = iso_bw_load(&s->breaker, &s->bw_version);
+			continue;
 		}
+		ISO_FP("transition.version");
+		/* release: pairs with iso_bw_load's acquire. */
+		iso_faa64_release(&s->bw_version, 1);
+		if (out->quarantined) {
+			ISO_FP("transition.quarantines");
+			iso_add64_relaxed(&s->quarantines, 1);
+		}
+		/* A timeout that happened lazily inside this step is
+		 * its own transition, reported as such. */
+		struct iso_bevent t = { .kind = ISO_BEV_TICK };
+		struct iso_bw mid = iso_breaker_next(from, &t, &cfg, now, NULL);
+		if (!iso_bw_equal(&mid, &from) && ev->kind != ISO_BEV_TICK &&
+		    mid.state != from.state) {
+			record_transition(a->reg, s, a->slot, a->gen,
+					  &from, &mid,
+					  ISO_CAUSE_TIMEOUT, -1);
+			from = mid;
+		}
+		record_transition(a->reg, s, a->slot, a->gen, &from, &to,
+				  cause, ev->kind == ISO_BEV_FAILURE
+				  ? ev->ftype : -1);
+		if (episode && ev->kind == ISO_BEV_ACQUIRE)
+			*episode = to.episode;
+		return 0;
 	}
 }
 

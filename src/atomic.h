@@ -21,7 +21,11 @@
  *    model standalone fences, so this vocabulary offers none: every
  *    ordering is attached to an access.
  *
- * 128-bit pairs: a pair is changed only by iso_cas128_*; its halves may be
+ * 128-bit pairs: a pair is changed only by iso_cas128_*. When that CAS
+ * fails, the value it hands back may be torn on aarch64 (read by LDXP
+ * without a confirming STXP): callers use it only as the next guess for
+ * another CAS, never to decide anything; decisions use iso_read128_acq_rel
+ * or a seq/version-checked read. Its halves may be
  * loaded alone (64-bit loads of an aligned half of a 16-byte atomic are
  * single-copy atomic on x86-64 with cmpxchg16b and on aarch64). Mixed-size
  * access is outside ISO C11; it is the one place we rely on the hardware
@@ -145,12 +149,18 @@ static inline bool iso_cas128_acq_rel(iso_pair_t *p, iso_pair_t *old, iso_pair_t
 
 /*
  * iso_read128_acq_rel - an exact read of a pair, for writers only: a CAS
- * that installs the value it finds. Needs a writable mapping.
+ * that installs the value it expects, repeated until it succeeds. Only a
+ * successful CAS vouches for the value: on aarch64 the pair a failed
+ * compare hands back was read by LDXP with no STXP to confirm it, and may
+ * be torn. Needs a writable mapping. Lock-free: it retries only when a
+ * writer changed the pair.
  */
 static inline iso_pair_t iso_read128_acq_rel(iso_pair_t *p)
 {
-	iso_pair_t v = { 0, 0 };
-	iso_cas128_acq_rel(p, &v, v);
+	/* A good first guess: the two halves as they are now. */
+	iso_pair_t v = { iso_load64_relaxed(&p->lo), iso_load64_relaxed(&p->hi) };
+	while (!iso_cas128_acq_rel(p, &v, v))
+		;
 	return v;
 }
 

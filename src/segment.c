@@ -1,16 +1,13 @@
 /*
  * segment.c - creating, validating, attaching and removing the segment.
  *
- * Creation is atomic [R2]: the segment is built complete under a private
- * temporary name in /dev/shm and then link()ed into place, which fails if
- * the name exists; so an attacher sees either no segment or a whole one,
- * and a creator killed at any instruction leaves only its temporary file
- * (removed by the next creator once the pid is gone). Attach trusts nothing
+ * Creation is atomic [R2]: the segment is built complete in an unnamed
+ * object in /dev/shm (O_TMPFILE) and then linked into place, which fails
+ * if the name exists; so an attacher sees either no segment or a whole
+ * one, and a creator killed at any instruction leaves nothing at all. Attach trusts nothing
  * it reads [R1]: geometry is recomputed from the capacity and must match
  * the header and the object's real size.
  */
-#include <dirent.h>
-#include <stdatomic.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -96,28 +93,6 @@ static int check_name(const char *name)
 	return 0;
 }
 
-/* Remove temporary files of creators that died before linking theirs. */
-static void sweep_dead_temps(const char *name)
-{
-	char prefix[256];
-	DIR *d = opendir(SHM_DIR);
-	struct dirent *de;
-	int plen = snprintf(prefix, sizeof(prefix), "%s.tmp.", name + 1);
-	if (!d)
-		return;
-	while ((de = readdir(d))) {
-		if (strncmp(de->d_name, prefix, (size_t)plen))
-			continue;
-		long pid = strtol(de->d_name + plen, NULL, 10);
-		if (pid > 0 && kill((pid_t)pid, 0) < 0 && errno == ESRCH) {
-			char path[512];
-			snprintf(path, sizeof(path), SHM_DIR "/%s", de->d_name);
-			unlink(path);
-		}
-	}
-	closedir(d);
-}
-
 static int map_reg(iso_reg_t *reg, int fd, uint64_t size, bool rdonly)
 {
 	void *p = mmap(NULL, size, rdonly ? PROT_READ : PROT_READ | PROT_WRITE,
@@ -148,8 +123,7 @@ static void set_geometry(iso_reg_t *reg, const struct geometry *g,
 static int create_segment(iso_reg_t *reg, const char *name,
 			  const struct iso_attach_opts *o)
 {
-	static atomic_uint counter; /* this process's, not shared */
-	char tmp[256], tmp_path[300], path[300];
+	char fd_path[64], path[300];
 	struct geometry g;
 	struct iso_config def;
 	uint32_t cap = o->capacity ? o->capacity : ISO_DEFAULT_CAPACITY;
@@ -161,20 +135,25 @@ static int create_segment(iso_reg_t *reg, const char *name,
 	else
 		iso_config_default(&def);
 	geometry_for(cap, &g);
-	sweep_dead_temps(name);
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%u.%u", name, (unsigned)getpid(),
-		 atomic_fetch_add_explicit(&counter, 1, memory_order_relaxed));
+	/*
+	 * The segment is built in an object with no name at all (O_TMPFILE)
+	 * and given its name only when complete: a creator killed at any
+	 * instruction leaves nothing behind (the kernel frees the object
+	 * with its last descriptor), and nobody else can open, plant, guess
+	 * or sweep a temporary name, because there is none.
+	 */
 	ISO_FP("create.open");
-	fd = shm_open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	fd = open(SHM_DIR, O_TMPFILE | O_RDWR | O_CLOEXEC, mode);
 	if (fd < 0)
 		return iso_fail(errno == EACCES ? ISO_EPERM : ISO_ESYS,
-				"creating %s: %s", tmp, strerror(errno));
-	snprintf(tmp_path, sizeof(tmp_path), SHM_DIR "%s", tmp);
+				"creating an unnamed object in " SHM_DIR " for %s: "
+				"%s", name, strerror(errno));
+	snprintf(fd_path, sizeof(fd_path), "/proc/self/fd/%d", fd);
 	snprintf(path, sizeof(path), SHM_DIR "%s", name);
 	/* The umask must not narrow the mode the operator asked for. */
 	ISO_FP("create.size");
 	if (fchmod(fd, mode) < 0 || ftruncate(fd, (off_t)g.total) < 0) {
-		rc = iso_fail(ISO_ESYS, "sizing %s to %llu bytes: %s", tmp,
+		rc = iso_fail(ISO_ESYS, "sizing %s to %llu bytes: %s", name,
 			      (unsigned long long)g.total, strerror(errno));
 		goto fail_fd;
 	}
@@ -206,24 +185,21 @@ static int create_segment(iso_reg_t *reg, const char *name,
 	ISO_FP("create.version");
 	iso_store32_release(&h->version, ISO_LAYOUT_VERSION);
 
+	/* Named only now, and only if the name is free. */
 	ISO_FP("create.link");
-	if (link(tmp_path, path) < 0) {
+	if (linkat(AT_FDCWD, fd_path, AT_FDCWD, path, AT_SYMLINK_FOLLOW) < 0) {
 		int e = errno;
 		munmap(reg->base, reg->size);
 		reg->base = NULL;
-		shm_unlink(tmp);
 		close(fd);
 		if (e == EEXIST)
 			return ISO_EEXIST; /* lost the race: attach theirs */
 		return iso_fail(e == EACCES ? ISO_EPERM : ISO_ESYS,
 				"linking %s into place: %s", path, strerror(e));
 	}
-	ISO_FP("create.unlink_tmp");
-	shm_unlink(tmp);
 	close(fd);
 	return 0;
 fail_fd:
-	shm_unlink(tmp);
 	close(fd);
 	return rc;
 }

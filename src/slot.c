@@ -76,6 +76,7 @@ bool iso_slot_publish(iso_reg_t *reg, uint32_t slot, uint32_t gen)
 		if (iso_cas128_acq_rel(&s->state, &cur,
 				       (iso_pair_t){ ISO_SW_MAKE(gen, ISO_SLOT_LIVE, 0), 0 }))
 			return true;
+		cur = iso_read128_acq_rel(&s->state); /* see atomic.h */
 	}
 	return ISO_SW_GEN(cur.lo) == gen && ISO_SW_STATE(cur.lo) == ISO_SLOT_LIVE;
 }

@@ -688,7 +688,7 @@ static void check_created(struct world *w, bool want)
 	if (r)
 		iso_detach(r);
 	char pattern[160];
-	snprintf(pattern, sizeof(pattern), "%s-new.tmp.", w->seg + 1);
+	snprintf(pattern, sizeof(pattern), "%s-new.", w->seg + 1);
 	unsigned left = 0;
 	char *list = chaos_shm_list(pattern, &left);
 	free(list);
