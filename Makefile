@@ -32,8 +32,11 @@ OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CPPFLAGS_ISO := -Iinclude -Isrc -D_GNU_SOURCE
-# -mcx16: the breaker word is 128 bits, changed by cmpxchg16b [B4].
-ARCHFLAGS := -mcx16
+# The breaker word is 128 bits, changed by one double-width CAS [B4]. On
+# x86-64 that is cmpxchg16b, which needs -mcx16; aarch64's baseline
+# LDXP/STXP pair (ck's default, no LSE) needs no flag.
+ISO_MACHINE := $(shell $(CC) -dumpmachine 2>/dev/null | cut -d- -f1)
+ARCHFLAGS := $(if $(filter x86_64 i386 i486 i586 i686,$(ISO_MACHINE)),-mcx16)
 ifneq ($(SANITIZE),)
 SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 endif
@@ -103,7 +106,7 @@ $(BUILD)/tests/test_exporter.o $(BUILD)/bench/bench_exporter.o: tools/isoctl/met
 
 $(LIB_A): $(LIB_OBJ)
 	@$(if $(Q),echo "  AR    $@")
-	$(Q)rm -f $@ && ar rcs $@ $^
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
 $(LIB_SO): $(LIB_OBJ)
 	@$(if $(Q),echo "  LD    $@")
