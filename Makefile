@@ -2,7 +2,9 @@
 #
 #   make            library, tools, tests and benches (into $(BUILD))
 #   make test       install missing packages, build, run the whole suite:
-#                   plain, ASan+UBSan, TSan on the threaded tests
+#                   plain, ASan+UBSan, TSan on the threaded tests, aarch64
+#   make test-aarch64  cross-build for aarch64 into build-aarch64 and run the
+#                   breaker, registry and multiproc suites under qemu-user
 #   make demo       the demo fleet (isosim) watched in isotop
 #   make bench      the measurement harnesses
 #   make install    PREFIX=/usr/local DESTDIR=
@@ -75,7 +77,7 @@ BENCH_BINS   := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 all: threads
 
-.PHONY: threads all lib tools tests benches test check-all bench demo install uninstall clean deps python fuzz chaos
+.PHONY: threads all lib tools tests benches test test-aarch64 check-all bench demo install uninstall clean deps python fuzz chaos
 .DEFAULT_GOAL := all
 # Keep objects that pattern rules make on the way, so tools are not relinked
 # from scratch on every build.
@@ -145,6 +147,10 @@ test:
 	$(Q)tools/scripts/run-tests.sh
 
 check-all: test
+
+# Off x86 (README: `make test-aarch64`): its own build directory and sysroot.
+test-aarch64:
+	$(Q)tools/scripts/test-aarch64.sh build-aarch64
 
 bench:
 	$(Q)tools/scripts/deps.sh build
