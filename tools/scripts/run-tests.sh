@@ -6,6 +6,8 @@
 #   3. TSan build: the threaded stress programs (tests/threads/)
 #   4. Valgrind over the breaker, key, registry and bad-input suites
 #   5. a 10-second libFuzzer run of every fuzz target
+#   6. aarch64: the breaker, registry and multiproc suites cross-built and run
+#      under qemu-user (tools/scripts/test-aarch64.sh; about 20 s)
 # It ends with one line "N passed, N failed" summing every stage.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -118,6 +120,21 @@ if command -v clang >/dev/null; then
   log=$logs/fuzz.log
   FUZZ_SECONDS=10 tools/scripts/fuzz.sh 2>&1 | tee "$log"
   if [ "${PIPESTATUS[0]}" -eq 0 ]; then pass=$((pass + 1)); else fail=$((fail + 1)); stages_failed+=(fuzz); fi
+fi
+
+# Off x86 (make test-aarch64). A machine that cannot get the arm64 packages
+# or run qemu fails this stage with the reason; it is never skipped.
+echo "== tests: aarch64 (cross-built, under qemu-user)"
+log=$logs/aarch64.log
+timeout -k 10 1800 tools/scripts/test-aarch64.sh build-aarch64 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+line=$(grep -aE '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
+if [ -n "$line" ]; then
+  pass=$((pass + $(awk '{print $1}' <<<"$line"))); fail=$((fail + $(awk '{print $3}' <<<"$line")))
+fi
+if [ "$rc" -ne 0 ]; then
+  stages_failed+=(aarch64)
+  { [ -z "$line" ] || [ "$(awk '{print $3}' <<<"$line")" -eq 0 ]; } && fail=$((fail + 1))
 fi
 
 echo
