@@ -28,8 +28,15 @@ uint32_t iso_self_pid(void)
 static uint64_t proc_stat(uint32_t pid, char *state)
 {
 	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* The directory first, then "stat" relative to it: the kernel's file
+	 * even under qemu-user, which answers an open of the emulated
+	 * process's own /proc/PID/stat with a made-up start time. */
+	snprintf(path, sizeof(path), "/proc/%u", pid);
+	int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return 0;
+	int fd = openat(dfd, "stat", O_RDONLY | O_CLOEXEC);
+	close(dfd);
 	if (fd < 0)
 		return 0;
 	ssize_t n = read(fd, buf, sizeof(buf) - 1);

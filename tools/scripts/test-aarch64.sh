@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test-aarch64.sh - isoreg off x86 (make test-aarch64, and a stage of
 # run-tests.sh): cross-build the library and a Criterion binary of the
-# breaker, registry and multiproc suites for aarch64, then run those suites
+# breaker, registry, multiproc and protocol suites and the kill-and-stall
+# harness for aarch64, then run those suites
 # under qemu-user. It ends with one line "N passed, N failed".
 #
 #   tools/scripts/test-aarch64.sh [DIR]      (default build-aarch64)
@@ -15,8 +16,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 
-SUITES=(breaker registry multiproc)
-TEST_FILES="tests/test_breaker.c tests/test_registry.c tests/test_multiproc.c"
+SUITES=(breaker registry multiproc protocol killpoints)
+TEST_FILES="tests/test_breaker.c tests/test_registry.c tests/test_multiproc.c tests/test_protocol.c"
 # The magic and mask of an aarch64 ELF executable or shared object.
 MAGIC='\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00'
 MASK='\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff'
@@ -32,7 +33,10 @@ if [ "${1:-}" = --in-namespace ]; then
   rc=0
   for s in "${SUITES[@]}"; do
     echo "== aarch64: $s"
-    timeout -k 10 600 "$dir/tests/isoreg_tests" --jobs="$(nproc)" --filter="$s/*" 2>&1 || rc=1
+    bin=isoreg_tests
+    # The kill-and-stall harness is its own binary (failpoints built in).
+    [ "$s" = killpoints ] && bin=isoreg_killpoints
+    timeout -k 10 600 "$dir/tests/$bin" --jobs="$(nproc)" --filter="$s/*" 2>&1 || rc=1
   done
   exit $rc
 fi
@@ -51,7 +55,7 @@ echo "== build $dir (aarch64-linux-gnu-gcc, sysroot $dir/sysroot)"
 make --no-print-directory -j"$(nproc)" BUILD="$dir" \
   CC="aarch64-linux-gnu-gcc --sysroot=$sr" AR=aarch64-linux-gnu-ar \
   TESTS="$TEST_FILES" lib tests >"$log" 2>&1 || { cat "$log"; die "the aarch64 build failed"; }
-for f in "$dir/libisoreg.so" "$dir/tests/isoreg_tests"; do
+for f in "$dir/libisoreg.so" "$dir/tests/isoreg_tests" "$dir/tests/isoreg_killpoints"; do
   aarch64-linux-gnu-readelf -h "$f" | grep -q 'Machine:.*AArch64' || die "$f is not an aarch64 ELF"
 done
 # The breaker word and the directory entries change by a double-width CAS:
