@@ -317,6 +317,24 @@ int iso_configure_default(iso_reg_t *reg, const struct iso_config *cfg);
  * the slot index and generation; every call through it checks the
  * generation, and a stale handle gets ISO_ESTALE (and counts as a detected
  * isolation violation, see iso_report).
+ *
+ * What a caller may rely on once a call returns:
+ *  - a breaker transition (trip, halt, reset, probe) is one CAS with
+ *    acquire-release ordering: every process that acquires the account
+ *    afterwards sees it;
+ *  - counters are relaxed atomic adds: each is exact and read whole, and
+ *    becomes visible to other processes eventually, in no promised order
+ *    with other counters;
+ *  - registration and retire are linearizable per key: at any moment a key
+ *    has at most one live account, and a lookup finds it.
+ *
+ * The stated bound: a write through a handle that passed its generation
+ * check and whose thread then stalls for longer than the whole retire
+ * cooldown (default 60 s; SIGSTOP, a VM pause) while its account is retired
+ * and the slot reused, lands one count in the new account. It is detected
+ * (the writer re-checks the generation after its add) and counted in
+ * cross_account_errors; breaker words are never moved that way (their CAS
+ * compares the whole 32-bit generation).
  */
 typedef struct iso_account {
 	iso_reg_t *reg;
@@ -533,12 +551,15 @@ int iso_force_open(const iso_account_t *acct);
 int iso_configure(const iso_account_t *acct, const struct iso_config *cfg);
 
 /**
- * iso_retire - the account is gone: its directory entry is removed and its
- * slot is reused after the segment's retire cooldown, with its generation
- * bumped so every stale handle is refused. A write that passed its
- * generation check lands within a few instructions; the cooldown (default
- * 60 s) is the bound within which it must, so a stale handle's counters
- * never reach another account unless its thread is descheduled for longer.
+ * iso_retire - the account is gone: its slot is marked retired (the one
+ * CAS that ends the account), then its directory entry is removed; the slot
+ * is reused after the segment's retire cooldown, with its generation bumped
+ * so every stale handle is refused. A write that passed its generation
+ * check lands within a few instructions; the cooldown (default 60 s) is the
+ * bound within which it must (see the handle's stated bound above).
+ *
+ * Returns 0, or ISO_ESTALE (counted) if the account was already retired or
+ * its slot reused, ISO_EINVAL or ISO_ERDONLY.
  */
 int iso_retire(const iso_account_t *acct);
 
