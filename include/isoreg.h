@@ -122,11 +122,16 @@ enum iso_cause {
 	ISO_CAUSE_FAILURE = 0, /* a recorded failure; see failure type */
 	ISO_CAUSE_SUCCESS,     /* a recorded success */
 	ISO_CAUSE_TIMEOUT,     /* the open time ran out (lazy) */
-	ISO_CAUSE_RESET,       /* iso_reset / isoctl reset or release */
-	ISO_CAUSE_FORCE_OPEN,  /* iso_force_open / isoctl halt */
+	ISO_CAUSE_RESET,       /* iso_reset / isoctl reset */
+	ISO_CAUSE_FORCE_OPEN,  /* iso_force_open, iso_halt / isoctl halt */
 	ISO_CAUSE_REGISTER,    /* the account was registered */
 	ISO_CAUSE_RETIRE,      /* the account was retired */
 	ISO_CAUSE_CONFIG,      /* iso_configure */
+	ISO_CAUSE_RELEASE,     /* iso_release / isoctl release: a halt lifted */
+	ISO_CAUSE_DEFAULTS,    /* iso_configure_default: the segment default */
+	ISO_CAUSE_DOCTOR,      /* iso_doctor REPAIR changed something */
+	ISO_CAUSE_BROKER_HALT,    /* iso_halt_broker: every account of a broker */
+	ISO_CAUSE_BROKER_RELEASE, /* iso_release_broker */
 	ISO_CAUSE__COUNT
 };
 
@@ -538,9 +543,59 @@ int iso_reset(const iso_account_t *acct);
 
 /**
  * iso_force_open - halt the account (FORCED_OPEN): every acquire is refused
- * until iso_reset. It never reopens by itself.
+ * until iso_reset or iso_release. It never reopens by itself.
  */
 int iso_force_open(const iso_account_t *acct);
+
+/* ------------------------------------------------- operator actions [R8] */
+
+#define ISO_OP_REASON_MAX 200 /* bytes of an operator's reason */
+#define ISO_OP_FORCE 0x1u     /* iso_reset_op: lift an operator's halt too */
+
+/*
+ * An operator action's attribution: every one is an event carrying the
+ * uid and pid of the process that made it and the operator's reason.
+ */
+struct iso_op {
+	const char *reason;   /* printable text, at most ISO_OP_REASON_MAX
+				 bytes; NULL or "" for none */
+	unsigned flags;       /* ISO_OP_* */
+};
+
+/**
+ * iso_halt - halt the account (FORCED_OPEN) with a reason: an event with
+ * cause force_open, uid, pid and reason. Halting a halted account changes
+ * nothing and returns ISO_EEXIST (so a tool can say so).
+ * Returns 0, ISO_EEXIST, ISO_EINVAL (a reason too long or not printable),
+ * ISO_ESTALE or ISO_ERDONLY.
+ */
+int iso_halt(const iso_account_t *acct, const struct iso_op *op);
+
+/**
+ * iso_release - lift an operator's halt: FORCED_OPEN -> CLOSED, an event
+ * with cause release. Returns 0, ISO_ENOENT if the account is not halted
+ * (nothing changed), ISO_EINVAL, ISO_ESTALE or ISO_ERDONLY.
+ */
+int iso_release(const iso_account_t *acct, const struct iso_op *op);
+
+/**
+ * iso_reset_op - close the breaker, as iso_reset, with a reason; refuses
+ * to lift an operator's halt (ISO_EPERM, naming iso_release) unless
+ * @op->flags has ISO_OP_FORCE.
+ */
+int iso_reset_op(const iso_account_t *acct, const struct iso_op *op);
+
+/** iso_retire_op - iso_retire with a reason in its event. */
+int iso_retire_op(const iso_account_t *acct, const struct iso_op *op);
+
+/** iso_configure_op - iso_configure with a reason in its event. */
+int iso_configure_op(const iso_account_t *acct, const struct iso_config *cfg,
+		     const struct iso_op *op);
+
+/** iso_configure_default_op - iso_configure_default, logged as an event
+ * (cause defaults) with the operator's reason. */
+int iso_configure_default_op(iso_reg_t *reg, const struct iso_config *cfg,
+			     const struct iso_op *op);
 
 /**
  * iso_configure - give @acct its own config (@cfg), or NULL to follow the
@@ -588,18 +643,27 @@ int iso_reset_by_key(iso_reg_t *reg, const char *type, const char *id,
 /* ------------------------------------------------------------- events */
 
 /* One breaker transition, as read from the event ring. */
+#define ISO_EVENT_REASON_MAX 16
+#define ISO_NO_SLOT UINT32_MAX /* an event about the segment, not an account */
+
 struct iso_event {
 	uint64_t seq;             /* position in the ring's history */
 	int64_t time_ms;          /* Unix ms */
 	uint32_t slot;
 	uint32_t gen;
 	uint32_t pid;             /* the process that made the transition */
-	struct iso_key key;       /* empty if the slot was reused since */
+	struct iso_key key;       /* empty if the slot was reused since; for
+				     broker halts and releases only
+				     key.broker is set (slot ISO_NO_SLOT) */
 	enum iso_health from;
 	enum iso_health to;
 	enum iso_breaker_state breaker; /* after */
 	enum iso_cause cause;
 	int failure_type;         /* with ISO_CAUSE_FAILURE; else -1 */
+	uint32_t uid;             /* the user the process ran as [R8] */
+	/* An operator's reason, its first ISO_EVENT_REASON_MAX bytes (the
+	 * whole text is in the state file); "" if none was given. */
+	char reason[ISO_EVENT_REASON_MAX + 1];
 };
 
 /**

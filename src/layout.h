@@ -216,8 +216,10 @@ struct iso_shm_event {
 	uint64_t time_ms;     /* Unix ms */
 	uint64_t slot_gen;    /* slot (32) | gen (32) */
 	uint64_t info;        /* pid32 | from8 | to8 | breaker8 | cause4 ftype4 */
-	uint64_t check;       /* checksum of ticket and the fields above */
-	uint64_t _pad[3];
+	uint64_t check;       /* checksum of ticket and every other field */
+	uint64_t uid;         /* uid32 of the process that made it */
+	uint64_t text[2];     /* an operator's reason (its first 16 bytes), or
+				 a broker's name for broker halts */
 };
 _Static_assert(sizeof(struct iso_shm_event) == ISO_EVENT_SIZE, "event size");
 

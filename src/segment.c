@@ -310,6 +310,7 @@ int iso_attach(const char *name, const struct iso_attach_opts *opts,
 	snprintf(reg->name, sizeof(reg->name), "%s", name);
 	reg->pid = iso_self_pid();
 	reg->owner_tag = iso_owner_tag();
+	reg->uid = (uint32_t)geteuid();
 
 	uint32_t wait_ms = o.attach_timeout_ms ? o.attach_timeout_ms : 2000;
 	uint64_t deadline = iso_now_ms() + wait_ms;

@@ -769,7 +769,17 @@ static const struct proto P_DOCTOR = { "doctor.repair", setup_leftovers, run_doc
 	interfere_doctor, NULL, false };
 static const struct proto P_CREATE = { "create", NULL, run_create,
 	interfere_create, after_create, false };
-static const struct proto P_EVENTS = { "events.read", setup_one_full,
+/* k (slot 1) with events of its own: a halt and a release. */
+static void setup_events(struct world *w)
+{
+	iso_account_t a;
+	setup_one_full(w);
+	cr_assert_eq(iso_lookup(w->reg, "user", "k", "KRAKEN", &a), 0);
+	cr_assert_eq(iso_halt(&a, &(struct iso_op){ .reason = "kp" }), 0);
+	cr_assert_eq(iso_release(&a, NULL), 0);
+}
+
+static const struct proto P_EVENTS = { "events.read", setup_events,
 	run_read_events, interfere_events, after_events, true };
 
 Test(killpoints, register_into_a_fresh_slot) { exhaust(&P_REGISTER); }
