@@ -489,6 +489,9 @@ struct iso_status {
 	uint64_t hist[ISO_HIST_BUCKETS];
 	struct iso_config config;       /* in force for this account */
 	bool config_override;           /* true if not the segment default */
+	bool broker_halted;             /* its broker is halted (iso_halt_broker):
+					   health and breaker say so, the
+					   account's own breaker is kept */
 };
 
 /**
@@ -584,6 +587,32 @@ int iso_release(const iso_account_t *acct, const struct iso_op *op);
  * @op->flags has ISO_OP_FORCE.
  */
 int iso_reset_op(const iso_account_t *acct, const struct iso_op *op);
+
+#define ISO_BROKER_HALTS_MAX 16 /* brokers halted at once, per segment */
+
+/**
+ * iso_halt_broker - refuse every acquire of every account of @broker,
+ * including accounts registered later, until iso_release_broker. The
+ * accounts' own breakers are left as they are (and come back as they were).
+ * One event (cause broker_halt, key.broker set) with the operator's uid,
+ * pid and reason. Status shows each such account QUARANTINED, breaker
+ * FORCED_OPEN, broker_halted.
+ * Returns 0, ISO_EEXIST (already halted), ISO_EFULL (ISO_BROKER_HALTS_MAX
+ * brokers halted already), ISO_EINVAL or ISO_ERDONLY.
+ */
+int iso_halt_broker(iso_reg_t *reg, const char *broker, const struct iso_op *op);
+
+/** iso_release_broker - lift a broker halt. 0, ISO_ENOENT (not halted),
+ * ISO_EINVAL or ISO_ERDONLY. */
+int iso_release_broker(iso_reg_t *reg, const char *broker,
+		       const struct iso_op *op);
+
+/**
+ * iso_halted_brokers - the brokers halted now.
+ * @out: room for @max names. Returns how many there are (which may be
+ * more than @max) or a negative code. Works read-only.
+ */
+int iso_halted_brokers(iso_reg_t *reg, char (*out)[ISO_BROKER_MAX + 1], int max);
 
 /** iso_retire_op - iso_retire with a reason in its event. */
 int iso_retire_op(const iso_account_t *acct, const struct iso_op *op);

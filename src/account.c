@@ -485,6 +485,16 @@ int iso_acquire(const iso_account_t *acct, iso_permit_t *p)
 	p->slot = acct->slot;
 	p->gen = acct->gen;
 	p->retry_in_ms = 0;
+	/* Broker-wide halts (broker.c): one relaxed load of a read-mostly
+	 * header word; the table only while some broker is halted. */
+	if (unlikely(iso_load32_relaxed(&acct->reg->hdr->broker_halts)) &&
+	    iso_broker_halted_slot(acct->reg, s)) {
+		p->episode = iso_bw_lo_episode(lo);
+		p->flags = 0;
+		p->reason = ISO_REASON_FORCED_OPEN;
+		p->health = ISO_QUARANTINED;
+		return ISO_EOPEN;
+	}
 	if (likely(iso_bw_lo_state(lo) == ISO_BREAKER_CLOSED &&
 		   iso_bw_lo_gen(lo) == acct->gen)) {
 		/* CLOSED admits everyone: one load, no write. */
@@ -807,6 +817,14 @@ int iso_status_slot(iso_reg_t *reg, uint32_t slot, struct iso_status *st)
 	if ((unsigned)st->last_cause >= ISO_CAUSE__COUNT)
 		st->last_cause = ISO_CAUSE_REGISTER;
 	st->last_failure_type = (info & 0xff) < ISO_FAIL__COUNT ? (int)(info & 0xff) : -1;
+	/* A broker halt overrides what the account's own breaker says. */
+	if (iso_load32_relaxed(&reg->hdr->broker_halts) &&
+	    iso_broker_halted_slot(reg, s)) {
+		st->broker_halted = true;
+		st->health = ISO_QUARANTINED;
+		st->breaker = ISO_BREAKER_FORCED_OPEN;
+		st->retry_in_ms = 0;
+	}
 
 	uint64_t timed = 0;
 	for (int i = 0; i < ISO_HIST_BUCKETS; i++) {

@@ -138,6 +138,16 @@ int iso_configure_text(const iso_account_t *acct, const struct iso_config *cfg,
 		       const char *text);
 int iso_retire_text(const iso_account_t *acct, const char *text);
 
+/* broker.c: broker-wide halts. */
+struct iso_slot;
+/** iso_broker_halted_slot - whether the broker of the account in @s is in
+ * the halt table (call only when hdr->broker_halts is not 0). */
+bool iso_broker_halted_slot(iso_reg_t *reg, const struct iso_slot *s);
+/** iso_broker_recount - entries in the halt table now (doctor). */
+uint32_t iso_broker_recount(iso_reg_t *reg);
+/* operator.c: validate an operator's attribution (reason and flags). */
+int iso_op_check(const struct iso_op *op);
+
 /** iso_live_count - accounts registered now, counted from the slots (a
  * stored count would drift when a registrant or retirer is killed). */
 uint32_t iso_live_count(iso_reg_t *reg);

@@ -11,6 +11,14 @@
 
 #include "internal.h"
 
+static int op_text(const struct iso_op *op, const char **text);
+
+int iso_op_check(const struct iso_op *op)
+{
+	const char *text;
+	return op_text(op, &text);
+}
+
 /* The reason text of @op: "" when none (operator actions are always
  * logged), or ISO_EINVAL if it is too long or not printable. */
 static int op_text(const struct iso_op *op, const char **text)

@@ -123,3 +123,42 @@ Test(operator, bad_reasons_are_refused_and_change_nothing)
 	cr_assert_eq(iso_status(&a, &st), 0);
 	cr_expect_eq(st.breaker, ISO_BREAKER_CLOSED);
 }
+
+/* [R8] a broker halt refuses every account of the broker, those
+ * registered later too, leaves other brokers alone, and on release every
+ * account comes back as its own breaker says (an individual halt stays). */
+Test(operator, broker_halt_covers_later_accounts_and_releases_cleanly)
+{
+	iso_account_t k1, k2, k3, c1;
+	iso_permit_t p;
+	struct iso_status st;
+	cr_assert_eq(iso_register(reg, "user", "k1", "KRAKEN", &k1), 0);
+	cr_assert_eq(iso_register(reg, "user", "k2", "KRAKEN", &k2), 0);
+	cr_assert_eq(iso_register(reg, "user", "c1", "COINBASE", &c1), 0);
+	cr_assert_eq(iso_halt(&k2, &(struct iso_op){ .reason = "this one" }), 0);
+	cr_assert_eq(iso_halt_broker(reg, "kraken", &(struct iso_op){ .reason = "outage" }), 0);
+	struct iso_event e = last_event();
+	cr_expect_eq(e.cause, ISO_CAUSE_BROKER_HALT);
+	cr_expect_str_eq(e.key.broker, "KRAKEN");
+	cr_expect_eq(iso_halt_broker(reg, "KRAKEN", NULL), ISO_EEXIST);
+
+	cr_expect_eq(iso_acquire(&k1, &p), ISO_EOPEN);
+	cr_expect_eq(p.reason, ISO_REASON_FORCED_OPEN);
+	cr_expect_eq(iso_acquire(&c1, &p), 0, "another broker was halted");
+	cr_assert_eq(iso_register(reg, "user", "k3", "KRAKEN", &k3), 0);
+	cr_expect_eq(iso_acquire(&k3, &p), ISO_EOPEN, "a later account trades");
+	cr_assert_eq(iso_status(&k3, &st), 0);
+	cr_expect(st.broker_halted && st.health == ISO_QUARANTINED &&
+		  st.breaker == ISO_BREAKER_FORCED_OPEN);
+	char names[4][ISO_BROKER_MAX + 1];
+	cr_expect_eq(iso_halted_brokers(reg, names, 4), 1);
+	cr_expect_str_eq(names[0], "KRAKEN");
+
+	cr_assert_eq(iso_release_broker(reg, "KRAKEN", NULL), 0);
+	cr_expect_eq(last_event().cause, ISO_CAUSE_BROKER_RELEASE);
+	cr_expect_eq(iso_acquire(&k1, &p), 0);
+	cr_expect_eq(iso_acquire(&k3, &p), 0);
+	cr_expect_eq(iso_acquire(&k2, &p), ISO_EOPEN, "the account's own halt was lifted");
+	cr_expect_eq(iso_release_broker(reg, "KRAKEN", NULL), ISO_ENOENT);
+	cr_expect_eq(iso_halted_brokers(reg, names, 4), 0);
+}
