@@ -326,7 +326,8 @@ Test(races, creator_killed_mid_creation_leaves_nothing_broken)
 
 	chaos_segname(seg, sizeof(seg), "races");
 	ca.seg = seg;
-	/* The library's private creation name is "<name>.tmp.<pid>.<n>". */
+	/* The library's private creation name is
+	 * "<name>.tmp.<pid>.<start>.<random>". */
 	snprintf(base, sizeof(base), "%s.tmp.", seg + 1);
 	cr_log_info("races: seed %llu", (unsigned long long)rng);
 

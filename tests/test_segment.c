@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "layout.h"
@@ -242,15 +243,19 @@ Test(segment, read_only_attachment_refuses_writes)
 }
 
 /* [R2] a creator's temporary file is never the segment; one left by a
- * dead creator is swept by the next creator. */
+ * dead creator of our uid (pid and start time, name of exactly the
+ * library's pattern, untouched for a minute) is swept by the next creator. */
 Test(segment, dead_creators_temporary_files_are_swept)
 {
 	const char *name = tu_segment("tmp");
 	char tmp[300];
 	/* pid 2^22+1 exceeds pid_max: certainly not running. */
-	snprintf(tmp, sizeof(tmp), "/dev/shm%s.tmp.4194305.0", name);
+	snprintf(tmp, sizeof(tmp), "/dev/shm%s.tmp.4194305.77.0123456789abcdef",
+		 name);
 	int fd = open(tmp, O_CREAT | O_RDWR, 0600);
 	cr_assert_geq(fd, 0);
+	struct timespec old[2] = { { time(NULL) - 3600, 0 }, { time(NULL) - 3600, 0 } };
+	cr_assert_eq(futimens(fd, old), 0);
 	close(fd);
 	iso_reg_t *r = NULL;
 	cr_assert_eq(attach_rw(name, &r), ISO_ENOENT, "a temp is not a segment");
