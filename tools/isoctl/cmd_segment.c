@@ -137,6 +137,9 @@ int isoctl_cmd_create(struct isoctl *ctx, int argc, char **argv)
 		return rc;
 	opts.mode = (mode_t)mode;
 	opts.defaults = &cfg;
+	/* A foreign --owner is refused by the library with its reason. */
+	if (cli_trust_opts(ctx->prog, &opts) < 0)
+		return CLI_EXIT_USAGE;
 	name = cli_segment(ctx->segment);
 	rc = iso_attach(name, &opts, &reg);
 	if (rc < 0) {
@@ -201,6 +204,10 @@ int isoctl_cmd_info(struct isoctl *ctx, int argc, char **argv)
 		cli_iso_error(ctx->prog, "segment info", rc);
 		iso_detach(reg);
 		return CLI_EXIT_RUNTIME;
+	}
+	if ((rc = isoctl_verify(ctx, reg)) != CLI_EXIT_OK) {
+		iso_detach(reg);
+		return rc;
 	}
 	if (json)
 		isoctl_print_json(isoctl_json_info(&info), false);
@@ -267,6 +274,10 @@ int isoctl_cmd_doctor(struct isoctl *ctx, int argc, char **argv)
 		cli_iso_error(ctx->prog, "doctor", rc);
 		iso_detach(reg);
 		return CLI_EXIT_RUNTIME;
+	}
+	if ((rc = isoctl_verify(ctx, reg)) != CLI_EXIT_OK) {
+		iso_detach(reg);
+		return rc;
 	}
 	if (json)
 		isoctl_print_json(isoctl_json_doctor(&rep), false);
