@@ -403,12 +403,12 @@ static int check_object(const char *name, const struct stat *st,
 
 	if (!S_ISREG(st->st_mode))
 		return iso_fail(ISO_EPERM, "segment %s is %s (owner uid %u, "
-				"mode 0%04o), not a regular file: refused",
+				"mode %04o), not a regular file: refused",
 				name, file_kind(st->st_mode),
 				(unsigned)st->st_uid, perm);
 	if (st->st_uid != want)
 		return iso_fail(ISO_EPERM, "segment %s belongs to uid %u (mode "
-				"0%04o), expected uid %u (%s): refused; to trust "
+				"%04o), expected uid %u (%s): refused; to trust "
 				"that owner, name it (ISO_ATTACH_OWNER; tools: "
 				"--owner or ISOREG_OWNER)", name,
 				(unsigned)st->st_uid, perm, (unsigned)want,
@@ -416,8 +416,8 @@ static int check_object(const char *name, const struct stat *st,
 				"effective uid");
 	if (extra)
 		return iso_fail(ISO_EPERM, "segment %s (owner uid %u) has mode "
-				"0%04o: %s may write it, but the mode asked "
-				"(0%04o) allows %s: refused", name,
+				"%04o: %s may write it, but the mode asked "
+				"(%04o) allows %s: refused", name,
 				(unsigned)st->st_uid, perm,
 				extra & S_IWOTH ? "every user" : "its group",
 				(unsigned)(o->mode ? o->mode : 0600),

@@ -327,8 +327,9 @@ int isoctl_cmd_events(struct isoctl *ctx, int argc, char **argv)
 		}
 		n = reg ? drain_guarded(reg, &cursor, buf, NULL, json) : 0;
 		if (n == TOOL_BUS_FAULT) {
-			fprintf(stderr, "%s: segment %s shrank while being read "
-				"(SIGBUS caught); waiting for a valid one\n",
+			fprintf(stderr, "%s: segment %s damaged: it shrank while "
+				"being read (SIGBUS caught); waiting for a valid "
+				"one\n",
 				ctx->prog, name);
 			iso_detach(reg);
 			reg = NULL;

@@ -332,8 +332,9 @@ static enum MHD_Result serve_metrics(struct server *srv,
 		segment_detach(srv);
 		srv->self.unavailable++;
 		return reply_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
-				  "segment %s shrank while being read (SIGBUS "
-				  "caught); waiting for a valid one\n",
+				  "segment %s damaged: it shrank while being "
+				  "read (SIGBUS caught); waiting for a valid "
+				  "one\n",
 				  srv->segment);
 	}
 	if (rc < 0)

@@ -153,9 +153,9 @@ int top_app_refresh(struct top_app *app)
 		return -1;
 	rc = tool_bus_guard(top_app_sample, app);
 	if (rc == TOOL_BUS_FAULT) {
-		snprintf(app->error, sizeof(app->error), "segment %s shrank "
-			 "while being read (SIGBUS caught); waiting for a valid "
-			 "one", app->segment);
+		snprintf(app->error, sizeof(app->error), "segment %s damaged: "
+			 "it shrank while being read (SIGBUS caught); waiting "
+			 "for a valid one", app->segment);
 		top_app_drop(app);
 		return -1;
 	}
