@@ -2,11 +2,12 @@
  * segment.c - creating, validating, attaching and removing the segment.
  *
  * Creation is atomic [R2]: the segment is built complete under a private
- * temporary name in /dev/shm and then link()ed into place, which fails if
- * the name exists; so an attacher sees either no segment or a whole one,
- * and a creator killed at any instruction leaves only its temporary file
- * (removed by a later creator of the same uid once that creator is
- * provably gone). Attach trusts nothing it reads [R1]: geometry is
+ * temporary name in /dev/shm and then moved into place with
+ * renameat2(RENAME_NOREPLACE) (link() where that is not supported), which
+ * fails if the name exists; so an attacher sees either no segment or a
+ * whole one, and a creator killed at any instruction leaves at most its
+ * temporary file (removed by a later creator of the same uid once that
+ * creator is provably gone). Attach trusts nothing it reads [R1]: geometry is
  * recomputed from the capacity and must match the header and the object's
  * real size.
  *
@@ -339,13 +340,25 @@ static int create_segment(iso_reg_t *reg, const char *name,
 	h->creator_pid = (uint32_t)getpid();
 	iso_config_store_shm(&h->defaults, &def, 0);
 	/* release: the version, written last, publishes everything above; an
-	 * attacher reads the header only after link() below made the name
+	 * attacher reads the header only after the move below made the name
 	 * visible, so it sees the version and everything before it. */
 	ISO_FP("create.version");
 	iso_store32_release(&h->version, ISO_LAYOUT_VERSION);
 
 	ISO_FP("create.link");
-	if (link(tmp_path, path) < 0) {
+	/* One atomic step into place that never replaces a segment and
+	 * leaves no temporary name at any instant a creator can die at;
+	 * link() and unlink() where the file system cannot do that. */
+	bool moved = renameat2(AT_FDCWD, tmp_path, AT_FDCWD, path,
+			       RENAME_NOREPLACE) == 0;
+	if (!moved && (errno == EINVAL || errno == ENOSYS)) {
+		if (link(tmp_path, path) == 0) {
+			ISO_FP("create.unlink_tmp");
+			unlink(tmp_path);
+			moved = true;
+		}
+	}
+	if (!moved) {
 		e = errno;
 		munmap(reg->base, reg->size);
 		reg->base = NULL;
@@ -354,10 +367,8 @@ static int create_segment(iso_reg_t *reg, const char *name,
 		if (e == EEXIST)
 			return ISO_EEXIST; /* lost the race: attach theirs */
 		return iso_fail(e == EACCES ? ISO_EPERM : ISO_ESYS,
-				"linking %s into place: %s", path, strerror(e));
+				"moving %s into place: %s", path, strerror(e));
 	}
-	ISO_FP("create.unlink_tmp");
-	unlink(tmp_path);
 	reg->fd = fd;
 	reg->dev = st.st_dev;
 	reg->ino = st.st_ino;
@@ -498,8 +509,8 @@ static int attach_fd(iso_reg_t *reg, int fd, const struct stat *st,
 	/*
 	 * pread, not a mapping: an object that shrinks under us gives a short
 	 * read here instead of SIGBUS. The creator stored the version last
-	 * with release before link() made the name visible, and our open()
-	 * came after that link, so the copy holds a whole header.
+	 * with release before the move made the name visible, and our open()
+	 * came after that move, so the copy holds a whole header.
 	 */
 	got = pread(fd, &h, sizeof(h), 0);
 	if (got != (ssize_t)sizeof(h))

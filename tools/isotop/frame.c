@@ -252,7 +252,7 @@ static void top_row_line(struct top_frame *f, const struct top_frame_opts *o,
 			 const struct top_row *r, int kw)
 {
 	struct top_line *l = top_table_line(f, o);
-	char key[ISO_KEY_STR_MAX + 2], ops[16], fail[16], p50[16], p99[16], left[16];
+	char key[CLI_KEY_ESC_MAX + 2], ops[16], fail[16], p50[16], p99[16], left[16];
 
 	if (!l)
 		return;
