@@ -237,6 +237,7 @@ typedef struct iso_reg iso_reg_t; /* one process's attachment; opaque */
 #define ISO_ATTACH_CREATE 0x1u  /* create the segment if it does not exist */
 #define ISO_ATTACH_EXCL 0x2u    /* with CREATE: fail with ISO_EEXIST if it does */
 #define ISO_ATTACH_RDONLY 0x4u  /* read-only mapping; every write is refused */
+#define ISO_ATTACH_OWNER 0x8u   /* trust opts->owner, not the caller's euid [R7] */
 
 #define ISO_DEFAULT_SEGMENT "/isoreg"
 #define ISO_DEFAULT_CAPACITY 4096u
@@ -250,6 +251,8 @@ struct iso_attach_opts {
 	uint32_t retire_cooldown_ms;  /* when creating; 0: default */
 	const struct iso_config *defaults; /* when creating; NULL: SPEC §3 */
 	uint32_t attach_timeout_ms;   /* wait for a creator; 0: 2000 */
+	uid_t owner;                  /* with ISO_ATTACH_OWNER: the uid the
+					 object must belong to [R7] */
 };
 
 /**
@@ -264,13 +267,27 @@ const char *iso_segment_name(void);
  * @opts: NULL means: attach read-write, do not create.
  * @reg: (output) the attachment.
  *
- * Creation is atomic [R2]: the segment is built under a private name and
- * linked into place complete, so an attacher never sees a half-made one.
- * Attach validates magic, version, sizes and the object's real size [R1].
+ * Creation is atomic [R2]: the segment is built under a private,
+ * unguessable name made with O_EXCL, its pages are reserved (so no access
+ * can ever fault for lack of memory in /dev/shm), and it is linked into
+ * place complete, so an attacher never sees a half-made one. A full
+ * /dev/shm gives ISO_ESYS (ENOSPC) and leaves nothing behind.
+ *
+ * Attach trusts only its own kind [R7]: the object is opened without
+ * following a symbolic link or blocking on a FIFO, and refused with
+ * ISO_EPERM (the message names its owner, mode and what was expected)
+ * unless it is a regular file owned by the caller's effective uid - or by
+ * opts->owner with ISO_ATTACH_OWNER - and grants write to nobody beyond
+ * what opts->mode intends: group write only if opts->mode has it, other
+ * write only if opts->mode has it (0 means 0600). Root is no exception.
+ * A create-or-attach that finds a foreign object refuses it, never
+ * attaches it. Then attach validates magic, version, sizes and the
+ * object's real size [R1].
  *
  * Returns 0, ISO_ENOENT (no such segment and no CREATE), ISO_EEXIST (EXCL),
- * ISO_ECORRUPT, ISO_EVERSION, ISO_EPERM, ISO_EINVAL (bad options),
- * ISO_ESYS or ISO_ENOMEM.
+ * ISO_ECORRUPT, ISO_EVERSION, ISO_EPERM, ISO_EINVAL (bad options; CREATE
+ * with an owner other than the caller's euid), ISO_ESYS or ISO_ENOMEM.
+ * Any thread; not on a hot path (system calls, allocation).
  */
 int iso_attach(const char *name, const struct iso_attach_opts *opts,
 	       iso_reg_t **reg);
@@ -1054,6 +1071,32 @@ static inline void iso_guarded_leave(struct iso_guard **gp)
 	}
 }
 #endif
+
+/* ------------------------------------------------- hostile neighbours [R7] */
+
+/**
+ * iso_segment_check - is this attachment still whole, and still the segment
+ * its name points to?
+ * @reg: an attachment.
+ *
+ * fstat()s the attached object and reads its header through the file, never
+ * through the mapping, so the check itself cannot fault. Anyone allowed to
+ * write the object (its owner, the group of a group-writable mode, root) can
+ * ftruncate it smaller; a read of the mapping past the new end then raises
+ * SIGBUS. A viewer calls this before each pass over the mapping (and guards
+ * the pass against SIGBUS, since the object can shrink during it); on
+ * anything but 0 it stops reading, detaches, and attaches again once a
+ * valid segment carries the name.
+ *
+ * Returns 0 (whole, and the name still points to it); ISO_ECORRUPT (the
+ * object shrank below the mapped size, or its header was overwritten: the
+ * mapping must not be read); ISO_ESTALE (the object is whole but the name
+ * was unlinked or now points to another object: no new process will see
+ * this one); ISO_EINVAL or ISO_ESYS. The message says which.
+ * Any thread, concurrently with any call on @reg; three system calls, so
+ * not for the hot path. No memory barrier is implied.
+ */
+int iso_segment_check(iso_reg_t *reg);
 
 #ifdef __cplusplus
 }

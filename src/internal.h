@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "atomic.h"
 #include "breaker.h"
@@ -44,6 +45,9 @@ struct iso_reg {
 	uint32_t uid;             /* for events [R8] */
 	uint64_t owner_tag;       /* pid namespace and start time (process.c) */
 	char name[256];
+	int fd;                   /* the object, kept for iso_segment_check */
+	dev_t dev;                /* its identity, to tell a replacement */
+	ino_t ino;
 };
 
 /* error.c: record the calling thread's error detail; returns @code. */
