@@ -255,6 +255,23 @@ struct iso_attach_opts {
 					 object must belong to [R7] */
 };
 
+/* A process that has a segment mapped. */
+struct iso_user {
+	uint32_t pid;
+	char comm[17];    /* its command name, printable bytes only */
+};
+
+/**
+ * iso_segment_users - the processes (other than the caller) that have the
+ * segment @name mapped, found in /proc by the object's device and inode.
+ * @out: room for @max; @unknown: (output, may be NULL) processes whose maps
+ *       could not be read (another uid, without privilege).
+ * Returns how many there are (may exceed @max), ISO_ENOENT, ISO_EINVAL or
+ * ISO_ESYS. Linux only; a snapshot: a process may attach right after.
+ */
+int iso_segment_users(const char *name, struct iso_user *out, int max,
+		      int *unknown);
+
 /**
  * iso_segment_name - the segment name to use when none is given: the
  * ISOREG_SEGMENT environment variable, else ISO_DEFAULT_SEGMENT [S1].
@@ -582,6 +599,10 @@ struct iso_op {
 	unsigned flags;       /* ISO_OP_* */
 };
 
+/** iso_op_check - validate an attribution: the reason's length and bytes,
+ * the flags. 0 or ISO_EINVAL naming what is wrong. */
+int iso_op_check(const struct iso_op *op);
+
 /**
  * iso_halt - halt the account (FORCED_OPEN) with a reason: an event with
  * cause force_open, uid, pid and reason. Halting a halted account changes
@@ -682,7 +703,7 @@ int iso_state_foreach(const char *path, iso_state_fn fn, void *ctx);
 /**
  * iso_state_put - record @e, replacing the entry of the same kind and
  * subject (key or broker) if any. The file is rewritten whole and
- * atomically (temp, fsync, rename) under a lock beside it, so concurrent
+ * atomically (temp, fsync, rename) under a lock of its directory, so concurrent
  * operators lose nothing. Creates the directory if needed. Returns 0,
  * ISO_EINVAL (the file is malformed: fix it first), ISO_EPERM or ISO_ESYS.
  */

@@ -14,7 +14,7 @@
  *   defaults uid=0 at=... failure_threshold=5 ...
  *
  * Written whole and atomically (a new file beside it, fsync, rename, fsync
- * of the directory) under an flock of a lock file beside it, so two
+ * of the directory) under an flock of the directory, so two
  * operators never lose each other's lines and a reader never sees half a
  * file. A malformed file is refused with its line and field named, and a
  * segment is then not created at all rather than created half-configured.
@@ -368,11 +368,12 @@ static int write_all(const char *path, const struct collect *c)
 	return 0;
 }
 
-/* Read, change, write, under an exclusive lock on "<path>.lock". */
+/* Read, change, write, under an exclusive flock of the state directory
+ * (operators only, and rare: one lock for every segment's file is fine,
+ * and leaves no lock file behind). */
 static int change(const char *path, const struct iso_state_entry *put,
 		  const struct iso_state_entry *drop)
 {
-	char lock[PATH_MAX_LEN];
 	struct collect c = { 0 };
 	int rc, found = 0;
 	if (!path)
@@ -382,12 +383,11 @@ static int change(const char *path, const struct iso_state_entry *put,
 				"creating the state directory %s: %s "
 				"(set ISOREG_STATE_DIR to one you may write)",
 				iso_state_dir(), strerror(errno));
-	snprintf(lock, sizeof(lock), "%s.lock", path);
-	int lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	int lfd = open(iso_state_dir(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (lfd < 0)
 		return iso_fail(errno == EACCES ? ISO_EPERM : ISO_ESYS,
-				"locking operator state %s: %s", lock,
-				strerror(errno));
+				"locking the state directory %s: %s",
+				iso_state_dir(), strerror(errno));
 	/* Operators only, never a trader's path: waiting here is fine. */
 	flock(lfd, LOCK_EX);
 	if ((rc = iso_state_foreach(path, collect_one, &c)))
