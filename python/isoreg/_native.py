@@ -148,6 +148,8 @@ class IsoAttachOpts(Structure):
         ("retire_cooldown_ms", c_uint32),
         ("defaults", POINTER(IsoConfig)),
         ("attach_timeout_ms", c_uint32),
+        ("owner", c_uint32),  # uid_t
+        ("events", c_uint32),
     ]
 
 
@@ -222,6 +224,7 @@ class IsoStatus(Structure):
         ("hist", c_uint64 * ISO_HIST_BUCKETS),
         ("config", IsoConfig),
         ("config_override", c_bool),
+        ("broker_halted", c_bool),
     ]
 
 
