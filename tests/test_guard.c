@@ -756,6 +756,24 @@ Test(guard, trader_supervisor_restarts_a_killed_broker_while_others_trade,
 	cr_expect_eq(iso_report(r, &rep), 0);
 	cr_expect_eq(rep.cross_account_errors, 0);
 
+	/* An operator replaces the segment (SPEC §6, issue 13 item 4): every
+	 * worker notices its name points elsewhere and attaches again, so no
+	 * one keeps trading on the orphan, out of every tool's sight. */
+	iso_reg_t *fresh = NULL;
+	struct iso_attach_opts co = { .flags = ISO_ATTACH_CREATE | ISO_ATTACH_EXCL,
+				      .capacity = 64 };
+	cr_assert_eq(iso_unlink(seg), 0);
+	cr_assert_eq(iso_attach(seg, &co, &fresh), 0, "%s", iso_last_error());
+	for (int k = 0; k < 3; k++)
+		cr_expect(broker_grows(fresh, brokers[k], 0, 15000),
+			  "%s kept trading on the orphan; output:\n%s", brokers[k],
+			  l->all);
+	while (next_line(l, line, sizeof(line), 200))
+		;
+	cr_expect(strstr(l->all, "attaching again") != NULL,
+		  "the re-attach was not logged; output:\n%s", l->all);
+	iso_detach(fresh);
+
 	/* A clean stop: SIGTERM ends the workers and the supervisor, 0. */
 	int st = 0;
 	kill(sup, SIGTERM);

@@ -240,8 +240,21 @@ static int worker_main(const struct opts *o, const char *broker)
 		return CLI_EXIT_RUNTIME;
 	sim.rng = (uint64_t)getpid() * 0x9e3779b97f4a7c15ull ^
 		  (uint64_t)time(NULL);
+	uint64_t rounds = 0;
 	while (!worker_stop) {
 		uint32_t acted = 0;
+		/* Off the hot path, every 1024 rounds: is our segment still the
+		 * one its name points at? An operator may have unlinked and
+		 * created it anew; trading on the orphan would put us out of
+		 * every tool's sight and out of reach of their halts. */
+		if ((++rounds & 1023) == 0 && iso_segment_check(reg) == ISO_ESTALE) {
+			say("trader: worker %s pid %d: segment %s was replaced or "
+			    "unlinked; attaching again", broker, (int)getpid(),
+			    cli_segment(o->segment));
+			iso_detach(reg);
+			if (open_accounts(o, broker, &reg, accts))
+				return CLI_EXIT_RUNTIME;
+		}
 		for (uint32_t i = 0; i < o->accounts && !worker_stop; i++) {
 			struct iso_call_result res;
 			int rc = iso_call(&accts[i], sim_order, &sim, &res);
