@@ -40,9 +40,11 @@ endif
 ALLCFLAGS := -std=c11 $(CFLAGS) $(WARN) $(ARCHFLAGS) $(CPPFLAGS_ISO) $(SANFLAGS) -fPIC -pthread
 
 LIB_LIBS   := -lurcu-bp -lurcu-cds -lurcu-common -lpthread -lrt
-TOOL_LIBS  := -lncursesw -ljson-c -lmicrohttpd -lm
-TEST_LIBS  := -lcriterion -lm
-BENCH_LIBS := -lm
+# The exporter (isoctl serve): zlib for gzip, GnuTLS (libmicrohttpd's TLS)
+# for certificates, libyaml for --web.config.file, libxcrypt for bcrypt.
+TOOL_LIBS  := -lncursesw -ljson-c -lmicrohttpd -lgnutls -lyaml -lcrypt -lz -lm
+TEST_LIBS  := -lcriterion -lcrypt -lz -lm
+BENCH_LIBS := -lz -lm
 
 LIB_SRC  := $(wildcard src/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -99,7 +101,8 @@ $(BUILD)/%.o: %.c $(wildcard include/*.h src/*.h tools/*/*.h tests/support/*.h b
 	$(Q)$(CC) $(ALLCFLAGS) -c -o $@ $<
 
 # The exporter's test and bench compile its renderer in.
-$(BUILD)/tests/test_exporter.o $(BUILD)/bench/bench_exporter.o: tools/isoctl/metrics.c tools/isoctl/metrics.h
+$(BUILD)/tests/test_exporter.o $(BUILD)/bench/bench_exporter.o: tools/isoctl/metrics.c tools/isoctl/metrics.h \
+	tools/isoctl/snapshot.c tools/isoctl/snapshot.h
 
 $(LIB_A): $(LIB_OBJ)
 	@$(if $(Q),echo "  AR    $@")

@@ -114,7 +114,7 @@ static const char *acct_series(const char *name, const char *id,
 
 static char *render(iso_reg_t *reg)
 {
-	struct iso_metrics *m = iso_metrics_new();
+	struct iso_metrics *m = iso_metrics_new(NULL);
 	char *buf;
 	size_t len;
 
@@ -478,7 +478,7 @@ Test(exporter, reads_the_text_out_in_blocks_unchanged)
 {
 	seg_name("blocks");
 	iso_reg_t *reg = create_segment(16);
-	struct iso_metrics *m = iso_metrics_new();
+	struct iso_metrics *m = iso_metrics_new(NULL);
 	iso_account_t a;
 	char *whole;
 	size_t len;
@@ -562,7 +562,7 @@ Test(exporter, renders_consistently_while_4_threads_record)
 		w[i].done = &done;
 		cr_assert_eq(pthread_create(&th[i], NULL, writer, &w[i]), 0);
 	}
-	struct iso_metrics *m = iso_metrics_new();
+	struct iso_metrics *m = iso_metrics_new(NULL);
 	cr_assert_not_null(m);
 	/* acquire: pairs with each writer's release at its end. */
 	while (__atomic_load_n(&done, __ATOMIC_ACQUIRE) < W || rounds < 3) {
