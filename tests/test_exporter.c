@@ -974,8 +974,12 @@ static bool await_body(int port, const char *path, const char *const want[],
 	return false;
 }
 
-/* [T3] A real Prometheus scrapes the exporter and fires the quarantine alert. */
-Test(exporter, prometheus_scrapes_and_fires_the_quarantine_alert)
+/*
+ * [T3] A real Prometheus scrapes the exporter over TLS with basic auth
+ * (--web.config.file, a bcrypt hash), with gzip as it always asks, and
+ * fires the quarantine alert. promtool checks the web config first.
+ */
+Test(exporter, prometheus_scrapes_over_tls_with_basic_auth_and_fires_the_quarantine_alert)
 {
 	if (!ex_have("/usr/bin/prometheus"))
 		cr_skip_test("prometheus not installed (Debian package prometheus)");
@@ -983,11 +987,30 @@ Test(exporter, prometheus_scrapes_and_fires_the_quarantine_alert)
 	iso_reg_t *reg = create_segment(64);
 	iso_account_t a;
 	struct ex_child ex, prom;
-	char path[256], conf[1024], rules[256], log[256], flag[3][300];
+	char path[256], conf[2048], rules[256], log[256], flag[3][300];
+	char web[256], hash[128], out[4096];
 
 	cr_assert_eq(iso_register(reg, "user", "calm", "KRAKEN", &a), 0);
-	int eport = start_exporter(&ex);
 	make_tmpdir();
+	if (!ex_make_cert(tmpdir, "server", NULL))
+		cr_skip_test("openssl not installed (Debian package openssl): no certificate");
+	ex_bcrypt("scrape-secret", hash, sizeof(hash));
+	snprintf(conf, sizeof(conf),
+		 "# the exporter-toolkit format; paths are relative to this file\n"
+		 "tls_server_config:\n"
+		 "  cert_file: server.crt\n"
+		 "  key_file: server.key\n"
+		 "basic_auth_users:\n"
+		 "  prometheus: %s\n",
+		 hash);
+	snprintf(web, sizeof(web), "%s/web.yml", tmpdir);
+	ex_write_file(web, conf);
+	char *check[] = { "/usr/bin/promtool", "check", "web-config", web, NULL };
+	int st = ex_run(check, out, sizeof(out));
+	cr_expect_eq(st, 0, "promtool check web-config %s:\n%s", web, out);
+
+	const char *extra[] = { "--web.config.file", web, NULL };
+	int eport = ex_start_exporter(&ex, seg, extra);
 	snprintf(rules, sizeof(rules), "%s/alerts.yml", tmpdir);
 	copy_rules_without_for(rules);
 	snprintf(conf, sizeof(conf),
@@ -998,9 +1021,15 @@ Test(exporter, prometheus_scrapes_and_fires_the_quarantine_alert)
 		 "  - %s\n"
 		 "scrape_configs:\n"
 		 "  - job_name: isoreg\n"
+		 "    scheme: https\n"
+		 "    tls_config:\n"
+		 "      ca_file: %s/server.crt\n"
+		 "    basic_auth:\n"
+		 "      username: prometheus\n"
+		 "      password: scrape-secret\n"
 		 "    static_configs:\n"
 		 "      - targets: ['127.0.0.1:%d']\n",
-		 rules, eport);
+		 rules, tmpdir, eport);
 	snprintf(path, sizeof(path), "%s/prometheus.yml", tmpdir);
 	ex_write_file(path, conf);
 	snprintf(log, sizeof(log), "%s/prometheus.log", tmpdir);
@@ -1018,6 +1047,10 @@ Test(exporter, prometheus_scrapes_and_fires_the_quarantine_alert)
 	bool ok = await_body(pport, "/api/v1/query?query=up%7Bjob%3D%22isoreg%22%7D", up, &last);
 	cr_assert(ok, "Prometheus never scraped the exporter; last answer: %s (log in %s)",
 		  last ? last : "none", log);
+	/* Over TLS with the password: the exporter says so itself. */
+	const char *upx[] = { "\"isoreg_up\"", "\"1\"]", NULL };
+	ok = await_body(pport, "/api/v1/query?query=isoreg_up", upx, &last);
+	cr_expect(ok, "isoreg_up is not 1 in Prometheus; last answer: %s", last ? last : "none");
 
 	/* Now trip an account: the series and then the alert must show it. */
 	quarantine(reg, "bad");

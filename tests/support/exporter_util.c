@@ -3,6 +3,7 @@
  */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <crypt.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -300,4 +301,42 @@ void ex_sleep_ms(long ms)
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
+}
+
+bool ex_make_cert(const char *dir, const char *name, const char *ca)
+{
+	char cmd[2048], out[4096];
+
+	if (!ex_have("/usr/bin/openssl"))
+		return false;
+	if (!ca)
+		snprintf(cmd, sizeof(cmd),
+			 "/usr/bin/openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+			 "-keyout '%s/%s.key' -out '%s/%s.crt' -days 2 -subj /CN=127.0.0.1 "
+			 "-addext subjectAltName=IP:127.0.0.1 2>&1",
+			 dir, name, dir, name);
+	else
+		snprintf(cmd, sizeof(cmd),
+			 "/usr/bin/openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+			 "-keyout '%s/%s.key' -out '%s/%s.csr' -subj /CN=%s 2>&1 && "
+			 "/usr/bin/openssl x509 -req -in '%s/%s.csr' -CA '%s/%s.crt' -CAkey '%s/%s.key' "
+			 "-CAcreateserial -out '%s/%s.crt' -days 2 2>&1",
+			 dir, name, dir, name, name, dir, name, dir, ca, dir, ca, dir, name);
+	char *argv[] = { "/bin/sh", "-c", cmd, NULL };
+	int st = ex_run(argv, out, sizeof(out));
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "openssl failed:\n%s", out);
+	return true;
+}
+
+void ex_bcrypt(const char *pass, char *out, size_t len)
+{
+	char salt[CRYPT_GENSALT_OUTPUT_SIZE];
+	struct crypt_data cd;
+
+	cr_assert_not_null(crypt_gensalt_rn("$2b$", 4, NULL, 0, salt, sizeof(salt)),
+			   "crypt_gensalt: %s", strerror(errno));
+	memset(&cd, 0, sizeof(cd));
+	const char *h = crypt_rn(pass, salt, &cd, sizeof(cd));
+	cr_assert(h && h[0] == '$', "crypt_rn failed");
+	snprintf(out, len, "%s", h);
 }

@@ -87,4 +87,15 @@ void ex_remove_tmpdir(const char *dir);
 void ex_write_file(const char *path, const char *text);
 void ex_sleep_ms(long ms);
 
+
+
+/*
+ * ex_make_cert - with the openssl command: @dir/@name.crt and @dir/@name.key,
+ * an EC P-256 certificate for 127.0.0.1, self-signed (@ca NULL) or signed
+ * by @dir/@ca.crt and .key. Returns false if openssl is not installed.
+ */
+bool ex_make_cert(const char *dir, const char *name, const char *ca);
+
+/* ex_bcrypt - a bcrypt ($2b$, cost 4: fast, for tests) hash of @pass into @out (128 bytes). */
+void ex_bcrypt(const char *pass, char *out, size_t len);
 #endif

@@ -10,7 +10,7 @@ want=(make gcc pkg-config liburcu-dev libck-dev libcriterion-dev
       libncurses-dev libjson-c-dev libmicrohttpd-dev libxxhash-dev
       zlib1g-dev libgnutls28-dev libyaml-dev libcrypt-dev)
 case "${1:-build}" in
-  test) want+=(tmux curl clang libclang-rt-14-dev valgrind prometheus python3 python3-wheel
+  test) want+=(tmux curl openssl clang libclang-rt-14-dev valgrind prometheus python3 python3-wheel
                util-linux procps) ;;
   demo) want+=(tmux) ;;
 esac
