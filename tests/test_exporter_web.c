@@ -9,6 +9,7 @@
  * test_exporter.c, beside the other Prometheus test helpers.
  */
 #include <criterion/criterion.h>
+#include <crypt.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -222,4 +223,34 @@ Test(exporter_web, client_certificates_are_verified_against_client_ca_file)
 	curl(out, sizeof(out), bad);
 	cr_expect_null(strstr(out, "isoreg_up"), "metrics for a certificate not from client_ca_file: %s", out);
 	cr_expect_eq(WEXITSTATUS(ex_stop(&c, SIGTERM)), 0);
+}
+
+/* [T3] --hash-password prints a bcrypt hash of its stdin that checks, and refuses an empty one. */
+Test(exporter_web, hash_password_prints_a_bcrypt_hash_that_checks)
+{
+	char cmd[640], hash[256];
+	struct crypt_data cd;
+
+	snprintf(cmd, sizeof(cmd), "printf 'right horse\\n' | '%s/isoctl' serve --hash-password", ex_bin_dir());
+	FILE *p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	cr_assert_not_null(fgets(hash, sizeof(hash), p));
+	cr_expect_eq(pclose(p), 0);
+	hash[strcspn(hash, "\n")] = 0;
+	cr_expect_eq(strncmp(hash, "$2y$10$", 7), 0, "not a cost-10 bcrypt hash: %s", hash);
+	memset(&cd, 0, sizeof(cd));
+	const char *again = crypt_rn("right horse", hash, &cd, sizeof(cd));
+	cr_expect(again && strcmp(again, hash) == 0, "the hash does not check: %s", hash);
+	memset(&cd, 0, sizeof(cd));
+	again = crypt_rn("wrong horse", hash, &cd, sizeof(cd));
+	cr_expect(!again || strcmp(again, hash) != 0, "a wrong password checks");
+
+	snprintf(cmd, sizeof(cmd), "printf '\\n' | '%s/isoctl' serve --hash-password 2>&1", ex_bin_dir());
+	p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	char out[256] = "";
+	cr_expect_not_null(fgets(out, sizeof(out), p));
+	int st = pclose(p);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 2, "status %d", st);
+	cr_expect_not_null(strstr(out, "the password is empty"), "%s", out);
 }

@@ -128,6 +128,8 @@ static void usage(FILE *out)
 		"                             within this; idle connections close after it (default %u)\n"
 		"      --web.max-connections N       open connections in all (default %u)\n"
 		"      --web.max-connections-per-ip N  from one client address (default %u)\n"
+		"      --hash-password        read a password on stdin, print its bcrypt hash\n"
+		"                             for basic_auth_users, and exit\n"
 		"  -h, --help                 this text\n",
 		DEFAULT_LISTEN, ISO_DEFAULT_SEGMENT, DEFAULT_TIMEOUT_S,
 		DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PER_IP);
@@ -795,7 +797,32 @@ enum {
 	OPT_TIMEOUT,
 	OPT_MAX_CONN,
 	OPT_MAX_PER_IP,
+	OPT_HASH,
 };
+
+/* --hash-password: one line of stdin (its newline cut) to a bcrypt hash on stdout. */
+static int hash_password(void)
+{
+	char line[1024], out[256];
+
+	if (!fgets(line, sizeof(line), stdin)) {
+		fprintf(stderr, "isoctl serve: --hash-password: no password on stdin\n");
+		return 2;
+	}
+	line[strcspn(line, "\r\n")] = 0;
+	if (!line[0]) {
+		fprintf(stderr, "isoctl serve: --hash-password: the password is empty\n");
+		return 2;
+	}
+	int rc = webconfig_hash_password(line, 10, out, sizeof(out));
+	explicit_bzero(line, sizeof(line));
+	if (rc < 0) {
+		fprintf(stderr, "isoctl serve: --hash-password: %s\n", out);
+		return 1;
+	}
+	printf("%s\n", out);
+	return 0;
+}
 
 int isoctl_serve(int argc, char **argv)
 {
@@ -811,6 +838,7 @@ int isoctl_serve(int argc, char **argv)
 		{ "web.timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "web.max-connections", required_argument, NULL, OPT_MAX_CONN },
 		{ "web.max-connections-per-ip", required_argument, NULL, OPT_MAX_PER_IP },
+		{ "hash-password", no_argument, NULL, OPT_HASH },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -869,6 +897,7 @@ int isoctl_serve(int argc, char **argv)
 				return 2;
 			srv.max_per_ip = (unsigned)v;
 			break;
+		case OPT_HASH: return hash_password();
 		case 'h': usage(stdout); return 0;
 		case ':':
 			fprintf(stderr, "isoctl serve: option '%s' needs a value\n",

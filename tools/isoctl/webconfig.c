@@ -637,3 +637,33 @@ enum webconfig_auth webconfig_check_password(struct webconfig *wc,
 	}
 	return WEBCONFIG_AUTH_OK;
 }
+
+int webconfig_hash_password(const char *password, unsigned cost, char *out,
+			    size_t outlen)
+{
+	char salt[CRYPT_GENSALT_OUTPUT_SIZE];
+	struct crypt_data *cd = calloc(1, sizeof(*cd));
+	const char *h;
+
+	if (!cd) {
+		snprintf(out, outlen, "out of memory");
+		return -1;
+	}
+	/* NULL random bytes: libxcrypt takes them from the kernel. */
+	if (!crypt_gensalt_rn("$2y$", cost, NULL, 0, salt, sizeof(salt))) {
+		snprintf(out, outlen, "cannot make a bcrypt salt of cost %u: %s",
+			 cost, strerror(errno));
+		free(cd);
+		return -1;
+	}
+	h = crypt_rn(password, salt, cd, sizeof(*cd));
+	if (!h || h[0] != '$') {
+		snprintf(out, outlen, "bcrypt failed: %s", strerror(errno));
+		free(cd);
+		return -1;
+	}
+	snprintf(out, outlen, "%s", h);
+	explicit_bzero(cd, sizeof(*cd));
+	free(cd);
+	return 0;
+}

@@ -90,4 +90,12 @@ enum webconfig_auth webconfig_check_password(struct webconfig *wc,
 					     const char *password,
 					     uint64_t now_ns);
 
+/**
+ * webconfig_hash_password - a bcrypt hash ($2y$, cost @cost) of @password
+ * for basic_auth_users, into @out (at least 128 bytes).
+ * Returns 0, or -1 with @out holding the reason.
+ */
+int webconfig_hash_password(const char *password, unsigned cost, char *out,
+			    size_t outlen);
+
 #endif /* ISOCTL_WEBCONFIG_H */
