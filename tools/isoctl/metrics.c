@@ -88,6 +88,8 @@ enum family {
 	F_EXP_ERRORS,
 	F_EXP_REATTACHES,
 	F_EXP_CUT,
+	F_EXP_RESPONSES,
+	F_EXP_RESPONSE_BYTES,
 	F_EXP_DURATION,
 	F__COUNT
 };
@@ -182,6 +184,10 @@ static const struct family_desc families[F__COUNT] = {
 		"Times the segment was found unlinked and recreated, and attached again." },
 	[F_EXP_CUT] = { "isoreg_exporter_connections_cut_total", "counter",
 		"Connections closed because a request or a response overran --web.timeout." },
+	[F_EXP_RESPONSES] = { "isoreg_exporter_responses_in_flight", "gauge",
+		"Earlier /metrics responses not yet fully taken by their clients." },
+	[F_EXP_RESPONSE_BYTES] = { "isoreg_exporter_response_bytes", "gauge",
+		"Memory held by those responses (each keeps its scrape gzip-compressed)." },
 	[F_EXP_DURATION] = { "isoreg_exporter_scrape_duration_seconds", "gauge",
 		"Time this scrape took to check and read the segment and render the text up to this line." },
 };
@@ -817,6 +823,8 @@ static void render_self(struct iso_metrics *m,
 			     self->errors[e]);
 	plain_u64(m, F_EXP_REATTACHES, self->reattaches);
 	plain_u64(m, F_EXP_CUT, self->connections_cut);
+	plain_u64(m, F_EXP_RESPONSES, self->responses);
+	plain_u64(m, F_EXP_RESPONSE_BYTES, self->response_bytes);
 
 	struct mbuf *b = &m->fam[F_EXP_DURATION];
 	uint64_t now = mono_ns();

@@ -64,6 +64,8 @@ struct iso_metrics_self {
 	uint64_t reattaches;         /* times the segment was found recreated */
 	uint64_t errors[ISO_METRICS_ERR__COUNT]; /* scrapes without a segment, by cause */
 	uint64_t connections_cut;    /* connections closed for overrunning --web.timeout */
+	uint64_t responses;          /* /metrics responses being sent (held by clients) */
+	uint64_t response_bytes;     /* memory those responses hold */
 	uint64_t scrape_start_ns;    /* CLOCK_MONOTONIC when this scrape began; 0: none */
 };
 

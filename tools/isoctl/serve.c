@@ -94,6 +94,9 @@ struct server {
 	unsigned max_connections;
 	unsigned max_per_ip;
 	struct conn conns;       /* list head of the open connections */
+	uint64_t log_window_ns;  /* log_http's rate limit: the minute's start, */
+	unsigned log_shown;      /* the messages shown in it, */
+	unsigned log_dropped;    /* and those left out */
 };
 
 static volatile sig_atomic_t stop_signal;
@@ -326,20 +329,33 @@ static enum MHD_Result reply_text(struct MHD_Connection *conn,
 	return reply(conn, status, "text/plain; charset=utf-8", msg, (size_t)n);
 }
 
+/* A /metrics response's body, and what it costs, for the exporter's own gauges. */
+struct response {
+	struct server *srv;
+	struct iso_body *body;
+	size_t bytes;
+};
+
 /* MHD asks for the body in blocks, in order. */
 static ssize_t read_body(void *cls, uint64_t pos, char *buf, size_t max)
 {
-	ssize_t n = iso_body_read(cls, (size_t)pos, buf, max);
+	struct response *r = cls;
+	ssize_t n = iso_body_read(r->body, (size_t)pos, buf, max);
 
 	if (n < 0)
 		return MHD_CONTENT_READER_END_WITH_ERROR;
 	return n ? n : MHD_CONTENT_READER_END_OF_STREAM;
 }
 
-/* The response is gone (sent or dropped): its snapshot reference goes too. */
+/* The response is gone (sent or dropped): its snapshot goes too. */
 static void free_body(void *cls)
 {
-	iso_body_free(cls);
+	struct response *r = cls;
+
+	r->srv->self.responses--;
+	r->srv->self.response_bytes -= r->bytes;
+	iso_body_free(r->body);
+	free(r);
 }
 
 /*
@@ -421,13 +437,19 @@ static enum MHD_Result serve_metrics(struct server *srv,
 	bool gzip = accepts_gzip(conn);
 	body = iso_body_new(snap, gzip);
 	iso_snapshot_unref(snap); /* the body holds it now */
-	if (!body)
+	struct response *rs = body ? malloc(sizeof(*rs)) : NULL;
+	if (!rs) {
+		iso_body_free(body);
 		return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
 				  "out of memory\n");
+	}
+	*rs = (struct response){ srv, body, iso_body_bytes(body) };
+	srv->self.responses++;
+	srv->self.response_bytes += rs->bytes;
 	resp = MHD_create_response_from_callback(iso_body_len(body), READ_BLOCK,
-						 read_body, body, free_body);
+						 read_body, rs, free_body);
 	if (!resp) {
-		iso_body_free(body);
+		free_body(rs);
 		return MHD_NO;
 	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
@@ -662,6 +684,32 @@ static void sweep(struct server *srv)
 			srv->self.connections_cut++;
 		}
 	}
+}
+
+/*
+ * libmicrohttpd's own messages (a refused connection, a failed TLS
+ * handshake) on stderr, at most 10 a minute: under a flood of connections
+ * a line per refusal would become a flood of its own.
+ */
+static void log_http(void *cls, const char *fmt, va_list ap)
+{
+	struct server *srv = cls;
+	uint64_t now = mono_ns();
+
+	if (now - srv->log_window_ns > 60ull * 1000000000u) {
+		if (srv->log_dropped)
+			fprintf(stderr, "isoctl serve: http: %u more messages in the last minute not shown\n",
+				srv->log_dropped);
+		srv->log_window_ns = now;
+		srv->log_shown = srv->log_dropped = 0;
+	}
+	if (srv->log_shown >= 10) {
+		srv->log_dropped++;
+		return;
+	}
+	srv->log_shown++;
+	fputs("isoctl serve: http: ", stderr);
+	vfprintf(stderr, fmt, ap);
 }
 
 /* ---------------------------------------------------------- listening */
@@ -962,8 +1010,11 @@ int isoctl_serve(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	struct MHD_OptionItem ops[16];
+	srv.log_window_ns = mono_ns();
 	int n = 0;
 	unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	/* The logger first, or MHD's own messages before it go to stderr raw. */
+	ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)log_http, &srv };
 	ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_SOCKET, fd, NULL };
 	ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, srv.timeout_s, NULL };
 	ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT, srv.max_connections, NULL };

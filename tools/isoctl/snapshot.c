@@ -134,6 +134,12 @@ int iso_snapshot_make(struct iso_gzip *z, const struct iso_metrics *m,
 	z->zs.avail_in = 0;
 	if (!deflate_into(z, s, Z_FINISH))
 		goto oom;
+	/* Give back the guess's slack: a response may hold this for a while. */
+	unsigned char *fit = realloc(s->gz, s->gz_len ? s->gz_len : 1);
+	if (fit) {
+		s->gz = fit;
+		s->cap = s->gz_len ? s->gz_len : 1;
+	}
 	*out = s;
 	return 0;
 oom:
@@ -215,6 +221,15 @@ ssize_t iso_body_read(struct iso_body *b, size_t pos, char *buf, size_t max)
 		return -1;
 	b->pos += n;
 	return (ssize_t)n;
+}
+
+/* zlib's inflate state with its 32 KB window, as zlib allocates it. */
+#define INFLATE_BYTES (7u * 1024 + (1u << 15))
+
+size_t iso_body_bytes(const struct iso_body *b)
+{
+	return sizeof(*b) + iso_snapshot_bytes(b->s) +
+	       (b->gzip ? 0 : INFLATE_BYTES);
 }
 
 void iso_body_free(struct iso_body *b)

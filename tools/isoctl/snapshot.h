@@ -74,6 +74,9 @@ size_t iso_body_len(const struct iso_body *b);
  */
 ssize_t iso_body_read(struct iso_body *b, size_t pos, char *buf, size_t max);
 
+/** iso_body_bytes - the memory @b holds: its snapshot, and its inflate state once reading. */
+size_t iso_body_bytes(const struct iso_body *b);
+
 /** iso_body_free - free @b and drop its snapshot reference. NULL is allowed. */
 void iso_body_free(struct iso_body *b);
 
