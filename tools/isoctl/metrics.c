@@ -9,9 +9,9 @@
  * account comes from the same iso_status snapshot, and the cost stays one
  * iso_status per account. The buffers live in the renderer and keep their
  * size between scrapes, so a steady fleet costs no reallocation, and they
- * are never copied into one: the server reads the text out of them in
- * blocks (iso_metrics_read), which spares a copy and the page faults of a
- * fresh buffer of tens of MB on every scrape of a large fleet.
+ * are never copied into one: the server compresses the text straight out
+ * of them (iso_metrics_chunk, snapshot.c), which spares a copy and the
+ * page faults of a fresh buffer of tens of MB on every scrape.
  *
  * The same walk sums every account into its broker (operations, failures
  * by type, quarantines, the operation-time histogram), so the per-broker

@@ -414,7 +414,7 @@ static int parse_users(struct ctx *c, struct webconfig *wc, yaml_node_t *n)
 		if (!bcrypt_shaped(hash) || crypt_checksalt(hash) != CRYPT_SALT_OK)
 			return fail(c, v,
 				    "%s: not a bcrypt hash (want $2a$, $2b$ or $2y$, a cost 04-31 and 53 more characters, "
-				    "as `htpasswd -nbBC 10 USER PASS` makes)",
+				    "as `isoctl serve --hash-password` or `htpasswd -nbB USER PASS` makes)",
 				    where);
 		struct user *u = &wc->users[wc->nusers++];
 		u->name = strdup(k);
