@@ -43,7 +43,10 @@ LIB_LIBS   := -lurcu-bp -lurcu-cds -lurcu-common -lpthread -lrt
 # The exporter (isoctl serve): zlib for gzip, GnuTLS (libmicrohttpd's TLS)
 # for certificates, libyaml for --web.config.file, libxcrypt for bcrypt.
 TOOL_LIBS  := -lncursesw -ljson-c -lmicrohttpd -lgnutls -lyaml -lcrypt -lz -lm
-TEST_LIBS  := -lcriterion -lcrypt -lz -lm
+# libcrypt: the exporter tests make bcrypt hashes (tests/support); zlib only
+# where test_exporter.c (the renderer and its gzip compiled in) is built
+# ("=": TESTS is set below).
+TEST_LIBS   = -lcriterion -lcrypt -lm $(if $(filter tests/test_exporter.c,$(TESTS)),-lz)
 BENCH_LIBS := -lz -lm
 
 LIB_SRC  := $(wildcard src/*.c)
