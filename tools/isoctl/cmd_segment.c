@@ -103,7 +103,7 @@ int isoctl_cmd_create(struct isoctl *ctx, int argc, char **argv)
 	};
 	struct iso_segment_info info;
 	struct iso_config cfg;
-	unsigned mode = 0600;
+	unsigned mode = 0; /* 0: $ISOREG_MODE, else 0600 */
 	const char *name;
 	iso_reg_t *reg;
 	char what[300];
@@ -137,6 +137,11 @@ int isoctl_cmd_create(struct isoctl *ctx, int argc, char **argv)
 		return rc;
 	opts.mode = (mode_t)mode;
 	opts.defaults = &cfg;
+	/* A foreign --owner is refused by the library with its reason. */
+	if (cli_trust_opts(ctx->prog, &opts) < 0)
+		return CLI_EXIT_USAGE;
+	if (!opts.mode)
+		opts.mode = 0600;
 	name = cli_segment(ctx->segment);
 	rc = iso_attach(name, &opts, &reg);
 	if (rc < 0) {
@@ -156,7 +161,7 @@ int isoctl_cmd_create(struct isoctl *ctx, int argc, char **argv)
 	}
 	printf("created %s: %u accounts, mode %04o, %" PRIu64
 	       " bytes (%" PRIu64 " per account)\n",
-	       info.name, info.capacity, mode, info.segment_size,
+	       info.name, info.capacity, (unsigned)opts.mode, info.segment_size,
 	       info.bytes_per_account);
 	iso_detach(reg);
 	return CLI_EXIT_OK;
@@ -201,6 +206,10 @@ int isoctl_cmd_info(struct isoctl *ctx, int argc, char **argv)
 		cli_iso_error(ctx->prog, "segment info", rc);
 		iso_detach(reg);
 		return CLI_EXIT_RUNTIME;
+	}
+	if ((rc = isoctl_verify(ctx, reg)) != CLI_EXIT_OK) {
+		iso_detach(reg);
+		return rc;
 	}
 	if (json)
 		isoctl_print_json(isoctl_json_info(&info), false);
@@ -267,6 +276,10 @@ int isoctl_cmd_doctor(struct isoctl *ctx, int argc, char **argv)
 		cli_iso_error(ctx->prog, "doctor", rc);
 		iso_detach(reg);
 		return CLI_EXIT_RUNTIME;
+	}
+	if ((rc = isoctl_verify(ctx, reg)) != CLI_EXIT_OK) {
+		iso_detach(reg);
+		return rc;
 	}
 	if (json)
 		isoctl_print_json(isoctl_json_doctor(&rep), false);

@@ -104,13 +104,22 @@ static const char *retry_in(const struct iso_status *st, char *buf, size_t len)
 	}
 }
 
+/* The HEALTH column: a slot whose key holds bytes no key may hold is
+ * flagged, whatever its breaker says [R7]. */
+static const char *health_col(const struct iso_status *st, bool clean)
+{
+	return clean ? iso_health_name(st->health) : "CORRUPT-KEY";
+}
+
 static void print_table(const struct collect *c)
 {
 	int kw = 3;
-	char key[ISO_KEY_STR_MAX + 1], p50[24], p99[24], rin[24], bd[256];
+	char key[CLI_KEY_ESC_MAX + 1], p50[24], p99[24], rin[24], bd[256];
+	size_t corrupt = 0;
 
 	for (size_t i = 0; i < c->n; i++) {
-		int l = iso_key_format(&c->v[i].key, key, sizeof(key));
+		cli_key_escape(&c->v[i].key, key, sizeof(key));
+		int l = (int)strlen(key);
 
 		if (l > kw)
 			kw = l;
@@ -120,11 +129,12 @@ static void print_table(const struct collect *c)
 	       "P99", "RETRY-IN", "FAILURES BY TYPE");
 	for (size_t i = 0; i < c->n; i++) {
 		const struct iso_status *st = &c->v[i];
+		bool clean = cli_key_escape(&st->key, key, sizeof(key));
 
-		iso_key_format(&st->key, key, sizeof(key));
+		corrupt += !clean;
 		printf("%-*s  %-11s  %-11s  %10" PRIu64 "  %8" PRIu64
 		       "  %6u  %8s  %8s  %8s  %s\n",
-		       kw, key, iso_health_name(st->health),
+		       kw, key, health_col(st, clean),
 		       iso_breaker_state_name(st->breaker), st->operations,
 		       st->failures, st->consecutive_failures,
 		       cli_format_ns(st->p50_op_ns, p50, sizeof(p50)),
@@ -135,6 +145,10 @@ static void print_table(const struct collect *c)
 	if (c->n == 0)
 		printf("(no accounts%s)\n",
 		       c->opts->broker || c->opts->not_healthy ? " match" : "");
+	if (corrupt)
+		printf("%zu slot(s) hold a key with bytes no key may have "
+		       "(shown escaped, \\xHH): the segment is corrupt or "
+		       "hostile; see 'isoctl doctor'\n", corrupt);
 }
 
 /* Parse the options list and status share; returns -1 to go on. */
@@ -209,6 +223,11 @@ static int show_accounts(struct isoctl *ctx, const struct view_opts *o,
 		iso_detach(reg);
 		return CLI_EXIT_RUNTIME;
 	}
+	if ((rc = isoctl_verify(ctx, reg)) != CLI_EXIT_OK) {
+		free(c.v);
+		iso_detach(reg);
+		return rc;
+	}
 	if (c.n > 1) /* qsort must not see the NULL of an empty list */
 		qsort(c.v, c.n, sizeof(*c.v),
 		      o->sort == SORT_KEY ? cmp_key :
@@ -274,11 +293,12 @@ static void print_ago(const char *label, int64_t when, int64_t now)
 
 static void print_status(const struct iso_status *st)
 {
-	char key[ISO_KEY_STR_MAX + 1], bd[256], d[32], a[24], b[24];
+	char key[CLI_KEY_ESC_MAX + 1], bd[256], d[32], a[24], b[24];
 	int64_t now = cli_now_unix_ms();
+	bool clean = cli_key_escape(&st->key, key, sizeof(key));
 
-	iso_key_format(&st->key, key, sizeof(key));
-	printf("%-19s %s\n", "account", key);
+	printf("%-19s %s%s\n", "account", key,
+	       clean ? "" : "  (CORRUPT: bytes no key may hold, shown \\xHH)");
 	printf("%-19s %u (generation %u)\n", "slot", st->slot, st->gen);
 	printf("%-19s %s\n", "health", iso_health_name(st->health));
 	printf("%-19s %s (episode %u, back-off step %u)\n", "breaker",
@@ -363,6 +383,10 @@ int isoctl_cmd_status(struct isoctl *ctx, int argc, char **argv)
 		iso_detach(reg);
 		return CLI_EXIT_RUNTIME;
 	}
+	if ((rc = isoctl_verify(ctx, reg)) != CLI_EXIT_OK) {
+		iso_detach(reg);
+		return rc;
+	}
 	if (o.json)
 		isoctl_print_json(isoctl_json_status(&st), false);
 	else
@@ -390,10 +414,16 @@ static void print_report(const struct iso_report *r, const char *segment)
 	if (n) {
 		printf("\n%-16s %8s %9s %8s\n", "BROKER", "ACCOUNTS", "UNHEALTHY",
 		       "DEGRADED");
-		for (uint32_t i = 0; i < n; i++)
-			printf("%-16s %8u %9u %8u\n", r->brokers[i].broker,
+		for (uint32_t i = 0; i < n; i++) {
+			char b[ISO_BROKER_MAX * 4 + 1];
+
+			/* Broker names come from slots: never raw [R7]. */
+			cli_escape(r->brokers[i].broker,
+				   sizeof(r->brokers[i].broker), b, sizeof(b));
+			printf("%-16s %8u %9u %8u\n", b,
 			       r->brokers[i].accounts, r->brokers[i].unhealthy,
 			       r->brokers[i].degraded);
+		}
 	}
 	if (r->brokers_dropped)
 		printf("(%u more brokers not listed)\n", r->brokers_dropped);
@@ -414,6 +444,10 @@ int isoctl_cmd_report(struct isoctl *ctx, int argc, char **argv)
 		cli_iso_error(ctx->prog, "report", rc);
 		iso_detach(reg);
 		return CLI_EXIT_RUNTIME;
+	}
+	if ((rc = isoctl_verify(ctx, reg)) != CLI_EXIT_OK) {
+		iso_detach(reg);
+		return rc;
 	}
 	if (json)
 		isoctl_print_json(isoctl_json_report(&rep, cli_segment(ctx->segment)),

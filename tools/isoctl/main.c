@@ -13,6 +13,7 @@
 
 #include "isoctl.h"
 #include "serve.h"
+#include "../common/busguard.h"
 
 struct isoctl_command {
 	const char *name;
@@ -163,7 +164,7 @@ static const struct isoctl_command *find_command(const char *name)
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: isoctl [--segment NAME] COMMAND [options] [args]\n"
+		"usage: isoctl [--segment NAME] [--owner USER|UID] COMMAND [options] [args]\n"
 		"\n"
 		"Administer an isoreg segment (default %s, or ISOREG_SEGMENT).\n"
 		"\n"
@@ -173,8 +174,10 @@ static void usage(FILE *out)
 		fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
 	fprintf(out,
 		"\n"
-		"Every command takes --help and --segment NAME. KEY is an account\n"
-		"key type/id/BROKER, e.g. user/user1/KRAKEN.\n"
+		"Every command takes --help, --segment NAME and --owner USER|UID\n"
+		"(attach a segment that belongs to that user; default: your own\n"
+		"uid, or ISOREG_OWNER). KEY is an account key type/id/BROKER,\n"
+		"e.g. user/user1/KRAKEN.\n"
 		"Exit status: 0 ok, 1 runtime error, 2 usage error.\n");
 }
 
@@ -185,7 +188,9 @@ void isoctl_help(const struct isoctl *ctx)
 	if (c)
 		fputs(c->help, stdout);
 	printf("\nCommon options: -s, --segment NAME (default $ISOREG_SEGMENT or "
-	       "%s), --help.\n", ISO_DEFAULT_SEGMENT);
+	       "%s), --owner USER|UID (trust a segment of that owner; default "
+	       "$ISOREG_OWNER, else your own uid), --help.\n",
+	       ISO_DEFAULT_SEGMENT);
 }
 
 int isoctl_usage_error(const struct isoctl *ctx, const char *fmt, ...)
@@ -198,6 +203,35 @@ int isoctl_usage_error(const struct isoctl *ctx, const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "\nTry 'isoctl %s --help'.\n", ctx->cmd);
 	return CLI_EXIT_USAGE;
+}
+
+/*
+ * --owner: checked here, then exported as ISOREG_OWNER, so that every
+ * attach of this run (serve's re-attaches included) reads one rule,
+ * cli_trust_opts. Returns 0, or -1 after printing what was wrong.
+ */
+static int set_owner(const char *prog, const char *text)
+{
+	uid_t uid;
+
+	if (cli_parse_owner(prog, "--owner", text, &uid) < 0)
+		return -1;
+	if (setenv("ISOREG_OWNER", text, 1) != 0) {
+		perror("isoctl: setenv ISOREG_OWNER");
+		return -1;
+	}
+	return 0;
+}
+
+int isoctl_verify(struct isoctl *ctx, iso_reg_t *reg)
+{
+	int rc = iso_segment_check(reg);
+
+	if (rc == 0 || rc == ISO_ESTALE)
+		return CLI_EXIT_OK;
+	cli_iso_error(ctx->prog, "the segment changed under this read; what "
+		      "it showed cannot be trusted", rc);
+	return CLI_EXIT_RUNTIME;
 }
 
 int isoctl_common_opt(struct isoctl *ctx, int c, int argc, char **argv)
@@ -215,6 +249,8 @@ int isoctl_common_opt(struct isoctl *ctx, int c, int argc, char **argv)
 			return isoctl_usage_error(ctx, "--segment needs a name");
 		ctx->segment = optarg;
 		return -1;
+	case 'O':
+		return set_owner(ctx->prog, optarg) < 0 ? CLI_EXIT_USAGE : -1;
 	case ':':
 		return isoctl_usage_error(ctx, "option '%s' needs a value", word);
 	default:
@@ -295,6 +331,21 @@ static int finish_output(int rc)
 	return rc;
 }
 
+/* One sub-command, run under the SIGBUS guard. */
+struct run {
+	const struct isoctl_command *c;
+	struct isoctl *ctx;
+	int argc;
+	char **argv;
+};
+
+static int run_command(void *arg)
+{
+	struct run *r = arg;
+
+	return r->c->fn(r->ctx, r->argc, r->argv);
+}
+
 int main(int argc, char **argv)
 {
 	struct isoctl ctx = { .segment = NULL };
@@ -322,6 +373,18 @@ int main(int argc, char **argv)
 			i += 2;
 		} else if (strncmp(a, "--segment=", 10) == 0 && a[10]) {
 			ctx.segment = a + 10;
+			i++;
+		} else if (strcmp(a, "--owner") == 0) {
+			if (i + 1 >= argc || set_owner("isoctl", argv[i + 1]) < 0) {
+				if (i + 1 >= argc)
+					fprintf(stderr, "isoctl: --owner needs a "
+						"user name or uid\n");
+				return CLI_EXIT_USAGE;
+			}
+			i += 2;
+		} else if (strncmp(a, "--owner=", 8) == 0) {
+			if (set_owner("isoctl", a + 8) < 0)
+				return CLI_EXIT_USAGE;
 			i++;
 		} else {
 			fprintf(stderr, "isoctl: unknown option '%s'\n"
@@ -358,5 +421,18 @@ int main(int argc, char **argv)
 	snprintf(ctx.prog, sizeof(ctx.prog), "isoctl %s", c->name);
 	optind = 0; /* GNU: re-initialise getopt for the sub-command */
 	opterr = 0; /* we word option errors ourselves */
-	return finish_output(c->fn(&ctx, argc - i, argv + i));
+	struct run r = { c, &ctx, argc - i, argv + i };
+	int rc = tool_bus_guard(run_command, &r);
+
+	if (rc == TOOL_BUS_FAULT) {
+		/* The segment shrank under a read [R7]: no figure printed
+		 * so far can be trusted, and the process must not die. */
+		fflush(stdout);
+		fprintf(stderr, "%s: segment '%s' shrank or was damaged while "
+			"being read (SIGBUS caught): nothing above can be "
+			"trusted; 'isoctl info' checks it\n", ctx.prog,
+			cli_segment(ctx.segment));
+		rc = CLI_EXIT_RUNTIME;
+	}
+	return finish_output(rc);
 }

@@ -54,6 +54,8 @@
 #include "serve.h"
 #include "snapshot.h"
 #include "webconfig.h"
+#include "../common/busguard.h"
+#include "../common/cli.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:9464"
 #define SHM_DIR "/dev/shm/" /* where glibc's shm_open keeps its objects */
@@ -115,6 +117,8 @@ static void usage(FILE *out)
 		"  -l, --listen ADDR:PORT     address to listen on (default %s;\n"
 		"      --web.listen-address   [::1]:PORT for IPv6, port 0 picks one)\n"
 		"  -s, --segment NAME         segment (default $ISOREG_SEGMENT or %s)\n"
+		"  -o, --owner USER|UID       trust a segment of that owner (default\n"
+		"                             $ISOREG_OWNER, else your own uid)\n"
 		"\n"
 		"Series budget (default: 12 series per account, histograms per broker):\n"
 		"      --accounts WHICH       accounts with series of their own: all (default),\n"
@@ -186,6 +190,14 @@ static int segment_attach(struct server *srv, uint32_t timeout_ms,
 		.attach_timeout_ms = timeout_ms,
 	};
 
+	/* Whom to trust, as every tool: ISOREG_OWNER / --owner [R7]. */
+	if (cli_trust_opts("isoctl serve", &opts) < 0) {
+		*why = ISO_METRICS_ERR_UNREADABLE;
+		snprintf(srv->why, sizeof(srv->why),
+			 "segment %s: bad ISOREG_OWNER or ISOREG_MODE (see stderr)",
+			 srv->segment);
+		return -1;
+	}
 	for (int attempt = 0; attempt < 3; attempt++) {
 		struct stat before, after;
 		iso_reg_t *reg;
@@ -245,15 +257,16 @@ static void segment_detach(struct server *srv)
  * place that decides: every scrape, /healthz and / ask it, and whatever it
  * refuses is answered as `isoreg_up 0`, never as an HTTP error.
  *
- * Today it makes sure the attachment is the segment that carries the name
- * now: an unlinked segment is dropped (no new trader can attach it; what
+ * It makes sure the attachment is the segment that carries the name now:
+ * an unlinked segment is dropped (no new trader can attach it; what
  * matters is whatever takes the name next), a recreated one is attached
- * afresh, a missing one is attached once it appears. A library check of
- * the mapping itself (iso_segment_check: shrunk, damaged, replaced) slots
- * in where the inode is compared: ISO_ESTALE means detach and attach
- * again, ISO_ECORRUPT means detach and answer "damaged". Snapshots hold
- * text, not pointers into the mapping, so a response still being sent
- * survives the detach.
+ * afresh, a missing one is attached once it appears, and one that shrank
+ * or was overwritten under us (iso_segment_check: ISO_ECORRUPT) is dropped
+ * before its mapping is read again [R7] and answered "damaged" until a
+ * valid segment carries the name. A shrink during the render itself is
+ * caught by the SIGBUS guard in serve_metrics(). Snapshots hold text, not
+ * pointers into the mapping, so a response still being sent survives the
+ * detach.
  *
  * Returns 0 with srv->reg attached, or -1 with *@why and srv->why set.
  */
@@ -276,10 +289,36 @@ static int segment_valid(struct server *srv, enum iso_metrics_error *why)
 				 srv->segment, srv->shm_path, strerror(errno));
 		return -1;
 	}
-	if (srv->reg && st.st_dev == srv->dev && st.st_ino == srv->ino)
-		return 0;
+	if (srv->reg && st.st_dev == srv->dev && st.st_ino == srv->ino) {
+		char damage[600];
+		int rc = iso_segment_check(srv->reg);
+
+		if (rc == 0)
+			return 0;
+		snprintf(damage, sizeof(damage), "%s", attach_detail(rc));
+		segment_detach(srv);
+		/* The same object, damaged: attaching it again is refused
+		 * until someone puts a valid segment at the name. */
+		if (segment_attach(srv, SCRAPE_ATTACH_TIMEOUT_MS, why) == 0)
+			return 0;
+		if (rc == ISO_ECORRUPT) {
+			*why = ISO_METRICS_ERR_DAMAGED;
+			snprintf(srv->why, sizeof(srv->why),
+				 "segment %s is damaged (%s); waiting for a valid one",
+				 srv->segment, damage);
+		}
+		return -1;
+	}
 	segment_detach(srv);
 	return segment_attach(srv, SCRAPE_ATTACH_TIMEOUT_MS, why);
+}
+
+/* iso_metrics_render as a pass for the SIGBUS guard. */
+static int render_pass(void *arg)
+{
+	struct server *srv = arg;
+
+	return iso_metrics_render(srv->m, srv->reg, &srv->self);
 }
 
 /* ------------------------------------------------------------- HTTP */
@@ -412,8 +451,18 @@ static enum MHD_Result serve_metrics(struct server *srv,
 	srv->self.scrapes++;
 	srv->self.scrape_start_ns = mono_ns();
 	if (segment_valid(srv, &why) == 0) {
-		rc = iso_metrics_render(srv->m, srv->reg, &srv->self);
-		if (rc < 0 && rc != ISO_ENOMEM) {
+		rc = tool_bus_guard(render_pass, srv);
+		if (rc == TOOL_BUS_FAULT) {
+			/* Shrunk during the render: the text is garbage, the
+			 * mapping unreadable. Drop it; a later scrape attaches
+			 * a valid one. */
+			why = ISO_METRICS_ERR_DAMAGED;
+			snprintf(srv->why, sizeof(srv->why),
+				 "segment %s damaged: it shrank while being read (SIGBUS caught); "
+				 "waiting for a valid one",
+				 srv->segment);
+			segment_detach(srv);
+		} else if (rc < 0 && rc != ISO_ENOMEM) {
 			/* Failed mid-read: the segment is not what it claimed. */
 			why = classify(rc);
 			snprintf(srv->why, sizeof(srv->why),
@@ -878,6 +927,7 @@ int isoctl_serve(int argc, char **argv)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "web.listen-address", required_argument, NULL, 'l' },
 		{ "segment", required_argument, NULL, 's' },
+		{ "owner", required_argument, NULL, 'o' },
 		{ "accounts", required_argument, NULL, OPT_ACCOUNTS },
 		{ "account-detail", no_argument, NULL, OPT_DETAIL },
 		{ "account-histograms", no_argument, NULL, OPT_HISTOGRAMS },
@@ -905,10 +955,18 @@ int isoctl_serve(int argc, char **argv)
 	srv.conns.next = srv.conns.prev = &srv.conns;
 	optind = 0; /* a fresh scan: main.c may have run getopt already */
 	opterr = 0; /* the message below names the option in our words */
-	while ((c = getopt_long(argc, argv, "+:l:s:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:l:s:o:h", longopts, NULL)) != -1) {
+		uid_t uid;
+
 		switch (c) {
 		case 'l': listen_at = optarg; break;
 		case 's': srv.segment = optarg; break;
+		case 'o':
+			/* Exported: every re-attach reads it (cli_trust_opts). */
+			if (cli_parse_owner("isoctl serve", "--owner", optarg, &uid) < 0 ||
+			    setenv("ISOREG_OWNER", optarg, 1) != 0)
+				return 2;
+			break;
 		case OPT_ACCOUNTS:
 			if (!strcmp(optarg, "all"))
 				srv.opts.accounts = ISO_METRICS_ACCOUNTS_ALL;
