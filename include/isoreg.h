@@ -255,6 +255,23 @@ struct iso_attach_opts {
 					 object must belong to [R7] */
 };
 
+/* A process that has a segment mapped. */
+struct iso_user {
+	uint32_t pid;
+	char comm[17];    /* its command name, printable bytes only */
+};
+
+/**
+ * iso_segment_users - the processes (other than the caller) that have the
+ * segment @name mapped, found in /proc by the object's device and inode.
+ * @out: room for @max; @unknown: (output, may be NULL) processes whose maps
+ *       could not be read (another uid, without privilege).
+ * Returns how many there are (may exceed @max), ISO_ENOENT, ISO_EINVAL or
+ * ISO_ESYS. Linux only; a snapshot: a process may attach right after.
+ */
+int iso_segment_users(const char *name, struct iso_user *out, int max,
+		      int *unknown);
+
 /**
  * iso_segment_name - the segment name to use when none is given: the
  * ISOREG_SEGMENT environment variable, else ISO_DEFAULT_SEGMENT [S1].
@@ -582,6 +599,10 @@ struct iso_op {
 	unsigned flags;       /* ISO_OP_* */
 };
 
+/** iso_op_check - validate an attribution: the reason's length and bytes,
+ * the flags. 0 or ISO_EINVAL naming what is wrong. */
+int iso_op_check(const struct iso_op *op);
+
 /**
  * iso_halt - halt the account (FORCED_OPEN) with a reason: an event with
  * cause force_open, uid, pid and reason. Halting a halted account changes
@@ -630,6 +651,71 @@ int iso_release_broker(iso_reg_t *reg, const char *broker,
  * more than @max) or a negative code. Works read-only.
  */
 int iso_halted_brokers(iso_reg_t *reg, char (*out)[ISO_BROKER_MAX + 1], int max);
+
+/* ------------------------------------------ durable operator state [R8] */
+
+/*
+ * Operators' intent outlives the segment: halts (of accounts and brokers)
+ * and config overrides (per account and the default) are kept in a plain-
+ * text file per segment, $ISOREG_STATE_DIR/<name without '/'>.state
+ * (default directory ISO_STATE_DIR_DEFAULT), and applied to a new segment
+ * before it is linked into place (by iso_attach with ISO_ATTACH_CREATE), so
+ * no trader ever sees it without them. A malformed file is refused with its
+ * line and field named, and then no segment is created. isoctl keeps the
+ * file; docs/state.md describes the format.
+ */
+#define ISO_STATE_DIR_DEFAULT "/var/lib/isoreg"
+
+enum iso_state_kind {
+	ISO_STATE_HALT = 0,     /* an account halted (key) */
+	ISO_STATE_HALT_BROKER,  /* a broker halted (broker) */
+	ISO_STATE_CONFIG,       /* an account's config override (key, config) */
+	ISO_STATE_DEFAULTS,     /* the segment's default config (config) */
+};
+
+struct iso_state_entry {
+	enum iso_state_kind kind;
+	struct iso_key key;                /* HALT, CONFIG */
+	char broker[ISO_BROKER_MAX + 1];   /* HALT_BROKER */
+	struct iso_config config;          /* CONFIG, DEFAULTS */
+	uint32_t uid;                      /* who recorded it */
+	int64_t time_ms;                   /* when (Unix ms) */
+	char reason[ISO_OP_REASON_MAX + 1];
+};
+
+typedef int (*iso_state_fn)(const struct iso_state_entry *e, void *ctx);
+
+/** iso_state_dir - $ISOREG_STATE_DIR, or ISO_STATE_DIR_DEFAULT. */
+const char *iso_state_dir(void);
+
+/** iso_state_path - the state file of segment @name into @buf. 0 or
+ * ISO_EINVAL. */
+int iso_state_path(const char *name, char *buf, size_t len);
+
+/**
+ * iso_state_foreach - call @fn for each entry of the state file @path, in
+ * order; stops at the first non-zero return. A missing file has no
+ * entries (returns 0). Returns 0, @fn's value, ISO_EINVAL naming the line
+ * and field of the first malformed entry, ISO_EPERM or ISO_ESYS.
+ */
+int iso_state_foreach(const char *path, iso_state_fn fn, void *ctx);
+
+/**
+ * iso_state_put - record @e, replacing the entry of the same kind and
+ * subject (key or broker) if any. The file is rewritten whole and
+ * atomically (temp, fsync, rename) under a lock of its directory, so concurrent
+ * operators lose nothing. Creates the directory if needed. Returns 0,
+ * ISO_EINVAL (the file is malformed: fix it first), ISO_EPERM or ISO_ESYS.
+ */
+int iso_state_put(const char *path, const struct iso_state_entry *e);
+
+/** iso_state_remove - drop the entry of @e's kind and subject.
+ * ISO_ENOENT if there was none (the file is left as it was). */
+int iso_state_remove(const char *path, const struct iso_state_entry *e);
+
+/** iso_state_apply - apply every entry of @path to @reg (what creation
+ * does). 0 or the first error. */
+int iso_state_apply(iso_reg_t *reg, const char *path);
 
 /** iso_retire_op - iso_retire with a reason in its event. */
 int iso_retire_op(const iso_account_t *acct, const struct iso_op *op);

@@ -8,7 +8,6 @@
  * protocol plus a checksum over ticket and body) and count them as missed.
  * Readers never write to the segment, so they work on read-only mappings.
  */
-#include <stdio.h>
 #include <string.h>
 
 #define XXH_INLINE_ALL
@@ -133,10 +132,13 @@ static enum entry_state read_entry(iso_reg_t *reg, uint64_t t,
 	    (unsigned)ev->breaker >= ISO_BREAKER__COUNT ||
 	    (unsigned)ev->cause >= ISO_CAUSE__COUNT)
 		return ENTRY_BAD;
-	if (ev->cause == ISO_CAUSE_BROKER_HALT || ev->cause == ISO_CAUSE_BROKER_RELEASE)
-		snprintf(ev->key.broker, sizeof(ev->key.broker), "%s", txt);
-	else
-		snprintf(ev->reason, sizeof(ev->reason), "%s", txt);
+	if (ev->cause == ISO_CAUSE_BROKER_HALT || ev->cause == ISO_CAUSE_BROKER_RELEASE) {
+		/* A broker name: at most ISO_BROKER_MAX bytes were written. */
+		memcpy(ev->key.broker, txt, ISO_BROKER_MAX);
+		ev->key.broker[ISO_BROKER_MAX] = '\0';
+	} else {
+		memcpy(ev->reason, txt, sizeof(ev->reason));
+	}
 	/* The key, if the slot still holds this generation's account. The
 	 * key words are acquire loads and the generation is checked again
 	 * after them: a slot reused while we read gives no key, never a key

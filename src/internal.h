@@ -149,8 +149,6 @@ struct iso_slot;
 bool iso_broker_halted_slot(iso_reg_t *reg, const struct iso_slot *s);
 /** iso_broker_recount - entries in the halt table now (doctor). */
 uint32_t iso_broker_recount(iso_reg_t *reg);
-/* operator.c: validate an operator's attribution (reason and flags). */
-int iso_op_check(const struct iso_op *op);
 
 /** iso_live_count - accounts registered now, counted from the slots (a
  * stored count would drift when a registrant or retirer is killed). */

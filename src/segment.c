@@ -217,6 +217,21 @@ static int create_segment(iso_reg_t *reg, const char *name,
 	ISO_FP("create.version");
 	iso_store32_release(&h->version, ISO_LAYOUT_VERSION);
 
+	/* Operators' durable intent goes in before anyone can see it. */
+	char state[4096];
+	if ((rc = iso_state_path(name, state, sizeof(state))))
+		goto fail_map;
+	reg->magic = ISO_REG_MAGIC; /* the calls below check it */
+	rc = iso_state_apply(reg, state);
+	reg->magic = 0;
+	if (rc) {
+		char why[512]; /* iso_fail writes the buffer it would read */
+		snprintf(why, sizeof(why), "%s", iso_last_error());
+		rc = iso_fail(rc, "%s not created: its operator state cannot be "
+			      "applied: %s", name, why);
+		goto fail_map;
+	}
+
 	/* Named only now, and only if the name is free. */
 	ISO_FP("create.link");
 	/* linkat fails if the name exists: never replaces a segment. */
@@ -234,6 +249,9 @@ static int create_segment(iso_reg_t *reg, const char *name,
 	reg->dev = st.st_dev;
 	reg->ino = st.st_ino;
 	return 0;
+fail_map:
+	munmap(reg->base, reg->size);
+	reg->base = NULL;
 fail_fd:
 	close(fd);
 	return rc;
@@ -471,6 +489,12 @@ int iso_attach(const char *name, const struct iso_attach_opts *opts,
 	reg->pid = iso_self_pid();
 	reg->owner_tag = iso_owner_tag();
 	reg->uid = (uint32_t)geteuid();
+	/* The index first: a creator registers the accounts its operators'
+	 * state names before the segment is linked into place. */
+	if ((rc = iso_index_init(reg))) {
+		free(reg);
+		return rc;
+	}
 
 	uint32_t wait_ms = o.attach_timeout_ms ? o.attach_timeout_ms : 2000;
 	uint64_t deadline = iso_now_ms() + wait_ms;
@@ -482,6 +506,11 @@ int iso_attach(const char *name, const struct iso_attach_opts *opts,
 			if (create) {
 				rc = create_segment(reg, name, &o);
 				if (rc != ISO_EEXIST)
+					break;
+				/* Lost the race: the index may name accounts of
+				 * the segment we built and dropped. */
+				iso_index_destroy(reg);
+				if ((rc = iso_index_init(reg)))
 					break;
 				if (o.flags & ISO_ATTACH_EXCL) {
 					rc = iso_fail(ISO_EEXIST, "segment %s "
@@ -518,11 +547,12 @@ int iso_attach(const char *name, const struct iso_attach_opts *opts,
 			break;
 		nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
 	}
-	if (rc == 0 && (rc = iso_index_init(reg)) == 0) {
+	if (rc == 0) {
 		reg->magic = ISO_REG_MAGIC;
 		*out = reg;
 		return 0;
 	}
+	iso_index_destroy(reg);
 	if (reg->base)
 		munmap(reg->base, reg->size);
 	if (reg->fd >= 0)

@@ -45,16 +45,20 @@ static void print_event(const struct iso_event *ev, bool json)
 		/* Keys come from slots: never raw to the terminal [R7]. */
 		if (!cli_key_escape(&ev->key, key, sizeof(key)))
 			strcat(key, " (CORRUPT key)");
+	} else if (ev->slot == ISO_NO_SLOT) { /* about the segment */
+		snprintf(key, sizeof(key), "%s%s", ev->key.broker[0] ? "broker "
+			 : "(segment)", ev->key.broker);
 	} else /* the slot was reused since: the event outlived its key */
 		snprintf(key, sizeof(key), "(slot %u, reused)", ev->slot);
 	if (ev->failure_type >= 0 && ev->failure_type < ISO_FAIL__COUNT)
 		snprintf(ft, sizeof(ft), " %s",
 			 iso_failure_type_name(ev->failure_type));
-	printf("%s  %-24s  %-11s -> %-11s  %-11s  %s%s  pid %u  seq %" PRIu64
-	       "\n", cli_format_time_ms(ev->time_ms, t, sizeof(t)), key,
+	printf("%s  %-24s  %-11s -> %-11s  %-11s  %s%s  uid %u pid %u  seq %" PRIu64
+	       "%s%s%s\n", cli_format_time_ms(ev->time_ms, t, sizeof(t)), key,
 	       iso_health_name(ev->from), iso_health_name(ev->to),
 	       iso_breaker_state_name(ev->breaker), iso_cause_name(ev->cause),
-	       ft, ev->pid, ev->seq);
+	       ft, ev->uid, ev->pid, ev->seq, ev->reason[0] ? "  \"" : "",
+	       ev->reason, ev->reason[0] ? "\"" : "");
 }
 
 static void print_missed(uint64_t missed, bool json)

@@ -6,6 +6,8 @@
  * and filtered here; every figure in it comes from struct iso_status.
  */
 #include <inttypes.h>
+#include <pwd.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -307,6 +309,9 @@ static void print_status(const struct iso_status *st)
 	if (st->breaker == ISO_BREAKER_OPEN)
 		printf("%-19s %s\n", "retry in",
 		       cli_format_duration_ms(st->retry_in_ms, d, sizeof(d)));
+	else if (st->broker_halted)
+		printf("%-19s never by itself: its broker is halted ('isoctl "
+		       "release --broker %s')\n", "retry in", st->key.broker);
 	else if (st->breaker == ISO_BREAKER_FORCED_OPEN)
 		printf("%-19s never by itself: halted ('isoctl release %s')\n",
 		       "retry in", key);
@@ -355,6 +360,55 @@ static void print_status(const struct iso_status *st)
 	isoctl_print_config(&st->config, 2);
 }
 
+/* Who halted @key (or its broker), when and why: the state file's word. */
+struct who {
+	const struct iso_key *key;
+	bool found_key, found_broker;
+	struct iso_state_entry key_e, broker_e;
+};
+
+static int find_halt(const struct iso_state_entry *e, void *ctx)
+{
+	struct who *w = ctx;
+	if (e->kind == ISO_STATE_HALT && !strcmp(e->key.type, w->key->type) &&
+	    !strcmp(e->key.id, w->key->id) && !strcmp(e->key.broker, w->key->broker)) {
+		w->found_key = true;
+		w->key_e = *e;
+	} else if (e->kind == ISO_STATE_HALT_BROKER &&
+		   !strcmp(e->broker, w->key->broker)) {
+		w->found_broker = true;
+		w->broker_e = *e;
+	}
+	return 0;
+}
+
+static void print_who(const char *label, const struct iso_state_entry *e)
+{
+	struct passwd *pw = getpwuid(e->uid);
+	char when[32];
+	time_t t = (time_t)(e->time_ms / 1000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%SZ", &tm);
+	printf("%-19s by uid %u%s%s%s at %s%s%s%s\n", label, e->uid,
+	       pw ? " (" : "", pw ? pw->pw_name : "", pw ? ")" : "", when,
+	       e->reason[0] ? ": \"" : "", e->reason, e->reason[0] ? "\"" : "");
+}
+
+/* The halt records of the state file for @st's account, if any. */
+static void print_halt_records(struct isoctl *ctx, const struct iso_status *st)
+{
+	char path[4096];
+	struct who w = { .key = &st->key };
+	if (iso_state_path(cli_segment(ctx->segment), path, sizeof(path)) < 0 ||
+	    iso_state_foreach(path, find_halt, &w) < 0)
+		return;
+	if (w.found_key)
+		print_who("halted", &w.key_e);
+	if (w.found_broker)
+		print_who("broker halted", &w.broker_e);
+}
+
 int isoctl_cmd_status(struct isoctl *ctx, int argc, char **argv)
 {
 	struct view_opts o = { .sort = SORT_SEVERITY };
@@ -387,10 +441,12 @@ int isoctl_cmd_status(struct isoctl *ctx, int argc, char **argv)
 		iso_detach(reg);
 		return rc;
 	}
-	if (o.json)
+	if (o.json) {
 		isoctl_print_json(isoctl_json_status(&st), false);
-	else
+	} else {
 		print_status(&st);
+		print_halt_records(ctx, &st);
+	}
 	iso_detach(reg);
 	return CLI_EXIT_OK;
 }

@@ -42,10 +42,13 @@ static const struct isoctl_command commands[] = {
 	  "degrade_after open_timeout_ms max_open_timeout_ms probe_timeout_ms\n"
 	  "trip_on ignore observe_only.\n" },
 	{ "unlink", isoctl_cmd_unlink, "remove the segment's name",
-	  "usage: isoctl unlink\n"
+	  "usage: isoctl unlink [--force]\n"
 	  "\n"
-	  "Remove the segment's name. Attached processes keep their mapping\n"
-	  "until they detach; new attaches fail until it is created again.\n" },
+	  "Remove the segment's name. Processes that have it mapped would keep\n"
+	  "trading on an orphan that no tool can see or halt, so while any do,\n"
+	  "it lists them (pid, command) and refuses; --force unlinks anyway.\n"
+	  "New attaches fail until it is created again; halts and configs in\n"
+	  "the state file ('isoctl state') apply to the new one.\n" },
 	{ "info", isoctl_cmd_info, "segment facts: capacity, use, sizes",
 	  "usage: isoctl info [--json]\n"
 	  "\n"
@@ -80,29 +83,50 @@ static const struct isoctl_command commands[] = {
 	  "\n"
 	  "Find or create the account KEY (type/id/BROKER) and print its slot.\n" },
 	{ "reset", isoctl_cmd_reset, "close an account's breaker",
-	  "usage: isoctl reset KEY\n"
+	  "usage: isoctl reset KEY... [--force] [--reason TEXT]\n"
 	  "\n"
 	  "Close the breaker and clear the consecutive counts: the account is\n"
 	  "HEALTHY and may act at once. Statistics are kept. Do this only once\n"
-	  "the cause of its failures is fixed.\n" },
-	{ "halt", isoctl_cmd_halt, "stop an account (force its breaker open)",
-	  "usage: isoctl halt KEY\n"
+	  "the cause of its failures is fixed. An operator's halt is left alone\n"
+	  "(use 'isoctl release'), unless --force.\n"
+	  "  --force        lift a halt too (and drop it from the state file)\n"
+	  "  --reason TEXT  why, in the event log (at most 200 bytes)\n" },
+	{ "halt", isoctl_cmd_halt, "stop accounts or a broker",
+	  "usage: isoctl halt KEY... [--reason TEXT] [--no-state]\n"
+	  "       isoctl halt --broker BROKER [--reason TEXT] [--no-state]\n"
 	  "\n"
 	  "Force the breaker open (FORCED_OPEN): every operation of the\n"
 	  "account is refused until 'isoctl release KEY'. It never reopens by\n"
-	  "itself.\n" },
+	  "itself. With --broker, every account of BROKER is refused, accounts\n"
+	  "registered later too, until 'isoctl release --broker BROKER'. The\n"
+	  "halt is an event with your uid, pid and reason, and is recorded in\n"
+	  "the segment's state file ('isoctl state'), so it is in force again\n"
+	  "when the segment is created anew (after a reboot, or an unlink).\n"
+	  "  --reason TEXT  why (at most 200 bytes; 'isoctl status KEY' shows it)\n"
+	  "  --no-state     act on the segment only; record nothing\n" },
 	{ "release", isoctl_cmd_release, "undo a halt",
-	  "usage: isoctl release KEY\n"
+	  "usage: isoctl release KEY... [--reason TEXT] [--no-state]\n"
+	  "       isoctl release --broker BROKER [--reason TEXT] [--no-state]\n"
 	  "\n"
-	  "Undo 'isoctl halt': reset the breaker to CLOSED. Release is a reset,\n"
-	  "so it also closes a breaker that was not halted; it says so when\n"
-	  "that happens.\n" },
-	{ "retire", isoctl_cmd_retire, "remove an account",
-	  "usage: isoctl retire KEY\n"
+	  "Undo 'isoctl halt': FORCED_OPEN becomes CLOSED, and the halt is\n"
+	  "dropped from the state file. An account that is not halted is left\n"
+	  "as it is (it says so). With --broker: lift a broker halt; its\n"
+	  "accounts act as their own breakers say.\n" },
+	{ "retire", isoctl_cmd_retire, "remove accounts",
+	  "usage: isoctl retire KEY... [--reason TEXT] [--no-state]\n"
 	  "\n"
-	  "The account is gone: its directory entry is removed and its slot is\n"
-	  "reused after the segment's retire cooldown. Handles still held by\n"
-	  "processes are refused from now on.\n" },
+	  "The account is gone: its slot is retired and its directory entry\n"
+	  "removed; the slot is reused after the segment's retire cooldown.\n"
+	  "Handles still held by processes are refused from now on. Its halt\n"
+	  "and config, if recorded, leave the state file.\n" },
+	{ "state", isoctl_cmd_state, "the operators' durable state",
+	  "usage: isoctl state\n"
+	  "\n"
+	  "Show (and so check) the segment's state file: the halts, broker\n"
+	  "halts and config overrides applied whenever the segment is created,\n"
+	  "before any trader can act. It lives in $ISOREG_STATE_DIR (default\n"
+	  "/var/lib/isoreg) as NAME.state; see docs/state.md for its format.\n"
+	  "A malformed file is refused with its line and field named.\n" },
 	{ "record", isoctl_cmd_record, "inject outcomes (tests, drills)",
 	  "usage: isoctl record KEY success|failure [--type T] [--op-ms X]\n"
 	  "                     [--retry-after-ms N] [--count N]\n"
