@@ -45,9 +45,14 @@ endif
 ALLCFLAGS := -std=c11 $(CFLAGS) $(WARN) $(ARCHFLAGS) $(CPPFLAGS_ISO) $(SANFLAGS) -fPIC -pthread
 
 LIB_LIBS   := -lurcu-bp -lurcu-cds -lurcu-common -lpthread -lrt
-TOOL_LIBS  := -lncursesw -ljson-c -lmicrohttpd -lm
-TEST_LIBS  := -lcriterion -lm
-BENCH_LIBS := -lm
+# The exporter (isoctl serve): zlib for gzip, GnuTLS (libmicrohttpd's TLS)
+# for certificates, libyaml for --web.config.file, libxcrypt for bcrypt.
+TOOL_LIBS  := -lncursesw -ljson-c -lmicrohttpd -lgnutls -lyaml -lcrypt -lz -lm
+# libcrypt: the exporter tests make bcrypt hashes (tests/support); zlib only
+# where test_exporter.c (the renderer and its gzip compiled in) is built
+# ("=": TESTS is set below).
+TEST_LIBS   = -lcriterion -lcrypt -lm $(if $(filter tests/test_exporter.c,$(TESTS)),-lz)
+BENCH_LIBS := -lz -lm
 
 LIB_SRC  := $(wildcard src/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -112,7 +117,8 @@ $(BUILD)/%.o: %.c $(wildcard include/*.h src/*.h tools/*/*.h tests/support/*.h b
 	$(Q)$(CC) $(ALLCFLAGS) -c -o $@ $<
 
 # The exporter's test and bench compile its renderer in.
-$(BUILD)/tests/test_exporter.o $(BUILD)/bench/bench_exporter.o: tools/isoctl/metrics.c tools/isoctl/metrics.h
+$(BUILD)/tests/test_exporter.o $(BUILD)/bench/bench_exporter.o: tools/isoctl/metrics.c tools/isoctl/metrics.h \
+	tools/isoctl/snapshot.c tools/isoctl/snapshot.h
 
 $(BUILD)/fp/%.o: %.c $(wildcard include/*.h src/*.h)
 	@mkdir -p $(dir $@)

@@ -30,12 +30,15 @@
 #include <unistd.h>
 
 #include "isoreg.h"
+#include "support/exporter_util.h"
 
 /*
  * The Makefile links tools' sources only into the tools, and the renderer
  * is meant to be tested without HTTP: compile it into this file.
  */
 #include "../tools/isoctl/metrics.c"
+#include "../tools/isoctl/snapshot.c"
+#include <zlib.h>
 
 /* ------------------------------------------------------------ helpers */
 
@@ -53,13 +56,8 @@ static void cleanup(void)
 {
 	if (seg[0])
 		iso_unlink(seg);
-	if (tmpdir[0]) {
-		char cmd[256];
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-		if (system(cmd) != 0)
-			cr_log_warn("could not remove %s", tmpdir);
-		tmpdir[0] = 0;
-	}
+	ex_remove_tmpdir(tmpdir);
+	tmpdir[0] = 0;
 }
 
 static iso_reg_t *create_segment(uint32_t capacity)
@@ -75,29 +73,14 @@ static iso_reg_t *create_segment(uint32_t capacity)
 	return reg;
 }
 
-static const char *bin_dir(void)
+static int start_exporter(struct ex_child *c)
 {
-	const char *b = getenv("ISOREG_BIN");
-	return b && *b ? b : "build/bin";
+	return ex_start_exporter(c, seg, NULL);
 }
 
-static bool have_program(const char *path)
+static void make_tmpdir(void)
 {
-	return access(path, X_OK) == 0;
-}
-
-/* The value of the sample named exactly @series ("name{labels}"), or NaN. */
-static double sample(const char *text, const char *series)
-{
-	size_t n = strlen(series);
-	const char *p = text;
-
-	while ((p = strstr(p, series)) != NULL) {
-		if ((p == text || p[-1] == '\n') && p[n] == ' ')
-			return strtod(p + n + 1, NULL);
-		p += n;
-	}
-	return __builtin_nan("");
+	ex_make_tmpdir(tmpdir, sizeof(tmpdir));
 }
 
 /* A series of account user/<id>/KRAKEN: name{account labels[,extra]}. */
@@ -112,9 +95,16 @@ static const char *acct_series(const char *name, const char *id,
 	return buf;
 }
 
-static char *render(iso_reg_t *reg)
+static const struct iso_metrics_opts full_opts = {
+	.accounts = ISO_METRICS_ACCOUNTS_ALL,
+	.account_detail = true,
+	.account_histograms = true,
+};
+
+/* The text of one render of @reg under budget @opts (NULL: default). */
+static char *render_opts(iso_reg_t *reg, const struct iso_metrics_opts *opts)
 {
-	struct iso_metrics *m = iso_metrics_new();
+	struct iso_metrics *m = iso_metrics_new(opts);
 	char *buf;
 	size_t len;
 
@@ -123,215 +113,15 @@ static char *render(iso_reg_t *reg)
 	cr_assert_eq(iso_metrics_text(m, &buf, &len), 0);
 	cr_assert_eq(len, iso_metrics_len(m));
 	cr_assert_eq(strlen(buf), len);
+	cr_assert_eq(ex_count_samples(buf, ""), iso_metrics_series(m),
+		     "iso_metrics_series disagrees with the text");
 	iso_metrics_free(m);
 	return buf;
 }
 
-/* ----------------------------------------------------- child processes */
-
-struct child {
-	pid_t pid;
-	int out; /* its stdout, or -1 */
-};
-
-/* Start argv[0] with stdout (and stderr if @err_path) captured. */
-static struct child spawn(char *const argv[], const char *out_path)
+static char *render(iso_reg_t *reg)
 {
-	int pfd[2];
-	struct child c = { -1, -1 };
-
-	cr_assert_eq(pipe(pfd), 0);
-	pid_t parent = getpid();
-	c.pid = fork();
-	cr_assert_geq(c.pid, 0);
-	if (c.pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(127);
-		dup2(pfd[1], 1);
-		if (out_path) {
-			int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-			if (fd >= 0) {
-				dup2(fd, 1);
-				dup2(fd, 2);
-			}
-		}
-		close(pfd[0]);
-		close(pfd[1]);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	close(pfd[1]);
-	c.out = pfd[0];
-	return c;
-}
-
-/* Kill @c with @sig and reap it; returns its wait status. */
-static int stop(struct child *c, int sig)
-{
-	int st = 0;
-
-	if (c->pid <= 0)
-		return 0;
-	kill(c->pid, sig);
-	waitpid(c->pid, &st, 0);
-	c->pid = -1;
-	if (c->out >= 0)
-		close(c->out);
-	c->out = -1;
-	return st;
-}
-
-/* Run argv to completion; its stderr (and stdout) into @err. Returns status. */
-static int run(char *const argv[], char *err, size_t errlen)
-{
-	int pfd[2];
-
-	cr_assert_eq(pipe(pfd), 0);
-	pid_t pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		dup2(pfd[1], 1);
-		dup2(pfd[1], 2);
-		close(pfd[0]);
-		close(pfd[1]);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	close(pfd[1]);
-	size_t n = 0;
-	ssize_t r;
-	while ((r = read(pfd[0], err + n, errlen - 1 - n)) > 0 && n + 1 < errlen)
-		n += (size_t)r;
-	err[n] = 0;
-	close(pfd[0]);
-	int st;
-	waitpid(pid, &st, 0);
-	return st;
-}
-
-/* `isoctl serve --listen 127.0.0.1:0 --segment seg`; returns the port. */
-static int start_exporter(struct child *c)
-{
-	char bin[512], line[512];
-	size_t n = 0;
-
-	snprintf(bin, sizeof(bin), "%s/isoctl", bin_dir());
-	cr_assert(have_program(bin), "no %s (set ISOREG_BIN)", bin);
-	char *argv[] = { bin, "serve", "--listen", "127.0.0.1:0", "--segment",
-			 seg, NULL };
-	*c = spawn(argv, NULL);
-
-	/* It says where it listens once the socket is bound. */
-	while (n + 1 < sizeof(line)) {
-		struct pollfd p = { .fd = c->out, .events = POLLIN };
-		cr_assert_eq(poll(&p, 1, 10000), 1, "isoctl serve said nothing");
-		ssize_t r = read(c->out, line + n, 1);
-		cr_assert_eq(r, 1, "isoctl serve exited before listening");
-		if (line[n++] == '\n')
-			break;
-	}
-	line[n] = 0;
-	const char *at = strstr(line, "http://127.0.0.1:");
-	cr_assert_not_null(at, "unexpected first line: %s", line);
-	return atoi(at + strlen("http://127.0.0.1:"));
-}
-
-/* A reply: status code, Content-Type value, body (all NUL-terminated). */
-struct reply {
-	int status;
-	char type[128];
-	char *body;
-};
-
-/* A plain HTTP/1.0 GET on 127.0.0.1:@port; false if nothing answered. */
-static bool http_get(int port, const char *path, struct reply *r)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET,
-				 .sin_port = htons((uint16_t)port) };
-	struct timeval tv = { .tv_sec = 10 };
-	char req[1024];
-
-	memset(r, 0, sizeof(*r));
-	cr_assert_geq(fd, 0);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-		close(fd);
-		return false;
-	}
-	int n = snprintf(req, sizeof(req),
-			 "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
-	cr_assert_eq(write(fd, req, (size_t)n), n);
-
-	size_t cap = 1 << 16, len = 0;
-	char *buf = malloc(cap);
-	ssize_t got;
-	for (;;) {
-		if (cap - len < 4096)
-			buf = realloc(buf, cap *= 2);
-		got = read(fd, buf + len, cap - len - 1);
-		if (got <= 0)
-			break;
-		len += (size_t)got;
-	}
-	close(fd);
-	buf[len] = 0;
-	char *end = strstr(buf, "\r\n\r\n");
-	if (sscanf(buf, "HTTP/1.%*d %d", &r->status) != 1 || !end) {
-		free(buf);
-		return false;
-	}
-	*end = 0;
-	for (char *h = strstr(buf, "\r\n"); h; h = strstr(h + 2, "\r\n")) {
-		if (strncasecmp(h + 2, "Content-Type: ", 14) == 0) {
-			size_t l = strcspn(h + 16, "\r");
-			if (l >= sizeof(r->type))
-				l = sizeof(r->type) - 1;
-			memcpy(r->type, h + 16, l);
-			r->type[l] = 0;
-		}
-	}
-	r->body = strdup(end + 4);
-	free(buf);
-	return true;
-}
-
-/* A loopback port nobody listens on right now. */
-static int free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t l = sizeof(a);
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &l), 0);
-	close(fd);
-	return ntohs(a.sin_port);
-}
-
-static void make_tmpdir(void)
-{
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/isoreg-test-exporter-XXXXXX");
-	cr_assert_not_null(mkdtemp(tmpdir));
-}
-
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
-	fputs(text, f);
-	cr_assert_eq(fclose(f), 0);
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
+	return render_opts(reg, &full_opts);
 }
 
 /* Drive user/<id>/KRAKEN to QUARANTINED with the default threshold. */
@@ -349,6 +139,25 @@ static void quarantine(iso_reg_t *reg, const char *id)
 	struct iso_status st;
 	cr_assert_eq(iso_status(&a, &st), 0);
 	cr_assert_eq(st.health, ISO_QUARANTINED);
+}
+
+/* promtool check metrics on @text: its complaints, or "" if it has none. */
+static void promtool_check_metrics(const char *text, const char *what)
+{
+	char path[256], cmd[512], out[4096];
+
+	if (!tmpdir[0])
+		make_tmpdir();
+	snprintf(path, sizeof(path), "%s/metrics.txt", tmpdir);
+	ex_write_file(path, text);
+	snprintf(cmd, sizeof(cmd), "/usr/bin/promtool check metrics < '%s' 2>&1", path);
+	FILE *p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	size_t n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = 0;
+	int st = pclose(p);
+	cr_expect_eq(st, 0, "promtool check metrics (%s) failed:\n%s", what, out);
+	cr_expect_eq(n, 0, "promtool check metrics (%s) complains:\n%s", what, out);
 }
 
 TestSuite(exporter, .fini = cleanup, .timeout = 60);
@@ -375,22 +184,23 @@ Test(exporter, renders_account_counters_health_and_histogram)
 
 	char *t = render(reg);
 
-	cr_expect_eq(sample(t, acct_series("isoreg_account_operations_total", "alice", NULL)), 6);
-	cr_expect_eq(sample(t, acct_series("isoreg_account_successes_total", "alice", NULL)), 3);
-	cr_expect_eq(sample(t, acct_series("isoreg_account_failures_total", "alice", "type=\"network\"")), 1);
-	cr_expect_eq(sample(t, acct_series("isoreg_account_failures_total", "alice", "type=\"rate_limit\"")), 2);
-	cr_expect_eq(sample(t, acct_series("isoreg_account_failures_total", "alice", "type=\"api\"")), 0);
-	cr_expect_eq(sample(t, acct_series("isoreg_account_consecutive_failures", "alice", NULL)), 3);
+	cr_expect_eq(ex_sample(t, acct_series("isoreg_account_operations_total", "alice", NULL)), 6);
+	cr_expect_eq(ex_sample(t, acct_series("isoreg_account_successes_total", "alice", NULL)), 3);
+	cr_expect_eq(ex_sample(t, acct_series("isoreg_account_failures_total", "alice", "type=\"network\"")), 1);
+	cr_expect_eq(ex_sample(t, acct_series("isoreg_account_failures_total", "alice", "type=\"rate_limit\"")), 2);
+	cr_expect_eq(ex_sample(t, acct_series("isoreg_account_failures_total", "alice", "type=\"api\"")), 0);
+	cr_expect_eq(ex_sample(t, acct_series("isoreg_account_consecutive_failures", "alice", NULL)), 3);
 
-	/* The health enum: exactly one state is 1. */
-	cr_expect_eq(sample(t, acct_series("isoreg_account_health", "alice", "state=\"degraded\"")), 1);
-	cr_expect_eq(sample(t, acct_series("isoreg_account_health", "alice", "state=\"healthy\"")), 0);
-	cr_expect_eq(sample(t, acct_series("isoreg_account_health", "bob", "state=\"quarantined\"")), 1);
-	cr_expect_eq(sample(t, acct_series("isoreg_account_health", "bob", "state=\"degraded\"")), 0);
-	cr_expect_eq(sample(t, acct_series("isoreg_account_breaker_state", "bob", "state=\"open\"")), 1);
-	cr_expect_eq(sample(t, acct_series("isoreg_account_breaker_state", "bob", "state=\"closed\"")), 0);
-	cr_expect_eq(sample(t, acct_series("isoreg_account_quarantines_total", "bob", NULL)), 1);
-	double retry = sample(t, acct_series("isoreg_account_retry_in_seconds", "bob", NULL));
+	/* Health and breaker state: one series each, labelled with the state now. */
+	cr_expect_eq(ex_sample(t, acct_series("isoreg_account_health", "alice", "state=\"degraded\"")), 1);
+	cr_expect(isnan(ex_sample(t, acct_series("isoreg_account_health", "alice", "state=\"healthy\""))));
+	cr_expect_eq(ex_sample(t, acct_series("isoreg_account_health", "bob", "state=\"quarantined\"")), 1);
+	cr_expect(isnan(ex_sample(t, acct_series("isoreg_account_health", "bob", "state=\"degraded\""))));
+	cr_expect_eq(ex_count_samples(t, "isoreg_account_health{"), 2, "one health series per account");
+	cr_expect_eq(ex_sample(t, acct_series("isoreg_account_breaker_state", "bob", "state=\"open\"")), 1);
+	cr_expect(isnan(ex_sample(t, acct_series("isoreg_account_breaker_state", "bob", "state=\"closed\""))));
+	cr_expect_eq(ex_sample(t, acct_series("isoreg_account_quarantines_total", "bob", NULL)), 1);
+	double retry = ex_sample(t, acct_series("isoreg_account_retry_in_seconds", "bob", NULL));
 	cr_expect(retry > 0 && retry <= 300, "retry_in_seconds %f", retry);
 
 	/* Histogram: cumulative, +Inf == _count == timed operations. */
@@ -414,39 +224,39 @@ Test(exporter, renders_account_counters_health_and_histogram)
 		if (le[n - 1] == '.')
 			n--;
 		snprintf(le + n, sizeof(le) - (size_t)n, "\"");
-		double v = sample(t, acct_series("isoreg_account_operation_seconds_bucket", "alice", le));
+		double v = ex_sample(t, acct_series("isoreg_account_operation_seconds_bucket", "alice", le));
 		cr_expect_eq(v, (double)cum, "bucket %s: %f, want %" PRIu64, le, v, cum);
 	}
 	cr_expect_eq(cum, 3, "the three timed operations are in hist[]");
-	cr_expect_eq(sample(t, acct_series("isoreg_account_operation_seconds_bucket", "alice", "le=\"+Inf\"")), 3);
-	cr_expect_eq(sample(t, acct_series("isoreg_account_operation_seconds_count", "alice", NULL)), 3);
+	cr_expect_eq(ex_sample(t, acct_series("isoreg_account_operation_seconds_bucket", "alice", "le=\"+Inf\"")), 3);
+	cr_expect_eq(ex_sample(t, acct_series("isoreg_account_operation_seconds_count", "alice", NULL)), 3);
 	/* 1 us is below 2^14 ns, both 1 ms in [2^19, 2^20) ns. */
-	cr_expect_eq(sample(t, acct_series("isoreg_account_operation_seconds_bucket", "alice", "le=\"0.000016384\"")), 1);
-	cr_expect_eq(sample(t, acct_series("isoreg_account_operation_seconds_bucket", "alice", "le=\"0.000524288\"")), 1);
-	cr_expect_eq(sample(t, acct_series("isoreg_account_operation_seconds_bucket", "alice", "le=\"0.001048576\"")), 3);
+	cr_expect_eq(ex_sample(t, acct_series("isoreg_account_operation_seconds_bucket", "alice", "le=\"0.000016384\"")), 1);
+	cr_expect_eq(ex_sample(t, acct_series("isoreg_account_operation_seconds_bucket", "alice", "le=\"0.000524288\"")), 1);
+	cr_expect_eq(ex_sample(t, acct_series("isoreg_account_operation_seconds_bucket", "alice", "le=\"0.001048576\"")), 3);
 	/* A second past the last finite bound lands in +Inf only. */
 	iso_account_t slow;
 	cr_assert_eq(iso_register(reg, "user", "slow", "KRAKEN", &slow), 0);
 	cr_assert_eq(iso_record_success(&slow, NULL, 4000000000u), 0);
 	char *t2 = render(reg);
-	cr_expect_eq(sample(t2, acct_series("isoreg_account_operation_seconds_bucket", "slow", "le=\"+Inf\"")), 1);
-	cr_expect_eq(sample(t2, acct_series("isoreg_account_operation_seconds_bucket", "slow", "le=\"1.073741824\"")), 0);
-	cr_expect_eq(sample(t2, acct_series("isoreg_account_operation_seconds_count", "slow", NULL)), 1);
-	cr_expect_eq(sample(t2, acct_series("isoreg_account_operation_seconds_sum", "slow", NULL)), 4);
+	cr_expect_eq(ex_sample(t2, acct_series("isoreg_account_operation_seconds_bucket", "slow", "le=\"+Inf\"")), 1);
+	cr_expect_eq(ex_sample(t2, acct_series("isoreg_account_operation_seconds_bucket", "slow", "le=\"1.073741824\"")), 0);
+	cr_expect_eq(ex_sample(t2, acct_series("isoreg_account_operation_seconds_count", "slow", NULL)), 1);
+	cr_expect_eq(ex_sample(t2, acct_series("isoreg_account_operation_seconds_sum", "slow", NULL)), 4);
 	free(t2);
-	double sum = sample(t, acct_series("isoreg_account_operation_seconds_sum", "alice", NULL));
+	double sum = ex_sample(t, acct_series("isoreg_account_operation_seconds_sum", "alice", NULL));
 	cr_expect_eq(sum, 0.002001, "_sum %.9f, want exactly 0.002001 (1 us + 2 x 1 ms)", sum);
 
 	/* Registry and broker. */
-	cr_expect_eq(sample(t, "isoreg_registry_capacity_slots"), 64);
-	cr_expect_eq(sample(t, "isoreg_registry_accounts_live"), 2);
-	cr_expect_eq(sample(t, "isoreg_registry_accounts{state=\"degraded\"}"), 1);
-	cr_expect_eq(sample(t, "isoreg_registry_accounts{state=\"quarantined\"}"), 1);
-	cr_expect_eq(sample(t, "isoreg_registry_cross_account_errors_total"), 0);
-	cr_expect_eq(sample(t, "isoreg_registry_isolation_active"), 1);
-	cr_expect_eq(sample(t, "isoreg_broker_accounts{broker=\"KRAKEN\"}"), 2);
-	cr_expect_eq(sample(t, "isoreg_broker_unhealthy_accounts{broker=\"KRAKEN\"}"), 1);
-	cr_expect_eq(sample(t, "isoreg_broker_unhealthy_ratio{broker=\"KRAKEN\"}"), 0.5);
+	cr_expect_eq(ex_sample(t, "isoreg_registry_capacity_slots"), 64);
+	cr_expect_eq(ex_sample(t, "isoreg_registry_accounts_live"), 2);
+	cr_expect_eq(ex_sample(t, "isoreg_registry_accounts{state=\"degraded\"}"), 1);
+	cr_expect_eq(ex_sample(t, "isoreg_registry_accounts{state=\"quarantined\"}"), 1);
+	cr_expect_eq(ex_sample(t, "isoreg_registry_cross_account_errors_total"), 0);
+	cr_expect_eq(ex_sample(t, "isoreg_registry_isolation_active"), 1);
+	cr_expect_eq(ex_sample(t, "isoreg_broker_accounts{broker=\"KRAKEN\"}"), 2);
+	cr_expect_eq(ex_sample(t, "isoreg_broker_unhealthy_accounts{broker=\"KRAKEN\"}"), 1);
+	cr_expect_eq(ex_sample(t, "isoreg_broker_unhealthy_ratio{broker=\"KRAKEN\"}"), 0.5);
 
 	/* Every family has HELP and TYPE exactly once. */
 	cr_expect_not_null(strstr(t, "# TYPE isoreg_account_operation_seconds histogram\n"));
@@ -466,7 +276,7 @@ Test(exporter, escapes_quotes_and_backslashes_in_label_values)
 
 	cr_assert_eq(iso_register(reg, "user", "a\"b\\c", "KRAKEN", &a), 0);
 	char *t = render(reg);
-	cr_expect_eq(sample(t, acct_series("isoreg_account_operations_total", "a\\\"b\\\\c", NULL)), 0,
+	cr_expect_eq(ex_sample(t, acct_series("isoreg_account_operations_total", "a\\\"b\\\\c", NULL)), 0,
 		     "escaped series missing:\n%.600s", t);
 	cr_expect_null(strstr(t, "account_id=\"a\"b"), "an unescaped quote");
 	free(t);
@@ -478,7 +288,7 @@ Test(exporter, reads_the_text_out_in_blocks_unchanged)
 {
 	seg_name("blocks");
 	iso_reg_t *reg = create_segment(16);
-	struct iso_metrics *m = iso_metrics_new();
+	struct iso_metrics *m = iso_metrics_new(NULL);
 	iso_account_t a;
 	char *whole;
 	size_t len;
@@ -512,8 +322,214 @@ Test(exporter, reads_the_text_out_in_blocks_unchanged)
 	const char *help = "# HELP isoreg_account_health ";
 	const char *first = strstr(whole, help);
 	cr_expect(first && !strstr(first + 1, help), "HELP not exactly once");
-	cr_expect_eq(sample(whole, acct_series("isoreg_account_health", "bob", "state=\"quarantined\"")), 1);
+	cr_expect_eq(ex_sample(whole, acct_series("isoreg_account_health", "bob", "state=\"quarantined\"")), 1);
 	free(whole);
+	iso_metrics_free(m);
+	iso_detach(reg);
+}
+
+/* The account series of user/<id>/KRAKEN in @t. */
+static size_t account_samples(const char *t, const char *id)
+{
+	char needle[160];
+	size_t n = 0;
+
+	snprintf(needle, sizeof(needle),
+		 "{account_type=\"user\",account_id=\"%s\",broker=\"KRAKEN\"", id);
+	for (const char *p = t; (p = strstr(p, needle)) != NULL; p++)
+		n++;
+	return n;
+}
+
+/*
+ * [T3] The default series budget (issue 18): 12 series per account (health,
+ * operations, 8 failure types, quarantines, retry-in), no per-account
+ * histogram or detail, and the broker sums and histogram beside them.
+ */
+Test(exporter, default_budget_is_12_series_per_account_and_broker_histograms)
+{
+	seg_name("budget");
+	iso_reg_t *reg = create_segment(64);
+	iso_account_t a, b;
+
+	cr_assert_eq(iso_register(reg, "user", "alice", "KRAKEN", &a), 0);
+	cr_assert_eq(iso_register(reg, "user", "bob", "KRAKEN", &b), 0);
+	cr_assert_eq(iso_record_success(&a, NULL, 1000000), 0);
+	cr_assert_eq(iso_record_success(&b, NULL, 1000000), 0);
+	cr_assert_eq(iso_record_success(&b, NULL, 3000000), 0);
+	cr_assert_eq(iso_record_failure(&b, NULL, ISO_FAIL_API, 1000), 0);
+	char *t = render_opts(reg, NULL);
+
+	cr_expect_eq(account_samples(t, "alice"), 12, "alice has %zu series:\n%s",
+		     account_samples(t, "alice"), t);
+	cr_expect_eq(account_samples(t, "bob"), 12);
+	cr_expect_null(strstr(t, "isoreg_account_operation_seconds"), "per-account histogram by default");
+	cr_expect_null(strstr(t, "isoreg_account_successes_total"), "detail by default");
+	cr_expect_null(strstr(t, "isoreg_account_breaker_state"), "detail by default");
+	cr_expect_eq(ex_sample(t, acct_series("isoreg_account_health", "alice", "state=\"healthy\"")), 1);
+	cr_expect_eq(ex_sample(t, acct_series("isoreg_account_operations_total", "bob", NULL)), 3);
+	cr_expect_eq(ex_sample(t, acct_series("isoreg_account_failures_total", "bob", "type=\"api\"")), 1);
+
+	/* The broker sums: every account of KRAKEN, histogram included. */
+	cr_expect_eq(ex_sample(t, "isoreg_broker_operations_total{broker=\"KRAKEN\"}"), 4);
+	cr_expect_eq(ex_sample(t, "isoreg_broker_failures_total{broker=\"KRAKEN\",type=\"api\"}"), 1);
+	cr_expect_eq(ex_sample(t, "isoreg_broker_quarantines_total{broker=\"KRAKEN\"}"), 0);
+	cr_expect_eq(ex_sample(t, "isoreg_broker_operation_seconds_count{broker=\"KRAKEN\"}"), 4);
+	cr_expect_eq(ex_sample(t, "isoreg_broker_operation_seconds_sum{broker=\"KRAKEN\"}"), 0.005001);
+	/* 1 ms is in [2^19, 2^20) ns, 3 ms in [2^21, 2^22), 1 us below 2^14. */
+	cr_expect_eq(ex_sample(t, "isoreg_broker_operation_seconds_bucket{broker=\"KRAKEN\",le=\"0.000016384\"}"), 1);
+	cr_expect_eq(ex_sample(t, "isoreg_broker_operation_seconds_bucket{broker=\"KRAKEN\",le=\"0.001048576\"}"), 3);
+	cr_expect_eq(ex_sample(t, "isoreg_broker_operation_seconds_bucket{broker=\"KRAKEN\",le=\"0.004194304\"}"), 4);
+	cr_expect_eq(ex_sample(t, "isoreg_up"), 1);
+	cr_expect_eq(ex_sample(t, "isoreg_build_info{version=\"" ISO_METRICS_VERSION "\"}"), 1);
+	free(t);
+	iso_detach(reg);
+}
+
+/*
+ * [T3] --accounts unhealthy: series only for accounts that are not
+ * HEALTHY; the registry and broker series still count every account.
+ * --accounts none: no account series at all.
+ */
+Test(exporter, unhealthy_only_and_none_budgets_keep_the_broker_sums)
+{
+	seg_name("unhealthy");
+	iso_reg_t *reg = create_segment(64);
+	iso_account_t a, b;
+
+	cr_assert_eq(iso_register(reg, "user", "calm", "KRAKEN", &a), 0);
+	cr_assert_eq(iso_record_success(&a, NULL, 0), 0);
+	cr_assert_eq(iso_register(reg, "user", "shaky", "KRAKEN", &b), 0);
+	cr_assert_eq(iso_record_failure(&b, NULL, ISO_FAIL_NETWORK, 0), 0);
+	quarantine(reg, "bad");
+
+	struct iso_metrics_opts o = { .accounts = ISO_METRICS_ACCOUNTS_UNHEALTHY };
+	char *t = render_opts(reg, &o);
+	cr_expect_eq(account_samples(t, "calm"), 0, "a healthy account is exported:\n%s", t);
+	cr_expect_eq(account_samples(t, "shaky"), 12);
+	cr_expect_eq(account_samples(t, "bad"), 12);
+	cr_expect_eq(ex_sample(t, acct_series("isoreg_account_health", "shaky", "state=\"degraded\"")), 1);
+	cr_expect_eq(ex_sample(t, "isoreg_broker_operations_total{broker=\"KRAKEN\"}"), 7);
+	cr_expect_eq(ex_sample(t, "isoreg_registry_accounts{state=\"healthy\"}"), 1);
+	free(t);
+
+	o.accounts = ISO_METRICS_ACCOUNTS_NONE;
+	o.account_detail = o.account_histograms = true; /* nothing to add them to */
+	t = render_opts(reg, &o);
+	cr_expect_null(strstr(t, "isoreg_account_"), "an account series with --accounts none:\n%s", t);
+	cr_expect_null(strstr(t, "# HELP isoreg_account_"), "HELP of an empty family");
+	cr_expect_eq(ex_sample(t, "isoreg_broker_accounts{broker=\"KRAKEN\"}"), 3);
+	cr_expect_eq(ex_sample(t, "isoreg_broker_unhealthy_accounts{broker=\"KRAKEN\"}"), 1);
+	/* Timed operations only: the 5 failures of "bad" carried 1 ms each. */
+	cr_expect_eq(ex_sample(t, "isoreg_broker_operation_seconds_count{broker=\"KRAKEN\"}"), 5);
+	free(t);
+	iso_detach(reg);
+}
+
+/* [T3] With no segment: isoreg_up 0, the build, the exporter's own series, nothing else. */
+Test(exporter, renders_up_0_and_no_account_series_without_a_segment)
+{
+	struct iso_metrics *m = iso_metrics_new(&full_opts);
+	struct iso_metrics_self self = { .scrapes = 3 };
+	char *t;
+	size_t len;
+
+	self.errors[ISO_METRICS_ERR_MISSING] = 2;
+	cr_assert_not_null(m);
+	cr_assert_eq(iso_metrics_render(m, NULL, &self), 0);
+	cr_assert_eq(iso_metrics_text(m, &t, &len), 0);
+	cr_expect_eq(ex_sample(t, "isoreg_up"), 0);
+	cr_expect_eq(ex_sample(t, "isoreg_build_info{version=\"" ISO_METRICS_VERSION "\"}"), 1);
+	cr_expect_eq(ex_sample(t, "isoreg_exporter_scrapes_total"), 3);
+	cr_expect_eq(ex_sample(t, "isoreg_exporter_scrape_errors_total{reason=\"missing\"}"), 2);
+	cr_expect_eq(ex_sample(t, "isoreg_exporter_scrape_errors_total{reason=\"damaged\"}"), 0);
+	cr_expect_null(strstr(t, "isoreg_account_"), "%s", t);
+	cr_expect_null(strstr(t, "isoreg_registry_"), "%s", t);
+	cr_expect_null(strstr(t, "isoreg_broker_"), "%s", t);
+	cr_expect_eq(ex_count_samples(t, ""), iso_metrics_series(m));
+	free(t);
+	iso_metrics_free(m);
+}
+
+/* The gzip snapshot inflates back to the rendered text, byte for byte. */
+static void expect_snapshot_roundtrip(struct iso_metrics *m, struct iso_gzip *z)
+{
+	struct iso_snapshot *snap;
+	char *text;
+	size_t len;
+
+	cr_assert_eq(iso_metrics_text(m, &text, &len), 0);
+	cr_assert_eq(iso_snapshot_make(z, m, &snap), 0);
+	cr_expect_eq(iso_snapshot_text_len(snap), len);
+	cr_expect_lt(iso_snapshot_gz_len(snap), len, "gzip made it larger");
+
+	/* As a gzip client gets it: the bytes inflate (zlib) to the text. */
+	struct iso_body *gz = iso_body_new(snap, true);
+	cr_assert_eq(iso_body_len(gz), iso_snapshot_gz_len(snap));
+	unsigned char *zbytes = malloc(iso_body_len(gz));
+	size_t pos = 0;
+	ssize_t got;
+	while ((got = iso_body_read(gz, pos, (char *)zbytes + pos, 1000)) > 0)
+		pos += (size_t)got;
+	cr_assert_eq(pos, iso_body_len(gz));
+	char *back = malloc(len + 1);
+	z_stream zs = { 0 };
+	cr_assert_eq(inflateInit2(&zs, 15 + 16), Z_OK);
+	zs.next_in = zbytes;
+	zs.avail_in = (uInt)pos;
+	zs.next_out = (unsigned char *)back;
+	zs.avail_out = (uInt)len + 1;
+	cr_expect_eq(inflate(&zs, Z_FINISH), Z_STREAM_END);
+	cr_expect_eq(zs.total_out, len);
+	cr_expect_eq(memcmp(back, text, len), 0, "gzip body differs from the text");
+	inflateEnd(&zs);
+	iso_body_free(gz);
+
+	/* As a plain client gets it, in odd blocks: the text itself. */
+	static const size_t blocks[] = { 1, 333, 65536 };
+	for (size_t k = 0; k < 3; k++) {
+		struct iso_body *plain = iso_body_new(snap, false);
+		cr_assert_eq(iso_body_len(plain), len);
+		memset(back, 0, len + 1);
+		pos = 0;
+		while (pos < len && (got = iso_body_read(plain, pos, back + pos,
+						       blocks[k] < len - pos ? blocks[k] : len - pos)) > 0)
+			pos += (size_t)got;
+		cr_expect_eq(pos, len, "block %zu: %zu of %zu bytes", blocks[k], pos, len);
+		cr_expect_eq(memcmp(back, text, len), 0, "block %zu: plain body differs", blocks[k]);
+		cr_expect_eq(iso_body_read(plain, pos + 1, back, 10), -1, "a read out of order is refused");
+		iso_body_free(plain);
+	}
+	iso_snapshot_unref(snap); /* the bodies held their own references */
+	free(back);
+	free(zbytes);
+	free(text);
+}
+
+/* [T3] What a response sends, gzip or not, is exactly the rendered text. */
+Test(exporter, gzip_snapshot_gives_back_the_text_exactly)
+{
+	seg_name("gzip");
+	iso_reg_t *reg = create_segment(256);
+	struct iso_metrics *m = iso_metrics_new(&full_opts);
+	struct iso_gzip *z = iso_gzip_new(1);
+	char id[32];
+
+	cr_assert(m && z);
+	for (int i = 0; i < 200; i++) {
+		iso_account_t a;
+		snprintf(id, sizeof(id), "acct%d", i);
+		cr_assert_eq(iso_register(reg, "user", id, i % 2 ? "KRAKEN" : "COINBASE", &a), 0);
+		cr_assert_eq(iso_record_success(&a, NULL, 1000u * (unsigned)i), 0);
+	}
+	cr_assert_eq(iso_metrics_render(m, reg, NULL), 0);
+	expect_snapshot_roundtrip(m, z);
+	/* Again with the same compressor (reset, not rebuilt), and with no segment. */
+	cr_assert_eq(iso_metrics_render(m, reg, NULL), 0);
+	expect_snapshot_roundtrip(m, z);
+	cr_assert_eq(iso_metrics_render(m, NULL, NULL), 0);
+	expect_snapshot_roundtrip(m, z);
+	iso_gzip_free(z);
 	iso_metrics_free(m);
 	iso_detach(reg);
 }
@@ -562,7 +578,7 @@ Test(exporter, renders_consistently_while_4_threads_record)
 		w[i].done = &done;
 		cr_assert_eq(pthread_create(&th[i], NULL, writer, &w[i]), 0);
 	}
-	struct iso_metrics *m = iso_metrics_new();
+	struct iso_metrics *m = iso_metrics_new(&full_opts);
 	cr_assert_not_null(m);
 	/* acquire: pairs with each writer's release at its end. */
 	while (__atomic_load_n(&done, __ATOMIC_ACQUIRE) < W || rounds < 3) {
@@ -573,9 +589,9 @@ Test(exporter, renders_consistently_while_4_threads_record)
 		cr_assert_eq(iso_metrics_text(m, &t, &len), 0);
 		for (int i = 0; i < W; i++) {
 			snprintf(id, sizeof(id), "w%d", i);
-			double ops = sample(t, acct_series("isoreg_account_operations_total", id, NULL));
-			double inf = sample(t, acct_series("isoreg_account_operation_seconds_bucket", id, "le=\"+Inf\""));
-			double cnt = sample(t, acct_series("isoreg_account_operation_seconds_count", id, NULL));
+			double ops = ex_sample(t, acct_series("isoreg_account_operations_total", id, NULL));
+			double inf = ex_sample(t, acct_series("isoreg_account_operation_seconds_bucket", id, "le=\"+Inf\""));
+			double cnt = ex_sample(t, acct_series("isoreg_account_operation_seconds_count", id, NULL));
 			cr_expect_geq(ops, last_ops[i], "%s went back: %f after %f", id, ops, last_ops[i]);
 			cr_expect_eq(inf, cnt, "%s: +Inf %f, _count %f", id, inf, cnt);
 			last_ops[i] = ops;
@@ -591,9 +607,9 @@ Test(exporter, renders_consistently_while_4_threads_record)
 	cr_assert_eq(iso_metrics_text(m, &t, &len), 0);
 	for (int i = 0; i < W; i++) {
 		snprintf(id, sizeof(id), "w%d", i);
-		cr_expect_eq(sample(t, acct_series("isoreg_account_operations_total", id, NULL)), N);
-		cr_expect_eq(sample(t, acct_series("isoreg_account_failures_total", id, "type=\"api\"")), N / 10);
-		cr_expect_eq(sample(t, acct_series("isoreg_account_operation_seconds_count", id, NULL)), N);
+		cr_expect_eq(ex_sample(t, acct_series("isoreg_account_operations_total", id, NULL)), N);
+		cr_expect_eq(ex_sample(t, acct_series("isoreg_account_failures_total", id, "type=\"api\"")), N / 10);
+		cr_expect_eq(ex_sample(t, acct_series("isoreg_account_operation_seconds_count", id, NULL)), N);
 	}
 	free(t);
 	iso_metrics_free(m);
@@ -602,77 +618,117 @@ Test(exporter, renders_consistently_while_4_threads_record)
 
 /* ----------------------------------------------------------- over HTTP */
 
-/* [T3] /metrics over HTTP: status, Content-Type, values, promtool-clean. */
+/* Inflate a gzip body; the text, NUL-terminated (the caller frees it). */
+static char *gunzip(const char *z, size_t zlen)
+{
+	size_t cap = zlen * 40 + 4096;
+	char *out = malloc(cap);
+	z_stream zs = { 0 };
+
+	cr_assert_eq(inflateInit2(&zs, 15 + 16), Z_OK);
+	zs.next_in = (unsigned char *)z;
+	zs.avail_in = (uInt)zlen;
+	zs.next_out = (unsigned char *)out;
+	zs.avail_out = (uInt)cap - 1;
+	cr_assert_eq(inflate(&zs, Z_FINISH), Z_STREAM_END, "not a whole gzip stream");
+	out[zs.total_out] = 0;
+	inflateEnd(&zs);
+	return out;
+}
+
+/*
+ * [T3] /metrics over HTTP: status, Content-Type, values; gzip when asked
+ * (and not when refused); promtool accepts the default and the --full text.
+ */
 Test(exporter, serves_metrics_that_promtool_accepts)
 {
 	seg_name("http");
 	iso_reg_t *reg = create_segment(64);
 	iso_account_t a;
-	struct child c;
-	struct reply r;
+	struct ex_child c, full;
+	struct ex_reply r;
 
 	cr_assert_eq(iso_register(reg, "user", "alice", "KRAKEN", &a), 0);
 	cr_assert_eq(iso_record_success(&a, NULL, 5000), 0);
 	quarantine(reg, "bob");
 	int port = start_exporter(&c);
 
-	cr_assert(http_get(port, "/metrics", &r));
+	cr_assert(ex_http_get(port, "/metrics", NULL, &r));
 	cr_expect_eq(r.status, 200);
 	cr_expect_str_eq(r.type, "text/plain; version=0.0.4; charset=utf-8");
-	cr_expect_eq(sample(r.body, acct_series("isoreg_account_successes_total", "alice", NULL)), 1);
-	cr_expect_eq(sample(r.body, acct_series("isoreg_account_health", "bob", "state=\"quarantined\"")), 1);
-	cr_expect_eq(sample(r.body, "isoreg_exporter_scrapes_total"), 1);
+	cr_expect_str_eq(r.encoding, "", "gzip without Accept-Encoding");
+	cr_expect_eq(ex_sample(r.body, acct_series("isoreg_account_operations_total", "alice", NULL)), 1);
+	cr_expect_eq(ex_sample(r.body, acct_series("isoreg_account_health", "bob", "state=\"quarantined\"")), 1);
+	cr_expect_eq(ex_sample(r.body, "isoreg_exporter_scrapes_total"), 1);
+	cr_expect_eq(ex_sample(r.body, "isoreg_up"), 1);
+	cr_expect(ex_sample(r.body, "isoreg_exporter_scrape_duration_seconds") > 0);
 
-	/* A writer keeps writing while we scrape: the next scrape sees it. */
+	/* A writer keeps writing while we scrape: the next scrape sees it, gzipped. */
 	cr_assert_eq(iso_record_success(&a, NULL, 5000), 0);
-	struct reply r2;
-	cr_assert(http_get(port, "/metrics", &r2));
-	cr_expect_eq(sample(r2.body, acct_series("isoreg_account_successes_total", "alice", NULL)), 2);
-	cr_expect_eq(sample(r2.body, "isoreg_exporter_scrapes_total"), 2);
+	struct ex_reply r2;
+	cr_assert(ex_http_get(port, "/metrics", "Accept-Encoding: gzip\r\n", &r2));
+	cr_expect_eq(r2.status, 200);
+	cr_expect_str_eq(r2.encoding, "gzip");
+	char *text = gunzip(r2.body, r2.len);
+	cr_expect_lt(r2.len, strlen(text), "gzip is not smaller");
+	cr_expect_eq(ex_sample(text, acct_series("isoreg_account_operations_total", "alice", NULL)), 2);
+	cr_expect_eq(ex_sample(text, "isoreg_exporter_scrapes_total"), 2);
+	free(text);
+	free(r2.body);
+	/* Refused with q=0, or offered among others the way Prometheus does. */
+	cr_assert(ex_http_get(port, "/metrics", "Accept-Encoding: gzip;q=0, identity\r\n", &r2));
+	cr_expect_str_eq(r2.encoding, "");
+	cr_expect_eq(ex_sample(r2.body, "isoreg_up"), 1);
+	free(r2.body);
+	cr_assert(ex_http_get(port, "/metrics", "Accept-Encoding: identity;q=0.5, GZIP ; q=1\r\n", &r2));
+	cr_expect_str_eq(r2.encoding, "gzip");
 	free(r2.body);
 
-	if (!have_program("/usr/bin/promtool")) {
+	const char *extra[] = { "--full", NULL };
+	int fport = ex_start_exporter(&full, seg, extra);
+	cr_assert(ex_http_get(fport, "/metrics", NULL, &r2));
+	cr_expect_eq(ex_sample(r2.body, acct_series("isoreg_account_successes_total", "alice", NULL)), 2);
+	cr_expect_eq(ex_sample(r2.body, acct_series("isoreg_account_operation_seconds_count", "alice", NULL)), 2);
+
+	if (!ex_have("/usr/bin/promtool")) {
 		free(r.body);
-		stop(&c, SIGTERM);
+		free(r2.body);
+		ex_stop(&c, SIGTERM);
+		ex_stop(&full, SIGTERM);
 		cr_skip_test("promtool not installed (Debian package prometheus): text not linted");
 	}
-	make_tmpdir();
-	char path[256], out[4096];
-	snprintf(path, sizeof(path), "%s/metrics.txt", tmpdir);
-	write_file(path, r.body);
-	char cmd[512];
-	snprintf(cmd, sizeof(cmd), "/usr/bin/promtool check metrics < '%s' 2>&1", path);
-	FILE *p = popen(cmd, "r");
-	cr_assert_not_null(p);
-	size_t n = fread(out, 1, sizeof(out) - 1, p);
-	out[n] = 0;
-	int st = pclose(p);
-	cr_expect_eq(st, 0, "promtool check metrics failed:\n%s", out);
-	cr_expect_eq(n, 0, "promtool check metrics complains:\n%s", out);
+	promtool_check_metrics(r.body, "default");
+	promtool_check_metrics(r2.body, "--full");
 	free(r.body);
-	cr_expect_eq(WEXITSTATUS(stop(&c, SIGTERM)), 0, "isoctl serve exits 0 on SIGTERM");
+	free(r2.body);
+	cr_expect_eq(WEXITSTATUS(ex_stop(&c, SIGTERM)), 0, "isoctl serve exits 0 on SIGTERM");
+	cr_expect_eq(WEXITSTATUS(ex_stop(&full, SIGTERM)), 0);
 	iso_detach(reg);
 }
 
-/* [T3] /healthz answers 200; unknown paths 404; POST 405. */
-Test(exporter, answers_healthz_and_refuses_other_paths)
+/* [T3] /healthz answers 200; / is a landing page; unknown paths 404. */
+Test(exporter, answers_healthz_landing_page_and_refuses_other_paths)
 {
 	seg_name("paths");
 	iso_reg_t *reg = create_segment(16);
-	struct child c;
-	struct reply r;
+	struct ex_child c;
+	struct ex_reply r;
 	int port = start_exporter(&c);
 
-	cr_assert(http_get(port, "/healthz", &r));
+	cr_assert(ex_http_get(port, "/healthz", NULL, &r));
 	cr_expect_eq(r.status, 200);
 	free(r.body);
-	cr_assert(http_get(port, "/", &r));
+	cr_assert(ex_http_get(port, "/", NULL, &r));
+	cr_expect_eq(r.status, 200);
+	cr_expect_str_eq(r.type, "text/html; charset=utf-8");
+	cr_expect_not_null(strstr(r.body, "<a href=\"/metrics\">"), "%s", r.body);
+	cr_expect_not_null(strstr(r.body, seg), "the page does not name the segment: %s", r.body);
+	cr_expect_not_null(strstr(r.body, ISO_METRICS_VERSION), "no version: %s", r.body);
+	free(r.body);
+	cr_assert(ex_http_get(port, "/metrics/x", NULL, &r));
 	cr_expect_eq(r.status, 404);
 	free(r.body);
-	cr_assert(http_get(port, "/metrics/x", &r));
-	cr_expect_eq(r.status, 404);
-	free(r.body);
-	stop(&c, SIGTERM);
+	ex_stop(&c, SIGTERM);
 	iso_detach(reg);
 }
 
@@ -691,10 +747,10 @@ Test(exporter, port_in_use_is_a_clear_error_naming_the_address)
 	cr_assert_eq(listen(fd, 1), 0);
 	cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &l), 0);
 	snprintf(listen_at, sizeof(listen_at), "127.0.0.1:%d", ntohs(a.sin_port));
-	snprintf(bin, sizeof(bin), "%s/isoctl", bin_dir());
+	snprintf(bin, sizeof(bin), "%s/isoctl", ex_bin_dir());
 	char *argv[] = { bin, "serve", "--listen", listen_at, "--segment", seg, NULL };
 
-	int st = run(argv, err, sizeof(err));
+	int st = ex_run(argv, err, sizeof(err));
 	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 1, "exit status %d: %s", st, err);
 	cr_expect_not_null(strstr(err, listen_at), "message does not name %s: %s", listen_at, err);
 	cr_expect_not_null(strstr(err, "in use"), "message does not say in use: %s", err);
@@ -702,39 +758,95 @@ Test(exporter, port_in_use_is_a_clear_error_naming_the_address)
 	iso_detach(reg);
 }
 
-/* [T3][R1] Missing or garbage segment: exit 1 naming it; a bad --listen: exit 2. */
-Test(exporter, missing_or_garbage_segment_and_bad_listen_are_clear_errors)
+/* GET /metrics: 200, and the text (the caller frees it). */
+static char *scrape(int port)
+{
+	struct ex_reply r;
+
+	cr_assert(ex_http_get(port, "/metrics", NULL, &r), "the exporter did not answer");
+	cr_expect_eq(r.status, 200, "a scrape is never an HTTP error: %d %s", r.status, r.body);
+	return r.body;
+}
+
+/*
+ * [T3][R1] The exporter starts before the segment exists and answers 200
+ * with isoreg_up 0 and no account series while it is missing, damaged or
+ * unreadable, counting each reason; then serves it once it is created.
+ */
+Test(exporter, starts_without_a_segment_and_answers_up_0_until_it_is_valid)
 {
 	seg_name("missing");
-	char bin[512], err[2048];
+	struct ex_child c;
+	struct ex_reply r;
+	char path[128];
+	int port = start_exporter(&c);
 
-	snprintf(bin, sizeof(bin), "%s/isoctl", bin_dir());
-	char *argv[] = { bin, "serve", "--listen", "127.0.0.1:0", "--segment", seg, NULL };
-	int st = run(argv, err, sizeof(err));
-	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 1, "exit status %d: %s", st, err);
-	cr_expect_not_null(strstr(err, seg), "message does not name %s: %s", seg, err);
+	char *t = scrape(port);
+	cr_expect_eq(ex_sample(t, "isoreg_up"), 0);
+	cr_expect_eq(ex_sample(t, "isoreg_exporter_scrape_errors_total{reason=\"missing\"}"), 1);
+	cr_expect_null(strstr(t, "isoreg_account_"), "%s", t);
+	cr_expect_null(strstr(t, "isoreg_registry_"), "%s", t);
+	free(t);
+	cr_assert(ex_http_get(port, "/healthz", NULL, &r));
+	cr_expect_eq(r.status, 503);
+	cr_expect_not_null(strstr(r.body, seg), "503 body does not name the segment: %s", r.body);
+	free(r.body);
+	cr_assert(ex_http_get(port, "/", NULL, &r));
+	cr_expect_not_null(strstr(r.body, "isoreg_up 0"), "%s", r.body);
+	free(r.body);
 
 	/* Not a segment at all: refused by the library's validation [R1]. */
-	char path[128];
 	snprintf(path, sizeof(path), "/dev/shm%s", seg);
-	write_file(path, "this is not an isoreg segment, just some text\n");
-	st = run(argv, err, sizeof(err));
-	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 1, "exit status %d: %s", st, err);
-	cr_expect_not_null(strstr(err, "cannot attach segment"), "%s", err);
-	cr_expect_not_null(strstr(err, seg), "message does not name %s: %s", seg, err);
+	ex_write_file(path, "this is not an isoreg segment, just some text\n");
+	t = scrape(port);
+	cr_expect_eq(ex_sample(t, "isoreg_up"), 0);
+	cr_expect_eq(ex_sample(t, "isoreg_exporter_scrape_errors_total{reason=\"damaged\"}"), 1);
+	free(t);
+	cr_assert(ex_http_get(port, "/healthz", NULL, &r));
+	cr_expect_not_null(strstr(r.body, "cannot attach segment"), "%s", r.body);
+	free(r.body);
 	cr_assert_eq(unlink(path), 0);
 
 	iso_reg_t *reg = create_segment(16);
-	char *bad[] = { bin, "serve", "--listen", "localhost", "--segment", seg, NULL };
-	st = run(bad, err, sizeof(err));
-	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 2, "exit status %d: %s", st, err);
-	cr_expect_not_null(strstr(err, "localhost"), "message does not name the value: %s", err);
+	iso_account_t a;
+	cr_assert_eq(iso_register(reg, "user", "alice", "KRAKEN", &a), 0);
+	t = scrape(port);
+	cr_expect_eq(ex_sample(t, "isoreg_up"), 1);
+	cr_expect_eq(ex_sample(t, acct_series("isoreg_account_operations_total", "alice", NULL)), 0);
+	cr_expect_eq(ex_sample(t, "isoreg_exporter_reattaches_total"), 0, "a first attach is no re-attach");
+	free(t);
+	cr_expect_eq(WEXITSTATUS(ex_stop(&c, SIGTERM)), 0);
 	iso_detach(reg);
+}
+
+/* [T3] Bad arguments: exit 2, the message naming the value. */
+Test(exporter, bad_arguments_are_clear_errors)
+{
+	char bin[512], err[2048];
+	static const char *const cases[][3] = {
+		{ "--listen", "localhost", "localhost" },
+		{ "--accounts", "some", "--accounts 'some'" },
+		{ "--web.timeout", "0", "--web.timeout '0'" },
+		{ "--web.max-connections", "many", "'many'" },
+		{ "--web.config.file", "/nonexistent/web.yml", "/nonexistent/web.yml" },
+	};
+
+	seg_name("badargs");
+	snprintf(bin, sizeof(bin), "%s/isoctl", ex_bin_dir());
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *argv[] = { bin, "serve", "--segment", seg, (char *)cases[i][0],
+				 (char *)cases[i][1], NULL };
+		int st = ex_run(argv, err, sizeof(err));
+		cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 2, "%s %s: status %d: %s",
+			  cases[i][0], cases[i][1], st, err);
+		cr_expect_not_null(strstr(err, cases[i][2]), "message does not name %s: %s",
+				   cases[i][2], err);
+	}
 }
 
 /*
  * [T3] The segment is unlinked and recreated under a running exporter:
- * 503 with a message in the gap, then the new segment's accounts (and not
+ * 200 with isoreg_up 0 in the gap, then the new segment's accounts (and not
  * the old ones), and the exporter counts the re-attach.
  */
 Test(exporter, reattaches_when_the_segment_is_recreated)
@@ -742,53 +854,54 @@ Test(exporter, reattaches_when_the_segment_is_recreated)
 	seg_name("recreate");
 	iso_reg_t *reg = create_segment(16);
 	iso_account_t a;
-	struct child c;
-	struct reply r;
+	struct ex_child c;
+	struct ex_reply r;
 
 	cr_assert_eq(iso_register(reg, "user", "old", "KRAKEN", &a), 0);
 	int port = start_exporter(&c);
-	cr_assert(http_get(port, "/metrics", &r));
-	cr_expect_eq(r.status, 200);
-	cr_expect_eq(sample(r.body, acct_series("isoreg_account_operations_total", "old", NULL)), 0);
-	free(r.body);
+	char *t = scrape(port);
+	cr_expect_eq(ex_sample(t, "isoreg_up"), 1);
+	cr_expect_eq(ex_sample(t, acct_series("isoreg_account_operations_total", "old", NULL)), 0);
+	free(t);
 
 	cr_assert_eq(iso_unlink(seg), 0);
-	cr_assert(http_get(port, "/metrics", &r), "the exporter died in the gap");
+	t = scrape(port);
+	cr_expect_eq(ex_sample(t, "isoreg_up"), 0);
+	cr_expect(isnan(ex_sample(t, acct_series("isoreg_account_operations_total", "old", NULL))),
+		  "the unlinked segment's account is still served");
+	free(t);
+	cr_assert(ex_http_get(port, "/healthz", NULL, &r));
 	cr_expect_eq(r.status, 503);
-	cr_expect_not_null(strstr(r.body, seg), "503 body does not name the segment: %s", r.body);
-	free(r.body);
-	cr_assert(http_get(port, "/healthz", &r));
-	cr_expect_eq(r.status, 503);
+	cr_expect_not_null(strstr(r.body, "gone (unlinked)"), "%s", r.body);
 	free(r.body);
 	iso_detach(reg);
 
 	reg = create_segment(32);
 	cr_assert_eq(iso_register(reg, "user", "new", "KRAKEN", &a), 0);
 	cr_assert_eq(iso_record_success(&a, NULL, 0), 0);
-	cr_assert(http_get(port, "/metrics", &r));
-	cr_expect_eq(r.status, 200);
-	cr_expect_eq(sample(r.body, acct_series("isoreg_account_operations_total", "new", NULL)), 1);
-	cr_expect(isnan(sample(r.body, acct_series("isoreg_account_operations_total", "old", NULL))),
+	t = scrape(port);
+	cr_expect_eq(ex_sample(t, "isoreg_up"), 1);
+	cr_expect_eq(ex_sample(t, acct_series("isoreg_account_operations_total", "new", NULL)), 1);
+	cr_expect(isnan(ex_sample(t, acct_series("isoreg_account_operations_total", "old", NULL))),
 		  "the old segment's account is still served");
-	cr_expect_eq(sample(r.body, "isoreg_registry_capacity_slots"), 32);
-	cr_expect_eq(sample(r.body, "isoreg_exporter_reattaches_total"), 1);
-	cr_expect_eq(sample(r.body, "isoreg_exporter_unavailable_scrapes_total"), 1);
-	free(r.body);
+	cr_expect_eq(ex_sample(t, "isoreg_registry_capacity_slots"), 32);
+	cr_expect_eq(ex_sample(t, "isoreg_exporter_reattaches_total"), 1);
+	cr_expect_eq(ex_sample(t, "isoreg_exporter_scrape_errors_total{reason=\"missing\"}"), 1);
+	free(t);
 
 	/* Replaced between two scrapes, no gap seen: the inode tells. */
 	iso_detach(reg);
 	cr_assert_eq(iso_unlink(seg), 0);
 	reg = create_segment(48);
 	cr_assert_eq(iso_register(reg, "user", "newer", "KRAKEN", &a), 0);
-	cr_assert(http_get(port, "/metrics", &r));
-	cr_expect_eq(r.status, 200);
-	cr_expect_eq(sample(r.body, acct_series("isoreg_account_operations_total", "newer", NULL)), 0);
-	cr_expect(isnan(sample(r.body, acct_series("isoreg_account_operations_total", "new", NULL))),
+	t = scrape(port);
+	cr_expect_eq(ex_sample(t, acct_series("isoreg_account_operations_total", "newer", NULL)), 0);
+	cr_expect(isnan(ex_sample(t, acct_series("isoreg_account_operations_total", "new", NULL))),
 		  "the replaced segment's account is still served");
-	cr_expect_eq(sample(r.body, "isoreg_registry_capacity_slots"), 48);
-	cr_expect_eq(sample(r.body, "isoreg_exporter_reattaches_total"), 2);
-	free(r.body);
-	cr_expect_eq(WEXITSTATUS(stop(&c, SIGTERM)), 0);
+	cr_expect_eq(ex_sample(t, "isoreg_registry_capacity_slots"), 48);
+	cr_expect_eq(ex_sample(t, "isoreg_exporter_reattaches_total"), 2);
+	free(t);
+	cr_expect_eq(WEXITSTATUS(ex_stop(&c, SIGTERM)), 0);
 	iso_detach(reg);
 }
 
@@ -799,19 +912,19 @@ Test(exporter, alert_rules_pass_promtool_check_and_unit_tests)
 {
 	char err[8192];
 
-	if (!have_program("/usr/bin/promtool"))
+	if (!ex_have("/usr/bin/promtool"))
 		cr_skip_test("promtool not installed (Debian package prometheus)");
 	char *check[] = { "/usr/bin/promtool", "check", "rules",
 			  "tools/prometheus/alerts.yml", NULL };
-	int st = run(check, err, sizeof(err));
+	int st = ex_run(check, err, sizeof(err));
 	cr_expect_eq(st, 0, "promtool check rules:\n%s", err);
 	char *config[] = { "/usr/bin/promtool", "check", "config",
 			   "tools/prometheus/prometheus.yml", NULL };
-	st = run(config, err, sizeof(err));
+	st = ex_run(config, err, sizeof(err));
 	cr_expect_eq(st, 0, "promtool check config:\n%s", err);
 	char *test[] = { "/usr/bin/promtool", "test", "rules",
 			 "tools/prometheus/alerts_test.yml", NULL };
-	st = run(test, err, sizeof(err));
+	st = ex_run(test, err, sizeof(err));
 	cr_expect_eq(st, 0, "promtool test rules:\n%s", err);
 }
 
@@ -846,8 +959,8 @@ static bool await_body(int port, const char *path, const char *const want[],
 		       char **last)
 {
 	for (int i = 0; i < 100; i++) {
-		struct reply r;
-		if (http_get(port, path, &r)) {
+		struct ex_reply r;
+		if (ex_http_get(port, path, NULL, &r)) {
 			bool all = r.status == 200;
 			for (int k = 0; all && want[k]; k++)
 				all = strstr(r.body, want[k]) != NULL;
@@ -856,25 +969,48 @@ static bool await_body(int port, const char *path, const char *const want[],
 			if (all)
 				return true;
 		}
-		sleep_ms(200);
+		ex_sleep_ms(200);
 	}
 	return false;
 }
 
-/* [T3] A real Prometheus scrapes the exporter and fires the quarantine alert. */
-Test(exporter, prometheus_scrapes_and_fires_the_quarantine_alert)
+/*
+ * [T3] A real Prometheus scrapes the exporter over TLS with basic auth
+ * (--web.config.file, a bcrypt hash), with gzip as it always asks, and
+ * fires the quarantine alert. promtool checks the web config first.
+ */
+Test(exporter, prometheus_scrapes_over_tls_with_basic_auth_and_fires_the_quarantine_alert)
 {
-	if (!have_program("/usr/bin/prometheus"))
+	if (!ex_have("/usr/bin/prometheus"))
 		cr_skip_test("prometheus not installed (Debian package prometheus)");
 	seg_name("prom");
 	iso_reg_t *reg = create_segment(64);
 	iso_account_t a;
-	struct child ex, prom;
-	char path[256], conf[1024], rules[256], log[256], flag[3][300];
+	struct ex_child ex, prom;
+	char path[256], conf[2048], rules[256], log[256], flag[3][300];
+	char web[256], hash[128], out[4096];
 
 	cr_assert_eq(iso_register(reg, "user", "calm", "KRAKEN", &a), 0);
-	int eport = start_exporter(&ex);
 	make_tmpdir();
+	if (!ex_make_cert(tmpdir, "server", NULL))
+		cr_skip_test("openssl not installed (Debian package openssl): no certificate");
+	ex_bcrypt("scrape-secret", hash, sizeof(hash));
+	snprintf(conf, sizeof(conf),
+		 "# the exporter-toolkit format; paths are relative to this file\n"
+		 "tls_server_config:\n"
+		 "  cert_file: server.crt\n"
+		 "  key_file: server.key\n"
+		 "basic_auth_users:\n"
+		 "  prometheus: %s\n",
+		 hash);
+	snprintf(web, sizeof(web), "%s/web.yml", tmpdir);
+	ex_write_file(web, conf);
+	char *check[] = { "/usr/bin/promtool", "check", "web-config", web, NULL };
+	int st = ex_run(check, out, sizeof(out));
+	cr_expect_eq(st, 0, "promtool check web-config %s:\n%s", web, out);
+
+	const char *extra[] = { "--web.config.file", web, NULL };
+	int eport = ex_start_exporter(&ex, seg, extra);
 	snprintf(rules, sizeof(rules), "%s/alerts.yml", tmpdir);
 	copy_rules_without_for(rules);
 	snprintf(conf, sizeof(conf),
@@ -885,26 +1021,36 @@ Test(exporter, prometheus_scrapes_and_fires_the_quarantine_alert)
 		 "  - %s\n"
 		 "scrape_configs:\n"
 		 "  - job_name: isoreg\n"
+		 "    scheme: https\n"
+		 "    tls_config:\n"
+		 "      ca_file: %s/server.crt\n"
+		 "    basic_auth:\n"
+		 "      username: prometheus\n"
+		 "      password: scrape-secret\n"
 		 "    static_configs:\n"
 		 "      - targets: ['127.0.0.1:%d']\n",
-		 rules, eport);
+		 rules, tmpdir, eport);
 	snprintf(path, sizeof(path), "%s/prometheus.yml", tmpdir);
-	write_file(path, conf);
+	ex_write_file(path, conf);
 	snprintf(log, sizeof(log), "%s/prometheus.log", tmpdir);
 
-	int pport = free_port();
+	int pport = ex_free_port();
 	snprintf(flag[0], sizeof(flag[0]), "--config.file=%s", path);
 	snprintf(flag[1], sizeof(flag[1]), "--storage.tsdb.path=%s/data", tmpdir);
 	snprintf(flag[2], sizeof(flag[2]), "--web.listen-address=127.0.0.1:%d", pport);
 	char *argv[] = { "/usr/bin/prometheus", flag[0], flag[1], flag[2],
 			 "--log.level=warn", NULL };
-	prom = spawn(argv, log);
+	prom = ex_spawn(argv, log);
 
 	char *last = NULL;
 	const char *up[] = { "\"job\":\"isoreg\"", "\"value\":[", "\"1\"]", NULL };
 	bool ok = await_body(pport, "/api/v1/query?query=up%7Bjob%3D%22isoreg%22%7D", up, &last);
 	cr_assert(ok, "Prometheus never scraped the exporter; last answer: %s (log in %s)",
 		  last ? last : "none", log);
+	/* Over TLS with the password: the exporter says so itself. */
+	const char *upx[] = { "\"isoreg_up\"", "\"1\"]", NULL };
+	ok = await_body(pport, "/api/v1/query?query=isoreg_up", upx, &last);
+	cr_expect(ok, "isoreg_up is not 1 in Prometheus; last answer: %s", last ? last : "none");
 
 	/* Now trip an account: the series and then the alert must show it. */
 	quarantine(reg, "bad");
@@ -921,7 +1067,7 @@ Test(exporter, prometheus_scrapes_and_fires_the_quarantine_alert)
 		       "the healthy account is in an alert: %s", last);
 	free(last);
 
-	stop(&prom, SIGKILL);
-	stop(&ex, SIGTERM);
+	ex_stop(&prom, SIGKILL);
+	ex_stop(&ex, SIGTERM);
 	iso_detach(reg);
 }

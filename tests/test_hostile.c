@@ -503,7 +503,7 @@ static bool alive(pid_t pid)
 }
 
 /* SPEC [R7]: `isoctl serve` survives its segment shrinking under it: the
- * scrape says the segment is damaged (503), the exporter stays up, and it
+ * scrape says isoreg_up 0 (and /healthz "damaged", 503), the exporter stays up, and it
  * serves again once a valid segment carries the name. Nor does a FIFO at
  * the name wedge it: it still answers, and still stops on SIGTERM. */
 Test(hostile, exporter_survives_a_shrink_and_a_fifo, .fini = cleanup)
@@ -519,17 +519,22 @@ Test(hostile, exporter_survives_a_shrink_and_a_fifo, .fini = cleanup)
 	cr_assert_eq(code, 200, "%s", body);
 	cr_assert(strstr(body, "account_id=\"before\""), "no account in:\n%.2000s", body);
 
+	/* A scrape is never an HTTP error (issue 18): 200 with isoreg_up 0,
+	 * counted as damaged; /healthz gives the reason with a 503. */
 	cr_assert_eq(truncate(path_of(seg), 4096), 0);
 	for (int i = 0; i < 3; i++) {
 		code = http_get(s.port, "/metrics", body, sizeof(body));
-		cr_expect_eq(code, 503, "scrape %d after the shrink: %d\n%.2000s", i,
+		cr_expect_eq(code, 200, "scrape %d after the shrink: %d\n%.2000s", i,
 			     code, body);
-		cr_expect(strstr(body, "damaged") || strstr(body, "truncated"),
-			  "%.2000s", body);
+		cr_expect(strstr(body, "\nisoreg_up 0\n"), "%.2000s", body);
+		cr_expect(!strstr(body, "account_id=\"before\""), "%.2000s", body);
+		cr_expect(!strstr(body, "isoreg_exporter_scrape_errors_total{reason=\"damaged\"} 0\n"),
+			  "not counted as damaged: %.2000s", body);
 		cr_assert(alive(s.pid), "the exporter died of the shrink");
 	}
 	code = http_get(s.port, "/healthz", body, sizeof(body));
 	cr_expect_eq(code, 503, "healthz: %d %s", code, body);
+	cr_expect(strstr(body, "damaged") || strstr(body, "truncated"), "%.2000s", body);
 
 	cr_assert_eq(iso_unlink(seg), 0);
 	make_segment(seg, 0600, "after");
@@ -541,6 +546,9 @@ Test(hostile, exporter_survives_a_shrink_and_a_fifo, .fini = cleanup)
 	cr_assert_eq(iso_unlink(seg), 0);
 	cr_assert_eq(mkfifo(path_of(seg), 0600), 0);
 	code = http_get(s.port, "/metrics", body, sizeof(body));
+	cr_expect_eq(code, 200, "FIFO: %d %.2000s", code, body);
+	cr_expect(strstr(body, "\nisoreg_up 0\n"), "%.2000s", body);
+	code = http_get(s.port, "/healthz", body, sizeof(body));
 	cr_expect_eq(code, 503, "FIFO: %d %.2000s", code, body);
 	cr_expect(strstr(body, "FIFO"), "%.2000s", body);
 	unlink(path_of(seg));

@@ -9,9 +9,15 @@
  * account comes from the same iso_status snapshot, and the cost stays one
  * iso_status per account. The buffers live in the renderer and keep their
  * size between scrapes, so a steady fleet costs no reallocation, and they
- * are never copied into one: the server reads the text out of them in
- * blocks (iso_metrics_read), which spares a copy and the page faults of a
- * fresh buffer of tens of MB on every scrape of a large fleet.
+ * are never copied into one: the server compresses the text straight out
+ * of them (iso_metrics_chunk, snapshot.c), which spares a copy and the
+ * page faults of a fresh buffer of tens of MB on every scrape.
+ *
+ * The same walk sums every account into its broker (operations, failures
+ * by type, quarantines, the operation-time histogram), so the per-broker
+ * series cost nothing extra and stay there whatever per-account budget is
+ * chosen (metrics.h). Without a segment the text is `isoreg_up 0` and the
+ * exporter's own series: a scrape is never an HTTP error for that.
  *
  * This file reads the segment only; it must never write to it nor wait for
  * anything a writer holds.
@@ -22,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "metrics.h"
 
@@ -34,22 +41,27 @@ struct mbuf {
 };
 
 enum family {
-	/* per account */
+	/* the exporter's verdict and version, first so that a reader sees them at once */
+	F_UP,
+	F_BUILD_INFO,
+	/* per account, by default */
 	F_HEALTH,
-	F_BREAKER,
 	F_OPERATIONS,
-	F_SUCCESSES,
 	F_FAILURES,
 	F_QUARANTINES,
+	F_RETRY_IN,
+	/* per account, with account_detail */
+	F_BREAKER,
+	F_SUCCESSES,
 	F_CONSEC_FAILURES,
 	F_CONSEC_SUCCESSES,
 	F_PROBES,
 	F_FAILED_RECOVERIES,
-	F_RETRY_IN,
 	F_LAST_SUCCESS,
 	F_LAST_FAILURE,
 	F_LAST_TRANSITION,
 	F_EMA,
+	/* per account, with account_histograms */
 	F_OP_SECONDS,
 	/* per registry and broker */
 	F_REG_INFO,
@@ -67,11 +79,18 @@ enum family {
 	F_BROKER_UNHEALTHY,
 	F_BROKER_DEGRADED,
 	F_BROKER_RATIO,
+	F_BROKER_OPERATIONS,
+	F_BROKER_FAILURES,
+	F_BROKER_QUARANTINES,
+	F_BROKER_OP_SECONDS,
 	/* the exporter itself */
 	F_EXP_SCRAPES,
+	F_EXP_ERRORS,
 	F_EXP_REATTACHES,
-	F_EXP_UNAVAILABLE,
-	F_EXP_RENDER,
+	F_EXP_CUT,
+	F_EXP_RESPONSES,
+	F_EXP_RESPONSE_BYTES,
+	F_EXP_DURATION,
 	F__COUNT
 };
 
@@ -83,18 +102,24 @@ struct family_desc {
 
 /* Names follow Prometheus conventions: base units (seconds), _total on counters. */
 static const struct family_desc families[F__COUNT] = {
+	[F_UP] = { "isoreg_up", "gauge",
+		"1 while the exporter is attached to a valid segment and read it for this scrape; 0 while the segment is missing, damaged or unreadable." },
+	[F_BUILD_INFO] = { "isoreg_build_info", "gauge",
+		"The exporter's version; always 1." },
 	[F_HEALTH] = { "isoreg_account_health", "gauge",
-		"Health of the account: 1 for its current state, 0 for the others." },
-	[F_BREAKER] = { "isoreg_account_breaker_state", "gauge",
-		"Circuit breaker state of the account: 1 for the current state, 0 for the others." },
+		"Health of the account: one series, whose state label is the current health (healthy, degraded, recovering, quarantined, failing); always 1." },
 	[F_OPERATIONS] = { "isoreg_account_operations_total", "counter",
 		"Operations recorded for the account (successes plus failures)." },
-	[F_SUCCESSES] = { "isoreg_account_successes_total", "counter",
-		"Successful operations recorded for the account." },
 	[F_FAILURES] = { "isoreg_account_failures_total", "counter",
 		"Failed operations recorded for the account, by failure type." },
 	[F_QUARANTINES] = { "isoreg_account_quarantines_total", "counter",
 		"Times the account was quarantined (breaker tripped from closed, or halted)." },
+	[F_RETRY_IN] = { "isoreg_account_retry_in_seconds", "gauge",
+		"While the breaker is open: seconds until probes are allowed; 0 otherwise." },
+	[F_BREAKER] = { "isoreg_account_breaker_state", "gauge",
+		"Circuit breaker state of the account: one series, whose state label is the current state (closed, open, half_open, forced_open); always 1." },
+	[F_SUCCESSES] = { "isoreg_account_successes_total", "counter",
+		"Successful operations recorded for the account." },
 	[F_CONSEC_FAILURES] = { "isoreg_account_consecutive_failures", "gauge",
 		"Failures in a row since the last success." },
 	[F_CONSEC_SUCCESSES] = { "isoreg_account_consecutive_successes", "gauge",
@@ -103,8 +128,6 @@ static const struct family_desc families[F__COUNT] = {
 		"Half-open probe permits currently held." },
 	[F_FAILED_RECOVERIES] = { "isoreg_account_failed_recoveries", "gauge",
 		"Failed recoveries in a row (the open-time back-off step)." },
-	[F_RETRY_IN] = { "isoreg_account_retry_in_seconds", "gauge",
-		"While the breaker is open: seconds until probes are allowed; 0 otherwise." },
 	[F_LAST_SUCCESS] = { "isoreg_account_last_success_timestamp_seconds", "gauge",
 		"Unix time of the last success; absent if none yet." },
 	[F_LAST_FAILURE] = { "isoreg_account_last_failure_timestamp_seconds", "gauge",
@@ -145,17 +168,45 @@ static const struct family_desc families[F__COUNT] = {
 		"Accounts of the broker that are degraded." },
 	[F_BROKER_RATIO] = { "isoreg_broker_unhealthy_ratio", "gauge",
 		"Share of the broker's accounts that are unhealthy (0 to 1)." },
+	[F_BROKER_OPERATIONS] = { "isoreg_broker_operations_total", "counter",
+		"Operations of the broker's live accounts, summed (drops when an account is retired)." },
+	[F_BROKER_FAILURES] = { "isoreg_broker_failures_total", "counter",
+		"Failures of the broker's live accounts by failure type, summed (drops when an account is retired)." },
+	[F_BROKER_QUARANTINES] = { "isoreg_broker_quarantines_total", "counter",
+		"Quarantines of the broker's live accounts, summed (drops when an account is retired)." },
+	[F_BROKER_OP_SECONDS] = { "isoreg_broker_operation_seconds", "histogram",
+		"Operation time of the timed operations of the broker's live accounts." },
 	[F_EXP_SCRAPES] = { "isoreg_exporter_scrapes_total", "counter",
 		"Requests for /metrics answered by this exporter." },
+	[F_EXP_ERRORS] = { "isoreg_exporter_scrape_errors_total", "counter",
+		"Scrapes answered with isoreg_up 0, by reason: the segment was missing, damaged or unreadable." },
 	[F_EXP_REATTACHES] = { "isoreg_exporter_reattaches_total", "counter",
 		"Times the segment was found unlinked and recreated, and attached again." },
-	[F_EXP_UNAVAILABLE] = { "isoreg_exporter_unavailable_scrapes_total", "counter",
-		"Requests for /metrics answered 503 because the segment was missing." },
-	[F_EXP_RENDER] = { "isoreg_exporter_render_seconds", "gauge",
-		"Time the previous /metrics render took." },
+	[F_EXP_CUT] = { "isoreg_exporter_connections_cut_total", "counter",
+		"Connections closed because a request or a response overran --web.timeout." },
+	[F_EXP_RESPONSES] = { "isoreg_exporter_responses_in_flight", "gauge",
+		"Earlier /metrics responses not yet fully taken by their clients." },
+	[F_EXP_RESPONSE_BYTES] = { "isoreg_exporter_response_bytes", "gauge",
+		"Memory held by those responses (each keeps its scrape gzip-compressed)." },
+	[F_EXP_DURATION] = { "isoreg_exporter_scrape_duration_seconds", "gauge",
+		"Time this scrape took to check and read the segment and render the text up to this line." },
 };
 
+/* Per-broker sums, made during the same walk as the account series. */
+struct broker_agg {
+	char name[ISO_BROKER_MAX + 1];
+	uint64_t operations;
+	uint64_t failures[ISO_FAIL__COUNT];
+	uint64_t quarantines;
+	uint64_t hist[ISO_HIST_BUCKETS];
+	uint64_t sum_ns;
+};
+
+/* Brokers summed: as many as the report keeps, so both name the same set. */
+#define MAX_BROKERS ISO_REPORT_MAX_BROKERS
+
 struct iso_metrics {
+	struct iso_metrics_opts opts;
 	struct mbuf fam[F__COUNT];
 	struct mbuf labels;                      /* one account's label set */
 	char health_name[ISO_HEALTH__COUNT][16]; /* lower-case state names */
@@ -165,7 +216,11 @@ struct iso_metrics {
 	int nle;                                 /* buckets with a finite bound */
 	size_t name_len[F__COUNT];               /* strlen(families[f].name) */
 	size_t hdr_len[F__COUNT];                /* HELP and TYPE, at each buffer's head */
+	struct broker_agg brokers[MAX_BROKERS];
+	uint32_t nbrokers;
+	struct broker_agg *last_broker;          /* accounts of a broker often come together */
 	size_t total;                            /* bytes of the last render */
+	size_t series;                           /* samples of the last render */
 };
 
 /* ------------------------------------------------------------- buffers */
@@ -334,12 +389,24 @@ static void lower_into(char *dst, size_t len, const char *src)
 	dst[i] = 0;
 }
 
-struct iso_metrics *iso_metrics_new(void)
+const char *iso_metrics_error_name(enum iso_metrics_error e)
+{
+	switch (e) {
+	case ISO_METRICS_ERR_MISSING: return "missing";
+	case ISO_METRICS_ERR_DAMAGED: return "damaged";
+	case ISO_METRICS_ERR_UNREADABLE: return "unreadable";
+	default: return "unknown";
+	}
+}
+
+struct iso_metrics *iso_metrics_new(const struct iso_metrics_opts *opts)
 {
 	struct iso_metrics *m = calloc(1, sizeof(*m));
 
 	if (!m)
 		return NULL;
+	if (opts)
+		m->opts = *opts;
 	for (int h = 0; h < ISO_HEALTH__COUNT; h++)
 		lower_into(m->health_name[h], sizeof(m->health_name[h]),
 			   iso_health_name((enum iso_health)h));
@@ -403,15 +470,24 @@ void iso_metrics_free(struct iso_metrics *m)
 	free(m);
 }
 
+/* " v\n" closes a sample; every sample ends here, so this is where they are counted. */
+static inline void sample_end_u64(struct iso_metrics *m, struct mbuf *b,
+				  uint64_t v)
+{
+	putc_(b, ' ');
+	put_u64(b, v);
+	putc_(b, '\n');
+	m->series++;
+}
+
 /* "name{labels" - the caller closes the brace (maybe after more labels). */
 static void sample_open(struct iso_metrics *m, enum family f,
-			const char *suffix)
+			const char *suffix, size_t suffix_len)
 {
 	struct mbuf *b = &m->fam[f];
 
 	put(b, families[f].name, m->name_len[f]);
-	if (suffix)
-		puts_(b, suffix);
+	put(b, suffix, suffix_len);
 	putc_(b, '{');
 	put(b, m->labels.p, m->labels.len);
 }
@@ -421,26 +497,24 @@ static void account_u64(struct iso_metrics *m, enum family f, uint64_t v)
 {
 	struct mbuf *b = &m->fam[f];
 
-	sample_open(m, f, NULL);
-	put(b, "} ", 2);
-	put_u64(b, v);
-	putc_(b, '\n');
+	sample_open(m, f, NULL, 0);
+	putc_(b, '}');
+	sample_end_u64(m, b, v);
 }
 
-/* name{account labels,@lname="@lvalue"} v */
+/* name{account labels,@lname="@lvalue"} v; @lvalue needs no escaping. */
 static void account_u64_l(struct iso_metrics *m, enum family f,
 			  const char *lname, const char *lvalue, uint64_t v)
 {
 	struct mbuf *b = &m->fam[f];
 
-	sample_open(m, f, NULL);
+	sample_open(m, f, NULL, 0);
 	putc_(b, ',');
 	puts_(b, lname);
-	putc_(b, '=');
-	put_label_value(b, lvalue);
-	put(b, "} ", 2);
-	put_u64(b, v);
-	putc_(b, '\n');
+	put(b, "=\"", 2);
+	puts_(b, lvalue);
+	put(b, "\"}", 2);
+	sample_end_u64(m, b, v);
 }
 
 /* A Unix-ms timestamp as seconds; left out while it never happened. */
@@ -450,58 +524,107 @@ static void account_time(struct iso_metrics *m, enum family f, int64_t ms)
 
 	if (ms <= 0)
 		return;
-	sample_open(m, f, NULL);
+	sample_open(m, f, NULL, 0);
 	put(b, "} ", 2);
 	put_milli(b, (uint64_t)ms);
 	putc_(b, '\n');
+	m->series++;
 }
 
-static void account_histogram(struct iso_metrics *m,
-			      const struct iso_status *st)
+/*
+ * The library keeps the sum of op_ns and gives it as avg_op_ms over
+ * timed_operations; multiplying back and rounding to whole ns recovers it.
+ */
+static uint64_t op_sum_ns(const struct iso_status *st)
 {
-	struct mbuf *b = &m->fam[F_OP_SECONDS];
+	if (st->timed_operations == 0)
+		return 0;
+	return ms_to_ns(st->avg_op_ms * (double)st->timed_operations);
+}
+
+/*
+ * A histogram's lines into family @f: the labels are m->labels (an
+ * account's or a broker's). Cumulative, as Prometheus buckets are; _count
+ * is the +Inf bucket, so bucket and count agree even if a writer landed
+ * between the status reads.
+ */
+static void put_histogram(struct iso_metrics *m, enum family f,
+			  const uint64_t hist[ISO_HIST_BUCKETS], uint64_t sum_ns)
+{
+	struct mbuf *b = &m->fam[f];
 	uint64_t cum = 0;
 
-	/* Cumulative, as Prometheus buckets are: le counts everything below. */
 	for (int i = 0; i < m->nle; i++) {
-		cum += st->hist[i];
-		sample_open(m, F_OP_SECONDS, "_bucket");
+		cum += hist[i];
+		sample_open(m, f, "_bucket", 7);
 		put(b, ",le=\"", 5);
 		puts_(b, m->le[i]);
-		put(b, "\"} ", 3);
-		put_u64(b, cum);
-		putc_(b, '\n');
+		put(b, "\"}", 2);
+		sample_end_u64(m, b, cum);
 	}
 	for (int i = m->nle; i < ISO_HIST_BUCKETS; i++)
-		cum += st->hist[i];
-	sample_open(m, F_OP_SECONDS, "_bucket");
-	put(b, ",le=\"+Inf\"} ", 12);
-	put_u64(b, cum);
-	putc_(b, '\n');
+		cum += hist[i];
+	sample_open(m, f, "_bucket", 7);
+	put(b, ",le=\"+Inf\"}", 11);
+	sample_end_u64(m, b, cum);
 
-	/*
-	 * The library keeps the sum of op_ns and gives it as avg_op_ms over
-	 * timed_operations; multiplying back and rounding to whole ns
-	 * recovers the sum. _count is the +Inf bucket, so bucket and count
-	 * agree even if a writer landed between the status reads.
-	 */
-	uint64_t sum_ns = 0;
-	if (st->timed_operations > 0)
-		sum_ns = ms_to_ns(st->avg_op_ms * (double)st->timed_operations);
-	sample_open(m, F_OP_SECONDS, "_sum");
+	sample_open(m, f, "_sum", 4);
 	put(b, "} ", 2);
 	put_ns_seconds(b, sum_ns);
 	putc_(b, '\n');
-	sample_open(m, F_OP_SECONDS, "_count");
-	put(b, "} ", 2);
-	put_u64(b, cum);
-	putc_(b, '\n');
+	m->series++;
+	sample_open(m, f, "_count", 6);
+	putc_(b, '}');
+	sample_end_u64(m, b, cum);
 }
 
+/* The sums of @broker, found or started; NULL once MAX_BROKERS are taken. */
+static struct broker_agg *broker_of(struct iso_metrics *m, const char *broker)
+{
+	struct broker_agg *a = m->last_broker;
+
+	if (a && strcmp(a->name, broker) == 0)
+		return a;
+	for (uint32_t i = 0; i < m->nbrokers; i++) {
+		if (strcmp(m->brokers[i].name, broker) == 0)
+			return m->last_broker = &m->brokers[i];
+	}
+	if (m->nbrokers == MAX_BROKERS)
+		return NULL;
+	a = &m->brokers[m->nbrokers++];
+	memset(a, 0, sizeof(*a));
+	/* The key comes from shared memory: bound it. */
+	snprintf(a->name, sizeof(a->name), "%.*s", ISO_BROKER_MAX, broker);
+	return m->last_broker = a;
+}
+
+/* Add one account to its broker's sums. */
+static void broker_add(struct iso_metrics *m, const struct iso_status *st)
+{
+	struct broker_agg *a = broker_of(m, st->key.broker);
+
+	if (!a)
+		return;
+	a->operations += st->operations;
+	for (int t = 0; t < ISO_FAIL__COUNT; t++)
+		a->failures[t] += st->failures_by_type[t];
+	a->quarantines += st->quarantines;
+	for (int i = 0; i < ISO_HIST_BUCKETS; i++)
+		a->hist[i] += st->hist[i];
+	a->sum_ns += op_sum_ns(st);
+}
+
+/* The series of one account, as the budget says. */
 static int render_account(const struct iso_status *st, void *ctx)
 {
 	struct iso_metrics *m = ctx;
 	struct mbuf *l = &m->labels;
+
+	broker_add(m, st);
+	if (m->opts.accounts == ISO_METRICS_ACCOUNTS_NONE ||
+	    (m->opts.accounts == ISO_METRICS_ACCOUNTS_UNHEALTHY &&
+	     st->health == ISO_HEALTHY))
+		return 0;
 
 	l->len = 0;
 	puts_(l, "account_type=");
@@ -513,38 +636,47 @@ static int render_account(const struct iso_status *st, void *ctx)
 	if (l->oom)
 		return ISO_ENOMEM;
 
-	for (int h = 0; h < ISO_HEALTH__COUNT; h++)
-		account_u64_l(m, F_HEALTH, "state", m->health_name[h],
-			      (int)st->health == h);
-	for (int s = 0; s < ISO_BREAKER__COUNT; s++)
-		account_u64_l(m, F_BREAKER, "state", m->breaker_name[s],
-			      (int)st->breaker == s);
+	int h = (int)st->health;
+	account_u64_l(m, F_HEALTH, "state",
+		      h >= 0 && h < ISO_HEALTH__COUNT ? m->health_name[h]
+						      : "unknown", 1);
 	account_u64(m, F_OPERATIONS, st->operations);
-	account_u64(m, F_SUCCESSES, st->successes);
 	for (int t = 0; t < ISO_FAIL__COUNT; t++)
 		account_u64_l(m, F_FAILURES, "type", m->failure_name[t],
 			      st->failures_by_type[t]);
 	account_u64(m, F_QUARANTINES, st->quarantines);
-	account_u64(m, F_CONSEC_FAILURES, st->consecutive_failures);
-	account_u64(m, F_CONSEC_SUCCESSES, st->consecutive_successes);
-	account_u64(m, F_PROBES, st->probes_in_flight);
-	account_u64(m, F_FAILED_RECOVERIES, st->backoff_step);
 
-	sample_open(m, F_RETRY_IN, NULL);
-	put(&m->fam[F_RETRY_IN], "} ", 2);
-	put_milli(&m->fam[F_RETRY_IN], st->retry_in_ms);
-	putc_(&m->fam[F_RETRY_IN], '\n');
+	struct mbuf *r = &m->fam[F_RETRY_IN];
+	sample_open(m, F_RETRY_IN, NULL, 0);
+	put(r, "} ", 2);
+	put_milli(r, st->retry_in_ms);
+	putc_(r, '\n');
+	m->series++;
 
-	account_time(m, F_LAST_SUCCESS, st->last_success_ms);
-	account_time(m, F_LAST_FAILURE, st->last_failure_ms);
-	account_time(m, F_LAST_TRANSITION, st->last_transition_ms);
+	if (m->opts.account_detail) {
+		int s = (int)st->breaker;
+		account_u64_l(m, F_BREAKER, "state",
+			      s >= 0 && s < ISO_BREAKER__COUNT
+				      ? m->breaker_name[s]
+				      : "unknown", 1);
+		account_u64(m, F_SUCCESSES, st->successes);
+		account_u64(m, F_CONSEC_FAILURES, st->consecutive_failures);
+		account_u64(m, F_CONSEC_SUCCESSES, st->consecutive_successes);
+		account_u64(m, F_PROBES, st->probes_in_flight);
+		account_u64(m, F_FAILED_RECOVERIES, st->backoff_step);
+		account_time(m, F_LAST_SUCCESS, st->last_success_ms);
+		account_time(m, F_LAST_FAILURE, st->last_failure_ms);
+		account_time(m, F_LAST_TRANSITION, st->last_transition_ms);
 
-	sample_open(m, F_EMA, NULL);
-	put(&m->fam[F_EMA], "} ", 2);
-	put_ns_seconds(&m->fam[F_EMA], ms_to_ns(st->ema_op_ms));
-	putc_(&m->fam[F_EMA], '\n');
-
-	account_histogram(m, st);
+		struct mbuf *e = &m->fam[F_EMA];
+		sample_open(m, F_EMA, NULL, 0);
+		put(e, "} ", 2);
+		put_ns_seconds(e, ms_to_ns(st->ema_op_ms));
+		putc_(e, '\n');
+		m->series++;
+	}
+	if (m->opts.account_histograms)
+		put_histogram(m, F_OP_SECONDS, st->hist, op_sum_ns(st));
 	return 0;
 }
 
@@ -553,10 +685,8 @@ static void plain_u64(struct iso_metrics *m, enum family f, uint64_t v)
 {
 	struct mbuf *b = &m->fam[f];
 
-	puts_(b, families[f].name);
-	putc_(b, ' ');
-	put_u64(b, v);
-	putc_(b, '\n');
+	put(b, families[f].name, m->name_len[f]);
+	sample_end_u64(m, b, v);
 }
 
 /* name{lname="lvalue"} v */
@@ -565,14 +695,56 @@ static void labelled_u64(struct iso_metrics *m, enum family f,
 {
 	struct mbuf *b = &m->fam[f];
 
-	puts_(b, families[f].name);
+	put(b, families[f].name, m->name_len[f]);
 	putc_(b, '{');
 	puts_(b, lname);
 	putc_(b, '=');
 	put_label_value(b, lvalue);
-	put(b, "} ", 2);
-	put_u64(b, v);
-	putc_(b, '\n');
+	putc_(b, '}');
+	sample_end_u64(m, b, v);
+}
+
+/* name{broker="B",lname="lvalue"} v */
+static void broker_u64_l(struct iso_metrics *m, enum family f,
+			 const char *broker, const char *lname,
+			 const char *lvalue, uint64_t v)
+{
+	struct mbuf *b = &m->fam[f];
+
+	put(b, families[f].name, m->name_len[f]);
+	puts_(b, "{broker=");
+	put_label_value(b, broker);
+	putc_(b, ',');
+	puts_(b, lname);
+	put(b, "=\"", 2);
+	puts_(b, lvalue);
+	put(b, "\"}", 2);
+	sample_end_u64(m, b, v);
+}
+
+/* The per-broker sums made during the walk. */
+static int render_broker_sums(struct iso_metrics *m)
+{
+	struct mbuf *l = &m->labels;
+
+	for (uint32_t i = 0; i < m->nbrokers; i++) {
+		const struct broker_agg *a = &m->brokers[i];
+
+		labelled_u64(m, F_BROKER_OPERATIONS, "broker", a->name,
+			     a->operations);
+		for (int t = 0; t < ISO_FAIL__COUNT; t++)
+			broker_u64_l(m, F_BROKER_FAILURES, a->name, "type",
+				     m->failure_name[t], a->failures[t]);
+		labelled_u64(m, F_BROKER_QUARANTINES, "broker", a->name,
+			     a->quarantines);
+		l->len = 0;
+		puts_(l, "broker=");
+		put_label_value(l, a->name);
+		if (l->oom)
+			return ISO_ENOMEM;
+		put_histogram(m, F_BROKER_OP_SECONDS, a->hist, a->sum_ns);
+	}
+	return 0;
 }
 
 static void render_registry(struct iso_metrics *m,
@@ -589,6 +761,7 @@ static void render_registry(struct iso_metrics *m,
 	puts_(b, ",layout_version=");
 	put_label_value(b, version);
 	puts_(b, "} 1\n");
+	m->series++;
 
 	plain_u64(m, F_REG_CAPACITY, info->capacity);
 	plain_u64(m, F_REG_SLOTS_USED, info->used);
@@ -628,21 +801,84 @@ static void render_registry(struct iso_metrics *m,
 						     (double)bs->accounts
 					   : 0.0);
 		putc_(r, '\n');
+		m->series++;
 	}
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static void render_self(struct iso_metrics *m,
 			const struct iso_metrics_self *self)
 {
 	plain_u64(m, F_EXP_SCRAPES, self->scrapes);
+	for (int e = 0; e < ISO_METRICS_ERR__COUNT; e++)
+		labelled_u64(m, F_EXP_ERRORS, "reason",
+			     iso_metrics_error_name((enum iso_metrics_error)e),
+			     self->errors[e]);
 	plain_u64(m, F_EXP_REATTACHES, self->reattaches);
-	plain_u64(m, F_EXP_UNAVAILABLE, self->unavailable);
+	plain_u64(m, F_EXP_CUT, self->connections_cut);
+	plain_u64(m, F_EXP_RESPONSES, self->responses);
+	plain_u64(m, F_EXP_RESPONSE_BYTES, self->response_bytes);
 
-	struct mbuf *b = &m->fam[F_EXP_RENDER];
-	puts_(b, families[F_EXP_RENDER].name);
+	struct mbuf *b = &m->fam[F_EXP_DURATION];
+	uint64_t now = mono_ns();
+	put(b, families[F_EXP_DURATION].name, m->name_len[F_EXP_DURATION]);
 	putc_(b, ' ');
-	put_ns_seconds(b, self->last_render_ns);
+	put_ns_seconds(b, self->scrape_start_ns && now > self->scrape_start_ns
+				  ? now - self->scrape_start_ns
+				  : 0);
 	putc_(b, '\n');
+	m->series++;
+}
+
+/* The part of the text that does not need the segment. */
+static void render_head(struct iso_metrics *m, bool up)
+{
+	plain_u64(m, F_UP, up ? 1 : 0);
+	struct mbuf *b = &m->fam[F_BUILD_INFO];
+	put(b, families[F_BUILD_INFO].name, m->name_len[F_BUILD_INFO]);
+	puts_(b, "{version=\"" ISO_METRICS_VERSION "\"} 1\n");
+	m->series++;
+}
+
+/* Empty every family (its HELP and TYPE kept) for a new render. */
+static void reset(struct iso_metrics *m)
+{
+	for (int f = 0; f < F__COUNT; f++) {
+		m->fam[f].len = m->hdr_len[f];
+		m->fam[f].oom = false;
+	}
+	m->labels.oom = false;
+	m->total = 0;
+	m->series = 0;
+	m->nbrokers = 0;
+	m->last_broker = NULL;
+}
+
+/*
+ * Families with no sample are dropped whole (their HELP and TYPE too), so
+ * the text does not list what this budget leaves out. Returns 0 or
+ * ISO_ENOMEM.
+ */
+static int finish(struct iso_metrics *m)
+{
+	size_t total = 0;
+
+	for (int f = 0; f < F__COUNT; f++) {
+		if (m->fam[f].oom)
+			return ISO_ENOMEM;
+		if (m->fam[f].len == m->hdr_len[f])
+			m->fam[f].len = 0;
+		total += m->fam[f].len;
+	}
+	m->total = total;
+	return 0;
 }
 
 int iso_metrics_render(struct iso_metrics *m, iso_reg_t *reg,
@@ -652,44 +888,55 @@ int iso_metrics_render(struct iso_metrics *m, iso_reg_t *reg,
 	struct iso_report rep;
 	int rc;
 
-	if (!m || !reg)
+	if (!m)
 		return ISO_EINVAL;
-	for (int f = 0; f < F__COUNT; f++) {
-		m->fam[f].len = m->hdr_len[f];
-		m->fam[f].oom = false;
+	reset(m);
+	if (reg) {
+		rc = iso_segment_info(reg, &info);
+		if (rc == 0)
+			rc = iso_report(reg, &rep);
+		if (rc == 0)
+			rc = iso_foreach(reg, render_account, m);
+		if (rc == 0)
+			rc = render_broker_sums(m);
+		if (rc < 0) {
+			reset(m);
+			return rc;
+		}
+		render_registry(m, &info, &rep);
 	}
-	m->labels.oom = false;
-	m->total = 0;
-
-	rc = iso_segment_info(reg, &info);
-	if (rc < 0)
-		return rc;
-	rc = iso_report(reg, &rep);
-	if (rc < 0)
-		return rc;
-	rc = iso_foreach(reg, render_account, m);
-	if (rc < 0)
-		return rc;
-	render_registry(m, &info, &rep);
+	render_head(m, reg != NULL);
 	if (self)
 		render_self(m, self);
-	else
-		for (int f = F_EXP_SCRAPES; f < F__COUNT; f++)
-			m->fam[f].len = 0;
-
-	size_t total = 0;
-	for (int f = 0; f < F__COUNT; f++) {
-		if (m->fam[f].oom)
-			return ISO_ENOMEM;
-		total += m->fam[f].len;
-	}
-	m->total = total;
-	return 0;
+	rc = finish(m);
+	if (rc < 0)
+		reset(m);
+	return rc;
 }
 
 size_t iso_metrics_len(const struct iso_metrics *m)
 {
 	return m->total;
+}
+
+size_t iso_metrics_series(const struct iso_metrics *m)
+{
+	return m->series;
+}
+
+const char *iso_metrics_chunk(const struct iso_metrics *m, size_t i,
+			      size_t *len)
+{
+	for (size_t f = 0; f < F__COUNT; f++) {
+		if (m->fam[f].len == 0)
+			continue;
+		if (i-- == 0) {
+			*len = m->fam[f].len;
+			return m->fam[f].p;
+		}
+	}
+	*len = 0;
+	return NULL;
 }
 
 size_t iso_metrics_read(const struct iso_metrics *m, size_t pos, char *dst,

@@ -115,9 +115,10 @@ if [ "${1:-build}" = aarch64 ]; then
 fi
 
 want=(make gcc pkg-config liburcu-dev libck-dev libcriterion-dev
-      libncurses-dev libjson-c-dev libmicrohttpd-dev libxxhash-dev)
+      libncurses-dev libjson-c-dev libmicrohttpd-dev libxxhash-dev
+      zlib1g-dev libgnutls28-dev libyaml-dev libcrypt-dev)
 case "${1:-build}" in
-  test) want+=(tmux clang libclang-rt-14-dev valgrind prometheus python3 python3-wheel
+  test) want+=(tmux curl openssl clang libclang-rt-14-dev valgrind prometheus python3 python3-wheel
                util-linux procps) ;;
   demo) want+=(tmux) ;;
 esac
