@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "isoctl.h"
+#include "../common/broker_rule.h"
 
 enum sort_order { SORT_SEVERITY, SORT_KEY, SORT_SLOT };
 
@@ -391,9 +392,11 @@ static void print_report(const struct iso_report *r, const char *segment)
 		printf("\n%-16s %8s %9s %8s\n", "BROKER", "ACCOUNTS", "UNHEALTHY",
 		       "DEGRADED");
 		for (uint32_t i = 0; i < n; i++)
-			printf("%-16s %8u %9u %8u\n", r->brokers[i].broker,
+			printf("%-16s %8u %9u %8u%s\n", r->brokers[i].broker,
 			       r->brokers[i].accounts, r->brokers[i].unhealthy,
-			       r->brokers[i].degraded);
+			       r->brokers[i].degraded,
+			       broker_incident(&r->brokers[i]) ?
+				       "  broker-wide" : "");
 	}
 	if (r->brokers_dropped)
 		printf("(%u more brokers not listed)\n", r->brokers_dropped);
