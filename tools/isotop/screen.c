@@ -204,13 +204,17 @@ static const char *const top_help_text[] = {
 };
 
 /* Highlight table line @row (the frame's @row-th line of the window) if it
- * is the selected one. */
+ * is the selected one: its first word (the key, or a broker heading's
+ * "==") in reverse video, so the health colours further on stay. */
 static void top_mark_selected(struct top_screen *s, int y,
 			      const struct top_line *l, size_t row)
 {
+	int n;
+
 	if (l->section != TOP_SEC_ROWS || s->scroll + row != s->cursor)
 		return;
-	mvwchgat(stdscr, y, 0, -1, A_REVERSE, 0, NULL);
+	n = (int)strcspn(l->text, " ");
+	mvwchgat(stdscr, y, 0, n > 0 ? n : 1, A_REVERSE | A_BOLD, 0, NULL);
 }
 
 /* Draw the help or the detail view over the whole screen. */
