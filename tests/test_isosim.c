@@ -587,3 +587,42 @@ Test(isosim, demo_never_touches_isoreg_segment, .timeout = 120)
 	pclose(ls);
 	cr_expect_str_eq(after, before, "the demo left its segment behind");
 }
+
+/* [T4] man/isosim.1 exists and documents every option of --help. */
+Test(isosim, man_page_matches_help)
+{
+	const char *args[] = { "--help", NULL };
+	const char *build = getenv("ISOREG_BUILD");
+	char path[4096], page[65536], *help;
+	FILE *f;
+	size_t n;
+	int checked = 0;
+
+	cr_assert_eq(run_isosim(args, &help), 0, "%s", help);
+	snprintf(path, sizeof(path), "%s/../man/isosim.1",
+		 build && *build ? build : ".");
+	f = fopen(path, "r");
+	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
+	n = fread(page, 1, sizeof(page) - 1, f);
+	fclose(f);
+	page[n] = '\0';
+	for (const char *p = strstr(help, "  --"); p; p = strstr(p + 4, "  --")) {
+		char roff[96];
+		size_t len = strspn(p + 4, "abcdefghijklmnopqrstuvwxyz-"), o = 0;
+
+		for (size_t i = 0; i < len + 2 && o + 3 < sizeof(roff); i++) {
+			char c = i < 2 ? '-' : p[4 + i - 2];
+
+			if (c == '-')
+				roff[o++] = '\\';
+			roff[o++] = c;
+		}
+		roff[o] = '\0';
+		cr_expect_not_null(strstr(page, roff), "isosim.1 lacks %.*s",
+				   (int)len + 2, p + 2);
+		checked++;
+	}
+	cr_expect_geq(checked, 12, "%s", help);
+	cr_expect_not_null(strstr(page, "/isosim\\-"), "the default name");
+	free(help);
+}

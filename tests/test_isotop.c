@@ -923,3 +923,58 @@ Test(isotop, screen_help_on_question_mark_and_details_on_enter)
 		cr_assert_str_eq(line, "isotop exited with 0", "%s", scr);
 	}
 }
+
+/* Every "--option" of @help appears in the man page @page (roff writes
+ * '-' as "\-"); returns the count checked. */
+static int man_covers_help(const char *help, const char *page)
+{
+	int n = 0;
+
+	for (const char *p = strstr(help, "--"); p; p = strstr(p + 2, "--")) {
+		char opt[64], roff[160];
+		size_t len = strspn(p + 2, "abcdefghijklmnopqrstuvwxyz-");
+		size_t o = 0;
+
+		if (!len || (p > help && p[-1] != ' ' && p[-1] != ','))
+			continue;
+		snprintf(opt, sizeof(opt), "--%.*s", (int)len, p + 2);
+		for (size_t i = 0; opt[i] && o + 3 < sizeof(roff); i++) {
+			if (opt[i] == '-')
+				roff[o++] = '\\';
+			roff[o++] = opt[i];
+		}
+		roff[o] = '\0';
+		cr_expect_not_null(strstr(page, roff), "the man page lacks %s", opt);
+		n++;
+	}
+	return n;
+}
+
+/* [T2] man/isotop.1 exists and documents every option of --help and the
+ * keys; isoctl.1 cites it. */
+Test(isotop, man_page_matches_help)
+{
+	char help[8192], path[PATH_MAX], page[65536], ctl[65536];
+	char *argv[] = { (char *)isotop_path(), "--help", NULL };
+	FILE *f;
+	size_t n;
+
+	cr_assert_eq(run(argv, help, sizeof(help)), 0);
+	f = fopen(src_path("man/isotop.1", path, sizeof(path)), "r");
+	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
+	n = fread(page, 1, sizeof(page) - 1, f);
+	fclose(f);
+	page[n] = '\0';
+	cr_assert_geq(man_covers_help(help, page), 8, "%s", help);
+	cr_expect_not_null(strstr(page, ".BR \\-s \", \" \\-\\-segment"), "-s");
+	cr_expect_not_null(strstr(page, ".B ?\n"), "the ? key");
+	cr_expect_not_null(strstr(page, ".B Enter\n"), "the Enter key");
+	cr_expect_not_null(strstr(page, "at least 3"), "the broker rule");
+	f = fopen(src_path("man/isoctl.1", path, sizeof(path)), "r");
+	cr_assert_not_null(f, "%s", path);
+	n = fread(ctl, 1, sizeof(ctl) - 1, f);
+	fclose(f);
+	ctl[n] = '\0';
+	cr_expect_not_null(strstr(ctl, ".BR isotop (1)"), "isoctl.1 cites isotop(1)");
+	cr_expect_not_null(strstr(ctl, ".BR isosim (1)"), "isoctl.1 cites isosim(1)");
+}

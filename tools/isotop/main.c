@@ -38,7 +38,7 @@ static void top_usage(FILE *out)
 "      --version       print the version and exit\n"
 "\n"
 "Keys: s cycle sort, / filter (Enter applies, Esc cancels), b group by\n"
-"broker, + / - slower / faster refresh, arrows PgUp PgDn scroll, Enter\n"
+"broker, + / - slower / faster refresh, arrows PgUp PgDn select, Enter\n"
 "details of the selected account (Esc back), ? help, q quit.\n"
 "\n"
 "Exit status: 0 ok, 1 runtime error (e.g. no such segment), 2 usage.\n",
