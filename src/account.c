@@ -117,26 +117,30 @@ static inline void check_landed(const iso_account_t *a, struct iso_slot *s)
 static void record_transition(iso_reg_t *reg, struct iso_slot *s,
 			      uint32_t slot, uint32_t gen,
 			      const struct iso_bw *from, const struct iso_bw *to,
-			      enum iso_cause cause, int ftype)
+			      enum iso_cause cause, int ftype, const char *text)
 {
 	enum iso_health hf = iso_bw_health(from), ht = iso_bw_health(to);
-	if (hf == ht && from->state == to->state)
+	/* An operator's action is always an event, even when it moves
+	 * nothing visible (a reset of a healthy account). */
+	if (hf == ht && from->state == to->state && !text)
 		return;
 	ISO_FP("transition.info");
 	iso_store64_relaxed(&s->last_transition_ms, (uint64_t)iso_wall_ms());
 	iso_store32_relaxed(&s->last_transition_info,
 			    ((uint32_t)cause << 8) | (uint32_t)(ftype & 0xff));
-	iso_event_append(reg, slot, gen, hf, ht, (enum iso_breaker_state)to->state,
-			 cause, ftype);
+	iso_event_append_text(reg, slot, gen, hf, ht,
+			      (enum iso_breaker_state)to->state, cause, ftype,
+			      text);
 }
 
 /*
  * The CAS loop around the pure function [B4]. Returns 0 or ISO_ESTALE;
  * *out gets the answer computed from the word that was installed.
  */
-static int transition(const iso_account_t *a, struct iso_slot *s,
-		      const struct iso_bevent *ev, struct iso_bout *out,
-		      enum iso_cause cause, uint16_t *episode)
+static int transition_text(const iso_account_t *a, struct iso_slot *s,
+			   const struct iso_bevent *ev, struct iso_bout *out,
+			   enum iso_cause cause, uint16_t *episode,
+			   const char *text)
 {
 	struct iso_config cfg;
 	uint64_t now = iso_now_ms();
@@ -155,7 +159,8 @@ static int transition(const iso_account_t *a, struct iso_slot *s,
 		if (episode && ev->kind != ISO_BEV_ACQUIRE)
 			e.old_episode = *episode != from.episode;
 		struct iso_bw to = iso_breaker_next(from, &e, &cfg, now, out);
-		if (iso_bw_equal(&from, &to)) {
+		out->changed = !iso_bw_equal(&from, &to);
+		if (!out->changed) {
 			if (episode && ev->kind == ISO_BEV_ACQUIRE)
 				*episode = from.episode;
 			return 0;
@@ -184,16 +189,23 @@ static int transition(const iso_account_t *a, struct iso_slot *s,
 		    mid.state != from.state) {
 			record_transition(a->reg, s, a->slot, a->gen,
 					  &from, &mid,
-					  ISO_CAUSE_TIMEOUT, -1);
+					  ISO_CAUSE_TIMEOUT, -1, NULL);
 			from = mid;
 		}
 		record_transition(a->reg, s, a->slot, a->gen, &from, &to,
 				  cause, ev->kind == ISO_BEV_FAILURE
-				  ? ev->ftype : -1);
+				  ? ev->ftype : -1, text);
 		if (episode && ev->kind == ISO_BEV_ACQUIRE)
 			*episode = to.episode;
 		return 0;
 	}
+}
+
+static int transition(const iso_account_t *a, struct iso_slot *s,
+		      const struct iso_bevent *ev, struct iso_bout *out,
+		      enum iso_cause cause, uint16_t *episode)
+{
+	return transition_text(a, s, ev, out, cause, episode, NULL);
 }
 
 /* ----------------------------------------------------- registration */
@@ -428,8 +440,10 @@ int iso_register(iso_reg_t *reg, const char *type, const char *id,
 				iso_dir_remove(reg, hash, slot, gen);
 				continue;
 			}
-			iso_event_append(reg, slot, gen, ISO_HEALTHY, ISO_HEALTHY,
-					 ISO_BREAKER_CLOSED, ISO_CAUSE_REGISTER, -1);
+			/* No event: a fleet start of thousands of
+			 * registrations would wipe the ring of what operators
+			 * need from it (transitions and their own actions);
+			 * new accounts show in the generation and the list. */
 			iso_index_put(reg, &k, hash, slot, gen);
 			*acct = (iso_account_t){ reg, slot, gen };
 			return 0;
@@ -471,6 +485,16 @@ int iso_acquire(const iso_account_t *acct, iso_permit_t *p)
 	p->slot = acct->slot;
 	p->gen = acct->gen;
 	p->retry_in_ms = 0;
+	/* Broker-wide halts (broker.c): one relaxed load of a read-mostly
+	 * header word; the table only while some broker is halted. */
+	if (unlikely(iso_load32_relaxed(&acct->reg->hdr->broker_halts)) &&
+	    iso_broker_halted_slot(acct->reg, s)) {
+		p->episode = iso_bw_lo_episode(lo);
+		p->flags = 0;
+		p->reason = ISO_REASON_FORCED_OPEN;
+		p->health = ISO_QUARANTINED;
+		return ISO_EOPEN;
+	}
 	if (likely(iso_bw_lo_state(lo) == ISO_BREAKER_CLOSED &&
 		   iso_bw_lo_gen(lo) == acct->gen)) {
 		/* CLOSED admits everyone: one load, no write. */
@@ -607,29 +631,39 @@ int iso_record_failure(const iso_account_t *acct, const iso_permit_t *p,
 
 /* ------------------------------------------------------- operators */
 
-static int operator_event(const iso_account_t *acct, enum iso_bev_kind kind,
-			  enum iso_cause cause)
+int iso_operator_event(const iso_account_t *acct, enum iso_bev_kind kind,
+		       enum iso_cause cause, const char *text, bool *changed)
 {
 	int rc;
 	struct iso_slot *s;
-	struct iso_bout out;
+	struct iso_bout out = { 0 };
 	if (!(s = writable_slot_of(acct, &rc)))
 		return rc;
 	struct iso_bevent ev = { .kind = kind };
-	return transition(acct, s, &ev, &out, cause, NULL);
+	rc = transition_text(acct, s, &ev, &out, cause, NULL, text);
+	if (changed)
+		*changed = out.changed;
+	return rc;
 }
 
 int iso_reset(const iso_account_t *acct)
 {
-	return operator_event(acct, ISO_BEV_RESET, ISO_CAUSE_RESET);
+	return iso_operator_event(acct, ISO_BEV_RESET, ISO_CAUSE_RESET, NULL, NULL);
 }
 
 int iso_force_open(const iso_account_t *acct)
 {
-	return operator_event(acct, ISO_BEV_FORCE_OPEN, ISO_CAUSE_FORCE_OPEN);
+	return iso_operator_event(acct, ISO_BEV_FORCE_OPEN, ISO_CAUSE_FORCE_OPEN,
+				  NULL, NULL);
 }
 
 int iso_configure(const iso_account_t *acct, const struct iso_config *cfg)
+{
+	return iso_configure_text(acct, cfg, NULL);
+}
+
+int iso_configure_text(const iso_account_t *acct, const struct iso_config *cfg,
+		       const char *text)
 {
 	int rc;
 	struct iso_slot *s;
@@ -647,13 +681,18 @@ int iso_configure(const iso_account_t *acct, const struct iso_config *cfg)
 	check_landed(acct, s);
 	/* Not a transition, but operators want to see it in the stream. */
 	struct iso_bw b = iso_bw_unpack(iso_bw_load(&s->breaker, &s->bw_version));
-	iso_event_append(acct->reg, acct->slot, acct->gen, iso_bw_health(&b),
-			 iso_bw_health(&b), (enum iso_breaker_state)b.state,
-			 ISO_CAUSE_CONFIG, -1);
+	iso_event_append_text(acct->reg, acct->slot, acct->gen, iso_bw_health(&b),
+			      iso_bw_health(&b), (enum iso_breaker_state)b.state,
+			      ISO_CAUSE_CONFIG, -1, text);
 	return 0;
 }
 
 int iso_retire(const iso_account_t *acct)
+{
+	return iso_retire_text(acct, NULL);
+}
+
+int iso_retire_text(const iso_account_t *acct, const char *text)
 {
 	int rc;
 	struct iso_slot *s;
@@ -689,9 +728,9 @@ int iso_retire(const iso_account_t *acct)
 	iso_faa64_relaxed(&reg->hdr->generation, 1); /* a hint for viewers */
 	iso_index_drop(reg, &k, hash);
 	struct iso_bw b = iso_bw_unpack(iso_bw_load(&s->breaker, &s->bw_version));
-	iso_event_append(reg, acct->slot, acct->gen, iso_bw_health(&b),
-			 iso_bw_health(&b), (enum iso_breaker_state)b.state,
-			 ISO_CAUSE_RETIRE, -1);
+	iso_event_append_text(reg, acct->slot, acct->gen, iso_bw_health(&b),
+			      iso_bw_health(&b), (enum iso_breaker_state)b.state,
+			      ISO_CAUSE_RETIRE, -1, text);
 	return 0;
 }
 
@@ -778,6 +817,14 @@ int iso_status_slot(iso_reg_t *reg, uint32_t slot, struct iso_status *st)
 	if ((unsigned)st->last_cause >= ISO_CAUSE__COUNT)
 		st->last_cause = ISO_CAUSE_REGISTER;
 	st->last_failure_type = (info & 0xff) < ISO_FAIL__COUNT ? (int)(info & 0xff) : -1;
+	/* A broker halt overrides what the account's own breaker says. */
+	if (iso_load32_relaxed(&reg->hdr->broker_halts) &&
+	    iso_broker_halted_slot(reg, s)) {
+		st->broker_halted = true;
+		st->health = ISO_QUARANTINED;
+		st->breaker = ISO_BREAKER_FORCED_OPEN;
+		st->retry_in_ms = 0;
+	}
 
 	uint64_t timed = 0;
 	for (int i = 0; i < ISO_HIST_BUCKETS; i++) {

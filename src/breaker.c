@@ -260,6 +260,18 @@ struct iso_bw iso_breaker_next(struct iso_bw w, const struct iso_bevent *ev,
 		w = enter_closed(w, now_ms);
 		w.episode++;
 		return w;
+	case ISO_BEV_RELEASE: /* lift a halt; anything else stays as it is */
+		if (w.state != ISO_BREAKER_FORCED_OPEN)
+			return w;
+		w = enter_closed(w, now_ms);
+		w.episode++;
+		return w;
+	case ISO_BEV_RESET_UNHALTED: /* a reset that leaves a halt alone */
+		if (w.state == ISO_BREAKER_FORCED_OPEN)
+			return w;
+		w = enter_closed(w, now_ms);
+		w.episode++;
+		return w;
 	case ISO_BEV_FORCE_OPEN:
 		if (w.state != ISO_BREAKER_FORCED_OPEN) {
 			out->quarantined = true;

@@ -37,6 +37,8 @@ enum iso_bev_kind {
 	ISO_BEV_TICK,       /* nothing happened but time: lazy transitions only */
 	ISO_BEV_RESET,
 	ISO_BEV_FORCE_OPEN,
+	ISO_BEV_RELEASE,        /* FORCED_OPEN -> CLOSED; nothing else moves */
+	ISO_BEV_RESET_UNHALTED, /* RESET, except that FORCED_OPEN stays */
 	ISO_BEV__COUNT
 };
 
@@ -53,6 +55,7 @@ struct iso_bout {
 	uint8_t reason;         /* ISO_BEV_ACQUIRE: enum iso_reason */
 	uint64_t retry_in_ms;   /* ISO_BEV_ACQUIRE refused: time until retry */
 	bool quarantined;       /* this step entered QUARANTINED (a trip or halt) */
+	bool changed;           /* set by the CAS loop: the word moved */
 };
 
 static inline struct iso_bw iso_bw_unpack(iso_pair_t w)

@@ -188,6 +188,16 @@ int iso_doctor(iso_reg_t *reg, unsigned flags, struct iso_doctor_report *r)
 			doctor_live(reg, i, sw.lo, repair, r);
 	}
 	doctor_directory(reg, repair, r);
+	/* The broker-halt count must be at least the entries (broker.c). No
+	 * protocol step leaves it lower; REPAIR raises it if damage did. It
+	 * is never lowered here: a halter between its count and its entry
+	 * would be undone. One left too high costs only table look-ups. */
+	uint32_t count = iso_load32_relaxed(&reg->hdr->broker_halts);
+	uint32_t halts = iso_broker_recount(reg);
+	if (repair && count < halts) {
+		ISO_FP("doctor.broker_count");
+		iso_faa32_relaxed(&reg->hdr->broker_halts, halts - count);
+	}
 	r->cross_account_errors = iso_load64_relaxed(&reg->hdr->cross_account_errors);
 	/* Dead reservations and dead entries are what REPAIR fixes; the rest
 	 * is damage no protocol step leaves. */

@@ -20,9 +20,9 @@
 				 finished this long ago means ours died */
 
 static uint64_t checksum(uint64_t ticket, uint64_t time_ms, uint64_t slot_gen,
-			 uint64_t info)
+			 uint64_t info, uint64_t uid, const uint64_t text[2])
 {
-	uint64_t v[4] = { ticket, time_ms, slot_gen, info };
+	uint64_t v[7] = { ticket, time_ms, slot_gen, info, uid, text[0], text[1] };
 	return XXH64(v, sizeof(v), 0x6576656e74ull);
 }
 
@@ -31,8 +31,20 @@ void iso_event_append(iso_reg_t *reg, uint32_t slot, uint32_t gen,
 		      enum iso_breaker_state breaker, enum iso_cause cause,
 		      int ftype)
 {
+	iso_event_append_text(reg, slot, gen, from, to, breaker, cause, ftype,
+			      NULL);
+}
+
+void iso_event_append_text(iso_reg_t *reg, uint32_t slot, uint32_t gen,
+			   enum iso_health from, enum iso_health to,
+			   enum iso_breaker_state breaker, enum iso_cause cause,
+			   int ftype, const char *text)
+{
+	uint64_t tw[2] = { 0, 0 };
 	if (reg->rdonly)
 		return;
+	if (text) /* its first 16 bytes; no NUL needed at 16 */
+		memcpy(tw, text, strnlen(text, sizeof(tw)));
 	ISO_FP("event.ticket");
 	/* relaxed: the ticket orders nothing; the entry's seq publishes. */
 	uint64_t t = iso_faa64_relaxed(&reg->hdr->ring_head, 1);
@@ -54,7 +66,10 @@ void iso_event_append(iso_reg_t *reg, uint32_t slot, uint32_t gen,
 	iso_store64_release(&e->time_ms, time_ms);
 	iso_store64_release(&e->slot_gen, sg);
 	iso_store64_release(&e->info, info);
-	iso_store64_release(&e->check, checksum(t, time_ms, sg, info));
+	iso_store64_release(&e->uid, reg->uid);
+	iso_store64_release(&e->text[0], tw[0]);
+	iso_store64_release(&e->text[1], tw[1]);
+	iso_store64_release(&e->check, checksum(t, time_ms, sg, info, reg->uid, tw));
 	ISO_FP("event.close");
 	iso_store64_release(&e->seq, 2 * t + 2);
 }
@@ -84,9 +99,12 @@ static enum entry_state read_entry(iso_reg_t *reg, uint64_t t,
 	uint64_t time_ms = iso_load64_acquire(&e->time_ms);
 	uint64_t sg = iso_load64_acquire(&e->slot_gen);
 	uint64_t info = iso_load64_acquire(&e->info);
+	uint64_t uid = iso_load64_acquire(&e->uid);
+	uint64_t tw[2] = { iso_load64_acquire(&e->text[0]),
+			   iso_load64_acquire(&e->text[1]) };
 	uint64_t check = iso_load64_acquire(&e->check);
 	if (iso_load64_relaxed(&e->seq) != s1 ||
-	    check != checksum(t, time_ms, sg, info))
+	    check != checksum(t, time_ms, sg, info, uid, tw))
 		return ENTRY_BAD;     /* torn by a writer a lap ahead */
 
 	memset(ev, 0, sizeof(*ev));
@@ -101,11 +119,26 @@ static enum entry_state read_entry(iso_reg_t *reg, uint64_t t,
 	ev->cause = (enum iso_cause)((info >> 56) & 0xf);
 	unsigned ft = (unsigned)(info >> 60);
 	ev->failure_type = ft < ISO_FAIL__COUNT ? (int)ft : -1;
+	ev->uid = (uint32_t)uid;
+	/* Text from the segment: printable bytes only, whatever was stored. */
+	char txt[sizeof(tw) + 1];
+	memcpy(txt, tw, sizeof(tw));
+	txt[sizeof(tw)] = '\0';
+	for (char *c = txt; *c; c++)
+		if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+			*c = '?';
 	if ((unsigned)ev->from >= ISO_HEALTH__COUNT ||
 	    (unsigned)ev->to >= ISO_HEALTH__COUNT ||
 	    (unsigned)ev->breaker >= ISO_BREAKER__COUNT ||
 	    (unsigned)ev->cause >= ISO_CAUSE__COUNT)
 		return ENTRY_BAD;
+	if (ev->cause == ISO_CAUSE_BROKER_HALT || ev->cause == ISO_CAUSE_BROKER_RELEASE) {
+		/* A broker name: at most ISO_BROKER_MAX bytes were written. */
+		memcpy(ev->key.broker, txt, ISO_BROKER_MAX);
+		ev->key.broker[ISO_BROKER_MAX] = '\0';
+	} else {
+		memcpy(ev->reason, txt, sizeof(ev->reason));
+	}
 	/* The key, if the slot still holds this generation's account. The
 	 * key words are acquire loads and the generation is checked again
 	 * after them: a slot reused while we read gives no key, never a key

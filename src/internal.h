@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "atomic.h"
 #include "breaker.h"
@@ -41,8 +42,12 @@ struct iso_reg {
 	uint32_t cooldown_ms;
 	struct cds_lfht *index;   /* key -> slot, this process only [S4] */
 	uint32_t pid;
+	uint32_t uid;             /* for events [R8] */
 	uint64_t owner_tag;       /* pid namespace and start time (process.c) */
 	char name[256];
+	int fd;                   /* the object, kept for iso_segment_check */
+	dev_t dev;                /* its identity, to tell a replacement */
+	ino_t ino;
 };
 
 /* error.c: record the calling thread's error detail; returns @code. */
@@ -127,15 +132,40 @@ int iso_status_slot(iso_reg_t *reg, uint32_t slot, struct iso_status *st);
 /** iso_slot_effectively_live - lo is LIVE, or RESERVED with a live entry. */
 bool iso_slot_effectively_live(iso_reg_t *reg, uint32_t slot, uint64_t lo);
 
+/** iso_operator_event - one operator's breaker event (reset, halt,
+ * release...) through a handle, logged with @text; *@changed says whether
+ * the word moved. 0 or the handle's error. */
+int iso_operator_event(const iso_account_t *acct, enum iso_bev_kind kind,
+		       enum iso_cause cause, const char *text, bool *changed);
+/** iso_configure_text, iso_retire_text - with an operator's reason. */
+int iso_configure_text(const iso_account_t *acct, const struct iso_config *cfg,
+		       const char *text);
+int iso_retire_text(const iso_account_t *acct, const char *text);
+
+/* broker.c: broker-wide halts. */
+struct iso_slot;
+/** iso_broker_halted_slot - whether the broker of the account in @s is in
+ * the halt table (call only when hdr->broker_halts is not 0). */
+bool iso_broker_halted_slot(iso_reg_t *reg, const struct iso_slot *s);
+/** iso_broker_recount - entries in the halt table now (doctor). */
+uint32_t iso_broker_recount(iso_reg_t *reg);
+
 /** iso_live_count - accounts registered now, counted from the slots (a
  * stored count would drift when a registrant or retirer is killed). */
 uint32_t iso_live_count(iso_reg_t *reg);
 
-/* events.c */
+/* events.c: append an event; never waits, never fails (a writer that
+ * dies mid-way costs one event, which readers count as missed). */
 void iso_event_append(iso_reg_t *reg, uint32_t slot, uint32_t gen,
 		      enum iso_health from, enum iso_health to,
 		      enum iso_breaker_state breaker, enum iso_cause cause,
 		      int ftype);
+/* ... with @text: an operator's reason (its first 16 bytes are kept), or a
+ * broker's name for broker halts and releases. */
+void iso_event_append_text(iso_reg_t *reg, uint32_t slot, uint32_t gen,
+			   enum iso_health from, enum iso_health to,
+			   enum iso_breaker_state breaker, enum iso_cause cause,
+			   int ftype, const char *text);
 
 /* Validate an attachment and a handle at entry (Varnish's CHECK_OBJ). */
 static inline bool iso_reg_ok(const iso_reg_t *reg)

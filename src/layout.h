@@ -87,12 +87,28 @@ struct iso_shm_header {
 	/* Event ring head: one fetch-add per breaker transition. */
 	uint64_t ring_head;
 	uint8_t _pad6[ISO_CACHE_LINE - 8];
+
+	/*
+	 * Broker-wide halts [R8]: while broker B is in the table, every
+	 * acquire of a B account is refused, whatever its breaker says,
+	 * including accounts registered later. broker_halts is raised before
+	 * an entry is added and lowered after one is removed, so "an entry
+	 * exists" implies "broker_halts > 0"; the hot path reads that word
+	 * alone (read-mostly, its own line) and looks at the table only when
+	 * it is not 0. Doctor REPAIR recounts it.
+	 */
+	uint32_t broker_halts;
+	uint32_t _pad7;
+	uint8_t _pad8[ISO_CACHE_LINE - 8];
+	iso_pair_t halted_brokers[ISO_BROKER_HALTS_MAX]; /* names, 0 = free */
 };
 _Static_assert(offsetof(struct iso_shm_header, defaults) == 128, "defaults");
 _Static_assert(offsetof(struct iso_shm_header, next_slot) == 192, "alloc line");
 _Static_assert(offsetof(struct iso_shm_header, cross_account_errors) == 256,
 	       "errors line");
 _Static_assert(offsetof(struct iso_shm_header, ring_head) == 320, "ring line");
+_Static_assert(offsetof(struct iso_shm_header, broker_halts) == 384, "halts line");
+_Static_assert(offsetof(struct iso_shm_header, halted_brokers) == 448, "halts");
 _Static_assert(sizeof(struct iso_shm_header) <= ISO_HEADER_SIZE, "header");
 
 /* ---------------------------------------------------------- directory */
@@ -216,8 +232,10 @@ struct iso_shm_event {
 	uint64_t time_ms;     /* Unix ms */
 	uint64_t slot_gen;    /* slot (32) | gen (32) */
 	uint64_t info;        /* pid32 | from8 | to8 | breaker8 | cause4 ftype4 */
-	uint64_t check;       /* checksum of ticket and the fields above */
-	uint64_t _pad[3];
+	uint64_t check;       /* checksum of ticket and every other field */
+	uint64_t uid;         /* uid32 of the process that made it */
+	uint64_t text[2];     /* an operator's reason (its first 16 bytes), or
+				 a broker's name for broker halts */
 };
 _Static_assert(sizeof(struct iso_shm_event) == ISO_EVENT_SIZE, "event size");
 

@@ -75,7 +75,7 @@ Test(protocol, reservation_killed_before_its_key_is_reclaimed)
 	cr_expect_eq(ISO_SW_STATE(reg->slots[s].state.lo), ISO_SLOT_FREE);
 	iso_account_t a[4];
 	for (int i = 0; i < 4; i++) {
-		char id[8];
+		char id[16];
 		snprintf(id, sizeof(id), "a%d", i);
 		cr_expect_eq(iso_register(reg, "user", id, "KRAKEN", &a[i]), 0,
 			     "slot %d lost: %s", i, iso_last_error());

@@ -241,8 +241,6 @@ Test(segment, read_only_attachment_refuses_writes)
 	iso_unlink(name);
 }
 
-/* [R2] a creator's temporary file is never the segment; one left by a
- * dead creator is swept by the next creator. */
 /* [R2] creation uses no temporary name (O_TMPFILE, linked when whole):
  * files planted beside the name are neither swept nor an obstacle, and
  * never taken for a segment. */

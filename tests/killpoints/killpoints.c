@@ -755,6 +755,39 @@ static void after_events(struct world *w, int rc, bool killed)
 	}
 }
 
+/* broker-wide halt, then its release (not the bystander's broker) */
+static void setup_coinbase(struct world *w)
+{
+	iso_account_t a;
+	cr_assert_eq(iso_register(w->reg, "user", "cb", "COINBASE", &a), 0);
+}
+
+static int run_broker(iso_reg_t *reg, int fd)
+{
+	int rc = iso_halt_broker(reg, "COINBASE", &(struct iso_op){ .reason = "kp" });
+	return rc ? rc : iso_release_broker(reg, "COINBASE", NULL);
+}
+
+static void after_broker(struct world *w, int rc, bool killed)
+{
+	char names[4][ISO_BROKER_MAX + 1];
+	iso_account_t a;
+	iso_permit_t p;
+	if (!killed)
+		V(w, rc == 0, "halt and release answered %d", rc);
+	int n = iso_halted_brokers(w->reg, names, 4);
+	uint32_t count = __atomic_load_n(&w->reg->hdr->broker_halts, __ATOMIC_RELAXED);
+	V(w, n >= 0 && count >= (uint32_t)n, "%d halted brokers but a count of %u",
+	  n, count);
+	/* Halted or not, acquire agrees with the table. */
+	cr_assert_eq(iso_lookup(w->reg, "user", "cb", "COINBASE", &a), 0);
+	int arc = iso_acquire(&a, &p);
+	V(w, (n == 1) == (arc == ISO_EOPEN), "%d halted, acquire answered %d", n, arc);
+	if (n == 1)
+		V(w, iso_release_broker(w->reg, "COINBASE", NULL) == 0, "release after");
+	V(w, iso_acquire(&a, &p) == 0, "the broker stays halted");
+}
+
 static const struct proto P_REGISTER = { "register.fresh", NULL, run_register,
 	interfere_register, after_register, false };
 static const struct proto P_REUSE = { "register.reuse", setup_reuse, run_register,
@@ -769,7 +802,17 @@ static const struct proto P_DOCTOR = { "doctor.repair", setup_leftovers, run_doc
 	interfere_doctor, NULL, false };
 static const struct proto P_CREATE = { "create", NULL, run_create,
 	interfere_create, after_create, false };
-static const struct proto P_EVENTS = { "events.read", setup_one_full,
+/* k (slot 1) with events of its own: a halt and a release. */
+static void setup_events(struct world *w)
+{
+	iso_account_t a;
+	setup_one_full(w);
+	cr_assert_eq(iso_lookup(w->reg, "user", "k", "KRAKEN", &a), 0);
+	cr_assert_eq(iso_halt(&a, &(struct iso_op){ .reason = "kp" }), 0);
+	cr_assert_eq(iso_release(&a, NULL), 0);
+}
+
+static const struct proto P_EVENTS = { "events.read", setup_events,
 	run_read_events, interfere_events, after_events, true };
 
 Test(killpoints, register_into_a_fresh_slot) { exhaust(&P_REGISTER); }
@@ -780,3 +823,6 @@ Test(killpoints, configure) { exhaust(&P_CONFIGURE); }
 Test(killpoints, doctor_repair) { exhaust(&P_DOCTOR); }
 Test(killpoints, create) { exhaust(&P_CREATE); }
 Test(killpoints, event_reader) { exhaust(&P_EVENTS); }
+static const struct proto P_BROKER = { "broker.halt", setup_coinbase, run_broker,
+	NULL, after_broker, false };
+Test(killpoints, broker_halt_and_release) { exhaust(&P_BROKER); }

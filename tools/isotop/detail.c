@@ -248,8 +248,9 @@ int top_detail_build(struct top_detail *d, iso_reg_t *reg,
 	if (rc < 0) {
 		if (top_dline(d, TOP_ST_TITLE, "account %s  - Esc returns to "
 			      "the table", d->key) < 0 ||
-		    top_dline(d, TOP_ST_ALERT, "not registered any more (%s); "
-			      "it was retired or the segment replaced",
+		    top_dline(d, TOP_ST_ALERT, "cannot be looked up (%s): it "
+			      "was retired, the segment replaced, or its key "
+			      "holds bytes no key may hold",
 			      iso_strerror(rc)) < 0)
 			return ISO_ENOMEM;
 		return 0;

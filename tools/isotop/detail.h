@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "frame.h"
+#include "../common/cli.h"
 #include "isoreg.h"
 
 #define TOP_DETAIL_LINE 256
@@ -23,7 +24,9 @@ struct top_detail_line {
 };
 
 struct top_detail {
-	char key[ISO_KEY_STR_MAX + 1];  /* the account shown, as in the table */
+	char key[CLI_KEY_ESC_MAX + 1];  /* the account shown, as in the table
+					  * (escaped: a corrupt key never
+					  * parses, so it is never looked up) */
 	struct top_detail_line *lines;
 	size_t n, cap;
 };

@@ -14,6 +14,9 @@ cd "$(dirname "$0")/../.."
 jobs=$(nproc 2>/dev/null || echo 2)
 # Logs of this run, apart from any other run on the machine (worktrees).
 logs=$(mktemp -d)
+# Operators' durable state written by tests stays in the run's directory,
+# never the machine's /var/lib/isoreg.
+export ISOREG_STATE_DIR="$logs/state"
 pass=0; fail=0
 declare -a stages_failed=()
 
