@@ -67,7 +67,8 @@ int isoctl_cmd_check(struct isoctl *ctx, int argc, char **argv)
 	struct iso_report rep;
 	struct worst w = { .any = false };
 	iso_reg_t *reg;
-	char key[ISO_KEY_STR_MAX + 1];
+	char key[ISO_KEY_STR_MAX + 1], esc[CLI_KEY_ESC_MAX + 1];
+	char broker[ISO_BROKER_MAX * 4 + 1];
 	int c, rc, level = CHECK_OK;
 
 	while ((c = getopt_long(argc, argv, ISOCTL_SHORT_OPTS, longopts,
@@ -77,6 +78,9 @@ int isoctl_cmd_check(struct isoctl *ctx, int argc, char **argv)
 	if (optind < argc)
 		return isoctl_usage_error(ctx, "unexpected argument '%s'",
 					  argv[optind]);
+	/* Trust whom the other tools trust (ISOREG_OWNER, ISOREG_MODE). */
+	if (cli_trust_opts(ctx->prog, &ro) < 0)
+		return CHECK_CRITICAL;
 	/* A monitor reads stdout: the reason goes there, in the one line. */
 	rc = iso_attach(name, &ro, &reg);
 	if (rc == 0) {
@@ -113,13 +117,19 @@ int isoctl_cmd_check(struct isoctl *ctx, int argc, char **argv)
 		       rep.cross_account_errors);
 	for (uint32_t i = 0; i < rep.brokers_count &&
 			     i < ISO_REPORT_MAX_BROKERS; i++)
-		if (broker_incident(&rep.brokers[i]))
-			printf("; broker-wide: %s %u/%u unhealthy",
-			       rep.brokers[i].broker, rep.brokers[i].unhealthy,
+		if (broker_incident(&rep.brokers[i])) {
+			/* Names come from the segment: never raw [R7]. */
+			cli_escape(rep.brokers[i].broker,
+				   sizeof(rep.brokers[i].broker), broker,
+				   sizeof(broker));
+			printf("; broker-wide: %s %u/%u unhealthy", broker,
+			       rep.brokers[i].unhealthy,
 			       rep.brokers[i].accounts);
+		}
 	if (w.any && w.st.health != ISO_HEALTHY) {
 		iso_key_format(&w.st.key, key, sizeof(key));
-		printf("; worst %s %s (%s)", key, iso_health_name(w.st.health),
+		cli_escape(key, sizeof(key), esc, sizeof(esc));
+		printf("; worst %s %s (%s)", esc, iso_health_name(w.st.health),
 		       iso_breaker_state_name(w.st.breaker));
 	}
 	/* Performance data after '|', as monitoring plugins print it. */
