@@ -20,6 +20,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -441,9 +442,10 @@ Test(isoctl, halt_holds_until_release)
 	J.put(o);
 	ok(&R, "list", NULL);
 	cr_assert(strstr(R.out, "halted"), "%s", R.out);
-	/* Successes do not lift a halt. */
+	/* Successes do not lift a halt (--force: record is refused on a
+	 * halted account otherwise, as a trader's acquire is). */
 	ok(&R, "record", "platform/main/COINBASE", "success", "--count", "5",
-	   NULL);
+	   "--force", NULL);
 	o = status_json(&R, "platform/main/COINBASE");
 	cr_assert_str_eq(jstr(o, "breaker"), "FORCED_OPEN");
 	J.put(o);
@@ -954,7 +956,7 @@ Test(isoctl, every_command_has_help)
 	static const char *const cmds[] = {
 		"create", "unlink", "info", "list", "status", "report",
 		"register", "reset", "halt", "release", "retire", "record",
-		"config", "events", "doctor",
+		"config", "events", "doctor", "check",
 	};
 
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
@@ -1065,4 +1067,281 @@ Test(isoctl, event_ring_is_sized_at_create_and_survives_a_fleet_start)
 	ok(&R, "events", "--json", NULL);
 	cr_expect(strstr(R.out, "before the fleet"), "the fleet start wiped the halt: %s",
 		  R.out);
+}
+
+/* ------------------------------------------------- issue 13, item 9 and 10 */
+
+/* Counts the lines of @text that contain @needle. */
+static int count_lines_with(const char *text, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = text; p && *p;) {
+		const char *e = strchr(p, '\n');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+		char line[1024];
+
+		snprintf(line, sizeof(line), "%.*s", (int)len, p);
+		n += strstr(line, needle) != NULL;
+		p = e ? e + 1 : NULL;
+	}
+	return n;
+}
+
+/* [T1] check: exit 0/1/2 by the worst health (Nagios convention), one
+ * line on stdout that says why; a missing segment is CRITICAL. */
+Test(isoctl, check_exits_0_1_2_by_the_worst_health)
+{
+	create_segment(&R);
+	run(&R, "check", NULL);
+	cr_assert_eq(R.code, 0, "no accounts: %s%s", R.out, R.err);
+	cr_assert(strstr(R.out, "ISOREG OK - "), "%s", R.out);
+	ok(&R, "record", "user/fine/KRAKEN", "success", NULL);
+	run(&R, "check", NULL);
+	cr_assert_eq(R.code, 0, "%s", R.out);
+
+	ok(&R, "record", "user/wobbly/KRAKEN", "failure", NULL);
+	run(&R, "check", NULL);
+	cr_assert_eq(R.code, 1, "a DEGRADED account: %s", R.out);
+	cr_assert(strstr(R.out, "ISOREG WARNING - "), "%s", R.out);
+	cr_assert(strstr(R.out, "worst user/wobbly/KRAKEN DEGRADED"), "%s",
+		  R.out);
+	cr_assert_eq(count_lines_with(R.out, "ISOREG"), 1, "one line: %s", R.out);
+
+	ok(&R, "record", "user/down/KRAKEN", "failure", "--count", "3", NULL);
+	run(&R, "check", NULL);
+	cr_assert_eq(R.code, 2, "a QUARANTINED account: %s", R.out);
+	cr_assert(strstr(R.out, "ISOREG CRITICAL - "), "%s", R.out);
+	cr_assert(strstr(R.out, "worst user/down/KRAKEN QUARANTINED"), "%s",
+		  R.out);
+	cr_assert(strstr(R.out, "1 quarantined"), "%s", R.out);
+	cr_assert(strstr(R.out, "| accounts=3 "), "perfdata: %s", R.out);
+
+	/* A halt is a quarantine too: CRITICAL until released. */
+	ok(&R, "reset", "user/down/KRAKEN", NULL);
+	ok(&R, "reset", "user/wobbly/KRAKEN", NULL);
+	run(&R, "check", NULL);
+	cr_assert_eq(R.code, 0, "%s", R.out);
+	ok(&R, "halt", "user/fine/KRAKEN", NULL);
+	run(&R, "check", NULL);
+	cr_assert_eq(R.code, 2, "%s", R.out);
+
+	ok(&R, "unlink", NULL);
+	run(&R, "check", NULL);
+	cr_assert_eq(R.code, 2, "missing segment: %s", R.out);
+	cr_assert(strstr(R.out, "ISOREG CRITICAL - segment"), "%s", R.out);
+	cr_assert(strstr(R.out, seg), "names it: %s", R.out);
+	cr_assert(strstr(R.out, "ISO_ENOENT"), "%s", R.out);
+}
+
+/* [T1] events KEY shows only that account's transitions, and --since
+ * only those at or after a time: Unix ms, ISO-8601 UTC or a time ago. */
+Test(isoctl, events_filter_by_account_and_since)
+{
+	char future[32], iso[48];
+	int64_t now_ms;
+	struct timespec ts;
+
+	create_segment(&R);
+	ok(&R, "record", "user/mine/KRAKEN", "failure", "--count", "3", NULL);
+	ok(&R, "record", "user/other/KRAKEN", "failure", NULL);
+	ok(&R, "events", NULL);
+	cr_assert_gt(count_lines_with(R.out, "user/other/KRAKEN"), 0, "%s", R.out);
+
+	ok(&R, "events", "user/mine/KRAKEN", NULL);
+	cr_assert_eq(count_lines_with(R.out, "user/other/KRAKEN"), 0, "%s", R.out);
+	cr_assert(strstr(R.out, "-> QUARANTINED"), "%s", R.out);
+	cr_assert_eq(count_lines_with(R.out, "user/mine/KRAKEN"),
+		     count_lines_with(R.out, " pid "), "%s", R.out);
+	/* The key is normalised like every other command's. */
+	ok(&R, "events", "USER/Mine/kraken", "--json", NULL);
+	cr_assert_eq(count_lines_with(R.out, "user/other/KRAKEN"), 0, "%s", R.out);
+	cr_assert_gt(count_lines_with(R.out, "user/mine/KRAKEN"), 0, "%s", R.out);
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	snprintf(future, sizeof(future), "%lld", (long long)(now_ms + 3600000));
+	ok(&R, "events", "--since", future, NULL);
+	cr_assert_eq(R.out[0], '\0', "nothing after an hour from now: %s", R.out);
+	ok(&R, "events", "--since", "10m", NULL);
+	cr_assert_gt(count_lines_with(R.out, "user/other/KRAKEN"), 0, "%s", R.out);
+	ok(&R, "events", "user/mine/KRAKEN", "--since", "2h", NULL);
+	cr_assert(strstr(R.out, "-> QUARANTINED"), "%s", R.out);
+	cr_assert_eq(count_lines_with(R.out, "user/other/KRAKEN"), 0, "%s", R.out);
+	{
+		time_t t = (time_t)(now_ms / 1000 + 3600);
+		struct tm tm;
+
+		gmtime_r(&t, &tm);
+		strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	}
+	ok(&R, "events", "--since", iso, NULL);
+	cr_assert_eq(R.out[0], '\0', "nothing after %s: %s", iso, R.out);
+	ok(&R, "events", "--since", "2000-01-01T00:00:00.000Z", NULL);
+	cr_assert_gt(count_lines_with(R.out, "user/mine/KRAKEN"), 0, "%s", R.out);
+
+	run(&R, "events", "--since", "yesterday", NULL);
+	cr_assert_eq(R.code, 2);
+	cr_assert(strstr(R.err, "--since: 'yesterday'"), "%s", R.err);
+	run(&R, "events", "--since", "2026-02-31", NULL);
+	cr_assert_eq(R.code, 2, "no such day: %s", R.err);
+	run(&R, "events", "user/a/KRAKEN", "user/b/KRAKEN", NULL);
+	cr_assert_eq(R.code, 2);
+	run(&R, "events", "user/has space/KRAKEN", NULL);
+	cr_assert_eq(R.code, 2);
+}
+
+/* [T1] --follow with a KEY streams only that account's new transitions. */
+Test(isoctl, events_follow_with_a_key_streams_only_that_account)
+{
+	const char *args[] = { "--segment", seg, "events", "user/f1/KRAKEN",
+			       "--follow", "--interval-ms", "20", NULL };
+	static char out[OUT_MAX], err[OUT_MAX];
+	size_t ol = 0, el = 0;
+	int ofd, efd;
+	pid_t pid;
+
+	create_segment(&R);
+	pid = spawn(NULL, args, &ofd, &efd);
+	wait_for(pid, efd, err, &el, "following");
+	ok(&R, "record", "user/f2/KRAKEN", "failure", "--count", "3", NULL);
+	ok(&R, "record", "user/f1/KRAKEN", "failure", "--count", "3", NULL);
+	wait_for(pid, ofd, out, &ol, "-> QUARANTINED");
+	cr_assert_eq(kill(pid, SIGINT), 0);
+	while (slurp(ofd, out, &ol))
+		;
+	close(ofd);
+	close(efd);
+	cr_assert_eq(wait_code(pid), 0);
+	cr_assert(strstr(out, "user/f1/KRAKEN"), "%s", out);
+	cr_assert_null(strstr(out, "user/f2/KRAKEN"), "%s", out);
+}
+
+/* [T1][B1] config never raises max_open_timeout_ms behind the operator's
+ * back: open_timeout_ms above it is refused naming both, unless both are
+ * given. */
+Test(isoctl, config_refuses_to_raise_the_back_off_cap_silently)
+{
+	json_object *o;
+
+	create_segment(&R);
+	ok(&R, "register", "user/cap/KRAKEN", NULL);
+	run(&R, "config", "user/cap/KRAKEN", "open_timeout_ms=7200000", NULL);
+	cr_assert_eq(R.code, 2, "%s", R.err);
+	cr_assert(strstr(R.err, "open_timeout_ms=7200000"), "%s", R.err);
+	cr_assert(strstr(R.err, "max_open_timeout_ms=3600000"), "%s", R.err);
+	o = status_json(&R, "user/cap/KRAKEN");
+	cr_assert_eq(jint(o, "config.open_timeout_ms"), 600000);
+	cr_assert_eq(jint(o, "config.max_open_timeout_ms"), 3600000);
+	cr_assert_not(jbool(o, "config_override"));
+	J.put(o);
+
+	/* The same for the segment default, and in either order. */
+	run(&R, "config", "open_timeout_ms=7200000", NULL);
+	cr_assert_eq(R.code, 2, "%s", R.err);
+	run(&R, "config", "max_open_timeout_ms=3600000",
+	    "open_timeout_ms=7200000", NULL);
+	cr_assert_eq(R.code, 2, "%s", R.err);
+	cr_assert(strstr(R.err, "max_open_timeout_ms=3600000 (as given)"), "%s",
+		  R.err);
+	ok(&R, "config", "--json", NULL);
+	o = json_parse(R.out);
+	cr_assert_eq(jint(o, "max_open_timeout_ms"), 3600000);
+	J.put(o);
+
+	ok(&R, "config", "user/cap/KRAKEN", "open_timeout_ms=7200000",
+	   "max_open_timeout_ms=7200000", NULL);
+	o = status_json(&R, "user/cap/KRAKEN");
+	cr_assert_eq(jint(o, "config.open_timeout_ms"), 7200000);
+	cr_assert_eq(jint(o, "config.max_open_timeout_ms"), 7200000);
+	J.put(o);
+	run(&R, "create", "--segment", "/isoreg-test-never-made",
+	    "open_timeout_ms=7200000", NULL);
+	cr_assert_eq(R.code, 2, "create too: %s", R.err);
+}
+
+/* [T1] record asks first, exactly as a trader would: on a halted or
+ * quarantined account it records nothing, says why and exits 1; --force
+ * records anyway (and still never lifts the halt). */
+Test(isoctl, record_is_refused_on_a_halted_account_unless_forced)
+{
+	json_object *o;
+
+	create_segment(&R);
+	ok(&R, "register", "user/stop/KRAKEN", NULL);
+	ok(&R, "halt", "user/stop/KRAKEN", NULL);
+	run(&R, "record", "user/stop/KRAKEN", "success", NULL);
+	cr_assert_eq(R.code, 1, "stdout %s stderr %s", R.out, R.err);
+	cr_assert(strstr(R.err, "refused"), "%s", R.err);
+	cr_assert(strstr(R.err, "Halted"), "the reason: %s", R.err);
+	cr_assert(strstr(R.err, "FORCED_OPEN"), "%s", R.err);
+	o = status_json(&R, "user/stop/KRAKEN");
+	cr_assert_eq(jint(o, "operations"), 0, "nothing recorded");
+	J.put(o);
+
+	ok(&R, "record", "user/stop/KRAKEN", "failure", "--force", NULL);
+	o = status_json(&R, "user/stop/KRAKEN");
+	cr_assert_eq(jint(o, "operations"), 1);
+	cr_assert_str_eq(jstr(o, "breaker"), "FORCED_OPEN");
+	J.put(o);
+
+	/* A trip in the middle of --count stops at the refusal. */
+	run(&R, "record", "user/trip/KRAKEN", "failure", "--count", "5", NULL);
+	cr_assert_eq(R.code, 1, "%s", R.err);
+	cr_assert(strstr(R.err, "3 of 5 outcome(s) recorded"), "%s", R.err);
+	o = status_json(&R, "user/trip/KRAKEN");
+	cr_assert_eq(jint(o, "failures"), 3);
+	cr_assert_str_eq(jstr(o, "health"), "QUARANTINED");
+	J.put(o);
+}
+
+/* [S1] a malformed segment name is a usage error (2), and the message
+ * says when the name came from $ISOREG_SEGMENT. */
+Test(isoctl, malformed_segment_name_is_a_usage_error)
+{
+	const char *status[] = { "status", NULL };
+	const char *flag[] = { "--segment", "no-slash", "status", NULL };
+	const char *create[] = { "--segment", "/has/slash", "create", NULL };
+	const char *unlinkc[] = { "--segment", "no-slash", "unlink", NULL };
+
+	runv(&R, "no-slash", status);
+	cr_assert_eq(R.code, 2, "%s", R.err);
+	cr_assert(strstr(R.err, "'no-slash' (from $ISOREG_SEGMENT)"), "%s",
+		  R.err);
+	runv(&R, NULL, flag);
+	cr_assert_eq(R.code, 2, "%s", R.err);
+	cr_assert(strstr(R.err, "'no-slash'"), "%s", R.err);
+	cr_assert_null(strstr(R.err, "ISOREG_SEGMENT"), "%s", R.err);
+	runv(&R, NULL, create);
+	cr_assert_eq(R.code, 2, "%s", R.err);
+	runv(&R, NULL, unlinkc);
+	cr_assert_eq(R.code, 2, "%s", R.err);
+}
+
+/* The text report marks a broker-wide incident by the alert's rule: more
+ * than half unhealthy and at least 3 accounts. */
+Test(isoctl, report_marks_broker_wide_by_the_alert_rule)
+{
+	create_segment(&R);
+	/* KRAKEN: 2 of 2 unhealthy, too few accounts for an incident. */
+	ok(&R, "record", "user/k1/KRAKEN", "failure", "--count", "3", NULL);
+	ok(&R, "record", "user/k2/KRAKEN", "failure", "--count", "3", NULL);
+	/* COINBASE: 2 of 3 unhealthy. */
+	ok(&R, "record", "user/c1/COINBASE", "failure", "--count", "3", NULL);
+	ok(&R, "record", "user/c2/COINBASE", "failure", "--count", "3", NULL);
+	ok(&R, "record", "user/c3/COINBASE", "success", NULL);
+	ok(&R, "report", NULL);
+	{
+		const char *k = strstr(R.out, "\nKRAKEN "), *c = strstr(R.out, "\nCOINBASE ");
+		char kl[128], cl[128];
+
+		cr_assert(k && c, "%s", R.out);
+		snprintf(kl, sizeof(kl), "%.*s", (int)strcspn(k + 1, "\n"), k + 1);
+		snprintf(cl, sizeof(cl), "%.*s", (int)strcspn(c + 1, "\n"), c + 1);
+		cr_assert(strstr(cl, "broker-wide"), "%s", cl);
+		cr_assert_null(strstr(kl, "broker-wide"), "%s", kl);
+	}
+	run(&R, "check", NULL);
+	cr_assert(strstr(R.out, "broker-wide: COINBASE 2/3"), "%s", R.out);
+	cr_assert_null(strstr(R.out, "broker-wide: KRAKEN"), "%s", R.out);
 }

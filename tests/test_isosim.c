@@ -145,7 +145,7 @@ static char *run_scenario(const char *seg, const char *scenario)
 	const char *args[] = { "--segment", seg, "--scenario", scenario,
 			       "--accounts", "9", "--procs", "3",
 			       "--speed", "10", "--duration", "1.5",
-			       "--quiet", NULL };
+			       "--quiet", "--keep", NULL };
 	char *out;
 	int rc = run_isosim(args, &out);
 
@@ -298,8 +298,9 @@ Test(isosim, kill_scenario_kills_and_restarts_a_trader)
 	check_segment(seg, &e, 0);
 }
 
-/* [T4][B1] On an existing segment with the SPEC defaults, isosim gives its
- * accounts its own config, and the auth account trips on AUTHENTICATION. */
+/* [T4][B1] On an existing segment with the SPEC defaults (driven with
+ * --attach-existing), isosim gives the accounts it registers its own
+ * config, and the auth account trips on AUTHENTICATION. */
 Test(isosim, auth_on_existing_segment_trips_at_once)
 {
 	struct iso_attach_opts opts = { .flags = ISO_ATTACH_CREATE };
@@ -312,7 +313,18 @@ Test(isosim, auth_on_existing_segment_trips_at_once)
 	segname(seg, sizeof(seg), "auth");
 	cr_assert_eq(iso_attach(seg, &opts, &reg), 0, "%s", iso_last_error());
 	iso_detach(reg);
-	free(run_scenario(seg, "auth"));
+	{
+		const char *args[] = { "--attach-existing", seg, "--scenario",
+				       "auth", "--accounts", "9", "--procs", "3",
+				       "--speed", "10", "--duration", "1.5",
+				       "--quiet", NULL };
+		char *out;
+		int rc = run_isosim(args, &out);
+
+		cr_assert_eq(rc, 0, "exited %d:\n%s", rc, out);
+		cr_assert_not_null(strstr(out, "result: PASS"), "%s", out);
+		free(out);
+	}
 
 	cr_assert_eq(iso_attach(seg, NULL, &reg), 0);
 	cr_assert_eq(iso_status_by_key(reg, "user", "user2", "COINBASE", &st),
@@ -349,4 +361,268 @@ Test(isosim, bad_options_are_usage_errors)
 		cr_expect_not_null(strstr(out, cases[i][2]), "%s", out);
 		free(out);
 	}
+}
+
+/* ------------------------------------------------- issue 13, items 1, 2 */
+
+static bool shm_exists(const char *name)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "/dev/shm/%s", name + 1);
+	return access(path, F_OK) == 0;
+}
+
+/* A segment standing for production: one account halted by an operator
+ * with a config of its own. */
+static void production(const char *seg)
+{
+	struct iso_attach_opts opts = { .flags = ISO_ATTACH_CREATE | ISO_ATTACH_EXCL };
+	struct iso_config cfg;
+	iso_account_t a;
+	iso_reg_t *reg;
+
+	cr_assert_eq(iso_attach(seg, &opts, &reg), 0, "%s", iso_last_error());
+	cr_assert_eq(iso_register(reg, "user", "user1", "KRAKEN", &a), 0);
+	iso_config_default(&cfg);
+	cfg.failure_threshold = 9;
+	cr_assert_eq(iso_configure(&a, &cfg), 0);
+	cr_assert_eq(iso_force_open(&a), 0);
+	iso_detach(reg);
+}
+
+/* The halted account is still halted, untouched, with its own config; and
+ * the segment holds @live accounts. */
+static void production_intact(const char *seg, uint32_t live)
+{
+	struct iso_attach_opts ro = { .flags = ISO_ATTACH_RDONLY };
+	struct iso_segment_info info;
+	struct iso_status st;
+	iso_reg_t *reg;
+
+	cr_assert_eq(iso_attach(seg, &ro, &reg), 0, "%s: %s", seg, iso_last_error());
+	cr_assert_eq(iso_status_by_key(reg, "user", "user1", "KRAKEN", &st), 0);
+	cr_expect_eq(st.breaker, ISO_BREAKER_FORCED_OPEN, "the halt was lifted: %s",
+		     iso_breaker_state_name(st.breaker));
+	cr_expect_eq(st.operations, 0, "%llu operations recorded",
+		     (unsigned long long)st.operations);
+	cr_expect_eq(st.config.failure_threshold, 9, "config overwritten");
+	cr_assert_eq(iso_segment_info(reg, &info), 0);
+	cr_expect_eq(info.live, live);
+	iso_detach(reg);
+}
+
+/* [T4] With no --segment, isosim makes /isosim-<uid>-<pid> of its own:
+ * $ISOREG_SEGMENT (production) is never touched, and the segment it made
+ * is gone when it ends. */
+Test(isosim, default_segment_is_its_own_never_isoreg_segment)
+{
+	const char *args[] = { "--scenario", "scenario1", "--accounts", "6",
+			       "--procs", "2", "--speed", "10", "--duration",
+			       "0.5", NULL };
+	char seg[64], own[64], *out, *p;
+	int rc;
+
+	segname(seg, sizeof(seg), "prod");
+	production(seg);
+	setenv("ISOREG_SEGMENT", seg, 1);
+	rc = run_isosim(args, &out);
+	unsetenv("ISOREG_SEGMENT");
+	cr_assert_eq(rc, 0, "exited %d:\n%s", rc, out);
+	p = strstr(out, "segment /isosim-");
+	cr_assert_not_null(p, "%s", out);
+	cr_assert_eq(sscanf(p, "segment %63s", own), 1);
+	cr_assert_not_null(strstr(out, "(created)"), "%s", out);
+	cr_assert_not_null(strstr(out, "removed segment"), "%s", out);
+	cr_expect_not(shm_exists(own), "%s left behind", own);
+	production_intact(seg, 1);
+	free(out);
+}
+
+/* [T4] --segment NAME is created exclusively: an existing NAME is refused
+ * (exit 1, pointing at --attach-existing) and left as it was. */
+Test(isosim, refuses_an_existing_segment_without_attach_existing)
+{
+	const char *args[] = { "--segment", NULL, "--speed", "10", "--duration",
+			       "0.5", NULL };
+	char seg[64], *out;
+	int rc;
+
+	segname(seg, sizeof(seg), "exists");
+	production(seg);
+	args[1] = seg;
+	rc = run_isosim(args, &out);
+	cr_assert_eq(rc, 1, "exited %d:\n%s", rc, out);
+	cr_assert_not_null(strstr(out, "--attach-existing"), "%s", out);
+	cr_assert(shm_exists(seg), "the existing segment was removed");
+	production_intact(seg, 1);
+	free(out);
+}
+
+/* [T4][B2] --attach-existing drives an existing segment but never lifts a
+ * halt, never overwrites an account's config, and never removes the
+ * segment; the accounts it registers itself get its config. */
+Test(isosim, attach_existing_never_lifts_a_halt_nor_overwrites_config)
+{
+	const char *args[] = { "--attach-existing", NULL, "--scenario", "scenario2",
+			       "--accounts", "6", "--procs", "2", "--speed", "10",
+			       "--duration", "1", NULL };
+	struct iso_attach_opts ro = { .flags = ISO_ATTACH_RDONLY };
+	struct iso_status st;
+	iso_reg_t *reg;
+	char seg[64], *out;
+	int rc;
+
+	segname(seg, sizeof(seg), "attach");
+	production(seg);
+	args[1] = seg;
+	rc = run_isosim(args, &out);
+	/* The halted account is refused all run long, outside the faulted
+	 * set: isosim reports that as blocked (exit 1), which is the truth. */
+	cr_assert(rc == 0 || rc == 1, "exited %d:\n%s", rc, out);
+	cr_assert_not_null(strstr(out, "user/user1/KRAKEN is halted"), "%s", out);
+	cr_assert_not_null(strstr(out, "(existing, attached)"), "%s", out);
+	cr_assert(shm_exists(seg), "isosim removed a segment it did not create");
+	production_intact(seg, 6);
+	cr_assert_eq(iso_attach(seg, &ro, &reg), 0);
+	cr_assert_eq(iso_status_by_key(reg, "platform", "main", "COINBASE", &st), 0);
+	cr_expect(st.config_override, "isosim's own account has its config");
+	cr_expect_lt(st.config.open_timeout_ms, 300000u);
+	cr_expect_gt(st.operations, 0);
+	iso_detach(reg);
+	free(out);
+
+	/* Both ways to name a segment at once, or --keep with an existing
+	 * one, are usage errors. */
+	{
+		const char *both[] = { "--segment", "/x", "--attach-existing", seg, NULL };
+		const char *keep[] = { "--attach-existing", seg, "--keep", NULL };
+
+		cr_expect_eq(run_isosim(both, &out), 2, "%s", out);
+		free(out);
+		cr_expect_eq(run_isosim(keep, &out), 2, "%s", out);
+		free(out);
+	}
+}
+
+/* [T4] The segment isosim created is removed at exit, unless --keep. */
+Test(isosim, removes_what_it_created_unless_keep)
+{
+	const char *args[] = { "--segment", NULL, "--accounts", "6", "--procs", "2",
+			       "--speed", "10", "--duration", "0.3", "--quiet",
+			       NULL, NULL };
+	char seg[64], *out;
+
+	segname(seg, sizeof(seg), "rm");
+	args[1] = seg;
+	cr_assert_eq(run_isosim(args, &out), 0, "%s", out);
+	free(out);
+	cr_expect_not(shm_exists(seg), "%s was left behind", seg);
+	args[11] = "--keep";
+	cr_assert_eq(run_isosim(args, &out), 0, "%s", out);
+	free(out);
+	cr_expect(shm_exists(seg), "--keep removed %s", seg);
+}
+
+/* [T4] make demo (demo.sh) with $ISOREG_SEGMENT set: it runs on a segment
+ * of its own, leaves production untouched, and removes its own. */
+Test(isosim, demo_never_touches_isoreg_segment, .timeout = 120)
+{
+	char seg[64], script[4096], before[8192] = "", after[8192] = "";
+	const char *build = getenv("ISOREG_BUILD");
+	char *argv[4];
+	int fds[2], status;
+	pid_t pid;
+	FILE *ls;
+
+	cr_assert(build && *build, "ISOREG_BUILD is not set");
+	snprintf(script, sizeof(script), "%s/../tools/scripts/demo.sh", build);
+	segname(seg, sizeof(seg), "demo-prod");
+	production(seg);
+	ls = popen("ls /dev/shm | grep '^isoreg-demo-' | sort", "r");
+	cr_assert_not_null(ls);
+	before[fread(before, 1, sizeof(before) - 1, ls)] = '\0';
+	pclose(ls);
+
+	cr_assert_eq(pipe(fds), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_RDONLY);
+
+		dup2(devnull, 0);
+		dup2(fds[1], 1);
+		dup2(fds[1], 2);
+		close(fds[0]);
+		setenv("ISOREG_SEGMENT", seg, 1);
+		setenv("ISOSIM_ARGS", "--speed 10 --accounts 6 --procs 2", 1);
+		argv[0] = "bash";
+		argv[1] = script;
+		argv[2] = (char *)build;
+		argv[3] = NULL;
+		execvp("bash", argv);
+		_exit(127);
+	}
+	close(fds[1]);
+	{
+		static char out[1 << 20];
+		size_t len = 0;
+		ssize_t n;
+
+		while ((n = read(fds[0], out + len, sizeof(out) - 1 - len)) > 0)
+			len += (size_t)n;
+		out[len] = '\0';
+		close(fds[0]);
+		cr_assert_eq(waitpid(pid, &status, 0), pid);
+		cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+			  "demo.sh: %d\n%s", status, out);
+		cr_assert_not_null(strstr(out, "isotop - /isoreg-demo-"), "%s", out);
+		cr_assert_null(strstr(out, seg), "the demo named $ISOREG_SEGMENT:\n%s", out);
+		cr_assert_not_null(strstr(out, "result: PASS"), "%s", out);
+	}
+	production_intact(seg, 1);
+	ls = popen("ls /dev/shm | grep '^isoreg-demo-' | sort", "r");
+	cr_assert_not_null(ls);
+	after[fread(after, 1, sizeof(after) - 1, ls)] = '\0';
+	pclose(ls);
+	cr_expect_str_eq(after, before, "the demo left its segment behind");
+}
+
+/* [T4] man/isosim.1 exists and documents every option of --help. */
+Test(isosim, man_page_matches_help)
+{
+	const char *args[] = { "--help", NULL };
+	const char *build = getenv("ISOREG_BUILD");
+	char path[4096], page[65536], *help;
+	FILE *f;
+	size_t n;
+	int checked = 0;
+
+	cr_assert_eq(run_isosim(args, &help), 0, "%s", help);
+	snprintf(path, sizeof(path), "%s/../man/isosim.1",
+		 build && *build ? build : ".");
+	f = fopen(path, "r");
+	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
+	n = fread(page, 1, sizeof(page) - 1, f);
+	fclose(f);
+	page[n] = '\0';
+	for (const char *p = strstr(help, "  --"); p; p = strstr(p + 4, "  --")) {
+		char roff[96];
+		size_t len = strspn(p + 4, "abcdefghijklmnopqrstuvwxyz-"), o = 0;
+
+		for (size_t i = 0; i < len + 2 && o + 3 < sizeof(roff); i++) {
+			char c = i < 2 ? '-' : p[4 + i - 2];
+
+			if (c == '-')
+				roff[o++] = '\\';
+			roff[o++] = c;
+		}
+		roff[o] = '\0';
+		cr_expect_not_null(strstr(page, roff), "isosim.1 lacks %.*s",
+				   (int)len + 2, p + 2);
+		checked++;
+	}
+	cr_expect_geq(checked, 12, "%s", help);
+	cr_expect_not_null(strstr(page, "/isosim\\-"), "the default name");
+	free(help);
 }

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "isoreg.h"
+#include "../tools/common/broker_rule.h"
 
 #define POLL_TRIES 200    /* screen polls before a wait gives up */
 #define POLL_PAUSE_MS 50
@@ -273,10 +274,12 @@ Test(isotop, batch_frames_list_accounts_worst_first_with_brokers_and_transitions
 	const char *frame2, *rows, *ev;
 
 	make_segment("isotop");
-	/* A broker-wide incident: both BITSTAMP accounts unhealthy. Made
+	/* A broker-wide incident: 2 of the 3 BITSTAMP accounts unhealthy
+	 * (more than half, and at least 3 accounts: the alert's rule). Made
 	 * first, so bob's trip is among the pane's newest transitions. */
 	recovering_or_failing(account("mia", "BITSTAMP"), true);
 	recovering_or_failing(account("noah", "BITSTAMP"), false);
+	account("olga", "BITSTAMP");
 	fleet();
 	{
 		char *argv[] = { (char *)isotop_path(), "-b", "-n", "2", "-d", "0.2",
@@ -293,14 +296,14 @@ Test(isotop, batch_frames_list_accounts_worst_first_with_brokers_and_transitions
 	cr_assert_not_null(strstr(frame2, seg), "title names the segment");
 
 	/* Health counts in the header, from the report. */
-	cr_assert_not_null(strstr(frame2, "accounts 6: 2 HEALTHY 1 DEGRADED 1 RECOVERING 1 QUARANTINED 1 FAILING"),
+	cr_assert_not_null(strstr(frame2, "accounts 7: 3 HEALTHY 1 DEGRADED 1 RECOVERING 1 QUARANTINED 1 FAILING"),
 			   "%s", frame2);
 	cr_assert_not_null(strstr(frame2, "isolation ACTIVE"));
 
 	/* The broker line, worst first: BITSTAMP's incident reads as one,
 	 * KRAKEN has 1 of 2 unhealthy, COINBASE 0 of 2. */
 	cr_assert_not_null(line_with(frame2, "brokers:", line, sizeof(line)));
-	cr_assert(strstr(line, "brokers: BITSTAMP 2/2 unhealthy (broker-wide)  KRAKEN 1/2 unhealthy") == line,
+	cr_assert(strstr(line, "brokers: BITSTAMP 2/3 unhealthy (broker-wide)  KRAKEN 1/2 unhealthy") == line,
 		  "%s", line);
 	cr_assert_null(strstr(line, "KRAKEN 1/2 unhealthy (broker-wide)"), "%s", line);
 	cr_assert_not_null(strstr(line, "COINBASE 0/2 unhealthy 1 degraded"), "%s", line);
@@ -457,6 +460,102 @@ Test(isotop, usage_errors_exit_2_and_a_missing_segment_exits_1)
 	cr_assert_eq(run(missing, out, sizeof(out)), 1, "%s", out);
 	cr_assert_not_null(strstr(out, name), "names the segment: %s", out);
 	cr_assert_not_null(strstr(out, "ISO_ENOENT"), "%s", out);
+}
+
+/* A file of the source tree: $ISOREG_BUILD's parent, else the current
+ * directory (the tests run from the repository's root). */
+static const char *src_path(const char *rel, char *buf, size_t len)
+{
+	const char *build = getenv("ISOREG_BUILD");
+
+	if (build && *build)
+		snprintf(buf, len, "%s/../%s", build, rel);
+	else
+		snprintf(buf, len, "%s", rel);
+	return buf;
+}
+
+/* [T2][M1] The broker-wide mark follows the alert's rule (> 50 % unhealthy
+ * and >= 3 accounts), whose numbers are read back from alerts.yml; and a
+ * detected isolation violation reads VIOLATED, the word every tool uses. */
+Test(isotop, batch_marks_broker_wide_by_the_alert_rule_and_says_violated)
+{
+	char out[65536], line[1024], path[PATH_MAX], yml[16384];
+	char *argv[] = { (char *)isotop_path(), "-b", "-n", "1", "-s", seg, NULL };
+	iso_account_t gone;
+	FILE *f;
+	size_t n;
+	double ratio = 0;
+	unsigned min_accounts = 0;
+	const char *expr;
+
+	make_segment("isotop");
+	fail(account("k1", "KRAKEN"), 5, ISO_FAIL_NETWORK);
+	fail(account("k2", "KRAKEN"), 5, ISO_FAIL_NETWORK);
+	fail(account("c1", "COINBASE"), 5, ISO_FAIL_API);
+	fail(account("c2", "COINBASE"), 5, ISO_FAIL_API);
+	succeed(account("c3", "COINBASE"), 1, 0);
+	cr_assert_eq(run(argv, out, sizeof(out)), 0, "%s", out);
+	cr_assert_not_null(line_with(out, "brokers:", line, sizeof(line)), "%s", out);
+	cr_assert_not_null(strstr(line, "COINBASE 2/3 unhealthy (broker-wide)"), "%s", line);
+	cr_assert_not_null(strstr(line, "KRAKEN 2/2 unhealthy"), "%s", line);
+	cr_assert_null(strstr(line, "KRAKEN 2/2 unhealthy (broker-wide)"),
+		       "2 accounts are too few for an incident: %s", line);
+	cr_assert_not_null(strstr(out, "isolation ACTIVE"), "%s", out);
+
+	/* A write through a retired account's handle is a detected
+	 * violation (counted by the library). */
+	gone = account("gone", "OKX");
+	cr_assert_eq(iso_retire(&gone), 0);
+	cr_assert_eq(iso_record_success(&gone, NULL, 0), ISO_ESTALE);
+	cr_assert_eq(run(argv, out, sizeof(out)), 0, "%s", out);
+	cr_assert_not_null(strstr(out, "isolation VIOLATED"), "%s", out);
+	cr_assert_null(strstr(out, "BREACHED"), "%s", out);
+
+	/* alerts.yml states the same rule with the same numbers. */
+	f = fopen(src_path("tools/prometheus/alerts.yml", path, sizeof(path)), "r");
+	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
+	n = fread(yml, 1, sizeof(yml) - 1, f);
+	fclose(f);
+	yml[n] = '\0';
+	expr = strstr(yml, "isoreg_broker_unhealthy_ratio >");
+	cr_assert_not_null(expr, "no broker rule in %s", path);
+	cr_assert_eq(sscanf(expr, "isoreg_broker_unhealthy_ratio > %lf and "
+			    "isoreg_broker_accounts >= %u", &ratio, &min_accounts),
+		     2, "%.120s", expr);
+	cr_assert_eq((unsigned)(ratio * 100 + 0.5), BROKER_INCIDENT_UNHEALTHY_PCT);
+	cr_assert_eq(min_accounts, BROKER_INCIDENT_MIN_ACCOUNTS);
+}
+
+/* [T2] -s NAME like the other tools, --version, and a malformed name is a
+ * usage error (2) that says when it came from $ISOREG_SEGMENT. */
+Test(isotop, short_segment_option_version_and_malformed_names)
+{
+	char out[16384];
+	char *short_s[] = { (char *)isotop_path(), "-b", "-n", "1", "-s", seg, NULL };
+	char *version[] = { (char *)isotop_path(), "--version", NULL };
+	char *bad[] = { (char *)isotop_path(), "-b", "-n", "1", "-s", "no-slash", NULL };
+	char *env[] = { (char *)isotop_path(), "-b", "-n", "1", NULL };
+
+	make_segment("isotop");
+	fleet();
+	cr_assert_eq(run(short_s, out, sizeof(out)), 0, "%s", out);
+	cr_assert_not_null(strstr(out, seg), "%s", out);
+	cr_assert_eq(run(version, out, sizeof(out)), 0, "%s", out);
+	{
+		char want[64];
+
+		snprintf(want, sizeof(want), "isotop %d.%d.%d\n", ISO_VERSION_MAJOR,
+			 ISO_VERSION_MINOR, ISO_VERSION_PATCH);
+		cr_assert_str_eq(out, want);
+	}
+	cr_assert_eq(run(bad, out, sizeof(out)), 2, "%s", out);
+	cr_assert_not_null(strstr(out, "'no-slash'"), "%s", out);
+	cr_assert_null(strstr(out, "ISOREG_SEGMENT"), "%s", out);
+	setenv("ISOREG_SEGMENT", "no-slash", 1);
+	cr_assert_eq(run(env, out, sizeof(out)), 2, "%s", out);
+	unsetenv("ISOREG_SEGMENT");
+	cr_assert_not_null(strstr(out, "'no-slash' (from $ISOREG_SEGMENT)"), "%s", out);
 }
 
 /* ------------------------------------------------------------ tmux */
@@ -737,4 +836,145 @@ Test(isotop, screen_in_tmux_filters_sorts_groups_resizes_and_quits)
 		line_with(scr, "isotop exited with ", line, sizeof(line));
 		cr_assert_str_eq(line, "isotop exited with 0", "%s", scr);
 	}
+}
+
+/* [T2] '?' shows the key help (any key returns); Enter on the selected
+ * row shows that account in full: breaker, counters by type, config in
+ * force, last transition, percentiles and its own recent transitions; Esc
+ * returns; Down selects the next row. */
+Test(isotop, screen_help_on_question_mark_and_details_on_enter)
+{
+	char scr[32768], out[1024], cmd[PATH_MAX + 256];
+	struct iso_config cfg;
+	iso_account_t carol;
+
+	if (!have_tmux()) {
+		cr_skip("tmux is not installed: the interactive screen test needs it "
+			"(tools/scripts/deps.sh test installs it)");
+		return;
+	}
+	make_segment("isotop");
+	fleet();
+	cr_assert_eq(iso_lookup(reg, "user", "carol", "COINBASE", &carol), 0);
+	iso_config_default(&cfg);
+	cfg.failure_threshold = 7;
+	cr_assert_eq(iso_configure(&carol, &cfg), 0, "%s", iso_last_error());
+	snprintf(tmux_sock, sizeof(tmux_sock), "/tmp/isotop-test-tmux-%d", (int)getpid());
+	snprintf(cmd, sizeof(cmd), "'%s' -s '%s' -d 0.2; "
+		 "echo \"isotop exited with $?\"; exec sleep 600",
+		 isotop_path(), seg);
+	{
+		char *a[] = { "-f", "/dev/null", "new-session", "-d", "-s", "top",
+			      "-x", "160", "-y", "40", cmd, NULL };
+
+		tmux_cmd(a, out, sizeof(out));
+	}
+	expect(scr, sizeof(scr), &(struct expect){
+		.has = { "sort: severity", "? help", "Enter details" },
+		.order = { "KEY ", "user/bob/KRAKEN", "user/carol/COINBASE" },
+	}, "the table");
+
+	keys("?", true);
+	expect(scr, sizeof(scr), &(struct expect){
+		.has = { "isotop keys", "Enter        the selected account in full",
+			 "at least 3 accounts", "Press any key to return." },
+		.lacks = { "KEY " },
+	}, "the help overlay");
+	keys("x", true);
+	expect(scr, sizeof(scr), &(struct expect){
+		.has = { "sort: severity", "user/bob/KRAKEN" },
+		.lacks = { "isotop keys" },
+	}, "back to the table");
+
+	/* The first row is selected: bob, quarantined by 5 network failures. */
+	keys("Enter", false);
+	expect(scr, sizeof(scr), &(struct expect){
+		.has = { "account user/bob/KRAKEN", "health             QUARANTINED",
+			 "operations         8 (3 successes, 5 failures)",
+			 "failures by type   NETWORK=5", "config in force (segment default)",
+			 "failure_threshold=5", "recent transitions of this account" },
+		.order = { "breaker            OPEN", "last transition", "cause failure, NETWORK",
+			   "operation time     p50 ", "HEALTHY     -> DEGRADED",
+			   "DEGRADED    -> QUARANTINED" },
+		.lacks = { "user/alice/KRAKEN", "user/carol/COINBASE", "KEY " },
+	}, "bob in full");
+	keys("Escape", false);
+	expect(scr, sizeof(scr), &(struct expect){
+		.has = { "sort: severity", "user/alice/KRAKEN" },
+		.lacks = { "recent transitions of this account" },
+	}, "back to the table after Esc");
+
+	/* Down selects carol (DEGRADED, second worst), with her own config. */
+	keys("Down", false);
+	keys("Enter", false);
+	expect(scr, sizeof(scr), &(struct expect){
+		.has = { "account user/carol/COINBASE", "health             DEGRADED",
+			 "failures by type   AUTHENTICATION=1", "config in force (own override)",
+			 "failure_threshold=7", "failure AUTHENTICATION" },
+		.lacks = { "user/bob/KRAKEN", "NETWORK" },
+	}, "carol in full");
+
+	keys("q", true);
+	wait_text(scr, sizeof(scr), "isotop exited with ");
+	{
+		char line[256];
+
+		line_with(scr, "isotop exited with ", line, sizeof(line));
+		cr_assert_str_eq(line, "isotop exited with 0", "%s", scr);
+	}
+}
+
+/* Every "--option" of @help appears in the man page @page (roff writes
+ * '-' as "\-"); returns the count checked. */
+static int man_covers_help(const char *help, const char *page)
+{
+	int n = 0;
+
+	for (const char *p = strstr(help, "--"); p; p = strstr(p + 2, "--")) {
+		char opt[64], roff[160];
+		size_t len = strspn(p + 2, "abcdefghijklmnopqrstuvwxyz-");
+		size_t o = 0;
+
+		if (!len || (p > help && p[-1] != ' ' && p[-1] != ','))
+			continue;
+		snprintf(opt, sizeof(opt), "--%.*s", (int)len, p + 2);
+		for (size_t i = 0; opt[i] && o + 3 < sizeof(roff); i++) {
+			if (opt[i] == '-')
+				roff[o++] = '\\';
+			roff[o++] = opt[i];
+		}
+		roff[o] = '\0';
+		cr_expect_not_null(strstr(page, roff), "the man page lacks %s", opt);
+		n++;
+	}
+	return n;
+}
+
+/* [T2] man/isotop.1 exists and documents every option of --help and the
+ * keys; isoctl.1 cites it. */
+Test(isotop, man_page_matches_help)
+{
+	char help[8192], path[PATH_MAX], page[65536], ctl[65536];
+	char *argv[] = { (char *)isotop_path(), "--help", NULL };
+	FILE *f;
+	size_t n;
+
+	cr_assert_eq(run(argv, help, sizeof(help)), 0);
+	f = fopen(src_path("man/isotop.1", path, sizeof(path)), "r");
+	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
+	n = fread(page, 1, sizeof(page) - 1, f);
+	fclose(f);
+	page[n] = '\0';
+	cr_assert_geq(man_covers_help(help, page), 8, "%s", help);
+	cr_expect_not_null(strstr(page, ".BR \\-s \", \" \\-\\-segment"), "-s");
+	cr_expect_not_null(strstr(page, ".B ?\n"), "the ? key");
+	cr_expect_not_null(strstr(page, ".B Enter\n"), "the Enter key");
+	cr_expect_not_null(strstr(page, "at least 3"), "the broker rule");
+	f = fopen(src_path("man/isoctl.1", path, sizeof(path)), "r");
+	cr_assert_not_null(f, "%s", path);
+	n = fread(ctl, 1, sizeof(ctl) - 1, f);
+	fclose(f);
+	ctl[n] = '\0';
+	cr_expect_not_null(strstr(ctl, ".BR isotop (1)"), "isoctl.1 cites isotop(1)");
+	cr_expect_not_null(strstr(ctl, ".BR isosim (1)"), "isoctl.1 cites isosim(1)");
 }

@@ -48,6 +48,25 @@ const char *cli_segment(const char *arg)
 	return arg ? arg : iso_segment_name();
 }
 
+const char *cli_segment_origin(const char *arg)
+{
+	const char *env = getenv("ISOREG_SEGMENT");
+
+	return !arg && env && *env ? " (from $ISOREG_SEGMENT)" : "";
+}
+
+int cli_segment_error(const char *prog, const char *verb, const char *arg,
+		      int rc)
+{
+	const char *name = cli_segment(arg);
+	char what[400];
+
+	snprintf(what, sizeof(what), "cannot %s segment '%.200s'%s", verb,
+		 name, cli_segment_origin(arg));
+	cli_iso_error(prog, what, rc);
+	return rc == ISO_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_RUNTIME;
+}
+
 int cli_parse_owner(const char *prog, const char *what, const char *text,
 		    uid_t *uid)
 {
@@ -109,18 +128,15 @@ int tool_attach(const char *prog, const char *segment, unsigned flags,
 		iso_reg_t **reg)
 {
 	struct iso_attach_opts opts = { .flags = flags };
-	const char *name = cli_segment(segment);
-	char what[300];
 	int rc;
 
 	if (cli_trust_opts(prog, &opts) < 0)
 		return CLI_EXIT_RUNTIME;
-	rc = iso_attach(name, &opts, reg);
+	rc = iso_attach(cli_segment(segment), &opts, reg);
 	if (rc == 0)
 		return CLI_EXIT_OK;
-	snprintf(what, sizeof(what), "cannot attach segment '%s'", name);
-	cli_iso_error(prog, what, rc);
-	return CLI_EXIT_RUNTIME;
+	/* The flags are ours and valid: ISO_EINVAL can only be the name. */
+	return cli_segment_error(prog, "attach", segment, rc);
 }
 
 int cli_parse_u64(const char *prog, const char *what, const char *text,
@@ -220,6 +236,92 @@ int cli_parse_key(const char *prog, const char *text, struct iso_key *key)
 	snprintf(what, sizeof(what), "bad account key '%.*s'",
 		 ISO_KEY_STR_MAX + 8, text);
 	cli_iso_error(prog, what, rc);
+	return -1;
+}
+
+/* Parse exactly @n digits at *@p into *@v; advances *@p. */
+static bool digits(const char **p, int n, int *v)
+{
+	*v = 0;
+	for (int i = 0; i < n; i++, (*p)++) {
+		if (**p < '0' || **p > '9')
+			return false;
+		*v = *v * 10 + (**p - '0');
+	}
+	return true;
+}
+
+/* "YYYY-MM-DD[(T| )HH:MM:SS[.fff]][Z]" as UTC; false if it is not that. */
+static bool parse_iso8601(const char *p, int64_t *out)
+{
+	struct tm tm = { 0 };
+	int y, mo, d, h = 0, mi = 0, sec = 0, ms = 0;
+	time_t t;
+
+	if (!digits(&p, 4, &y) || *p++ != '-' || !digits(&p, 2, &mo) ||
+	    *p++ != '-' || !digits(&p, 2, &d))
+		return false;
+	if (*p == 'T' || *p == ' ') {
+		p++;
+		if (!digits(&p, 2, &h) || *p++ != ':' || !digits(&p, 2, &mi) ||
+		    *p++ != ':' || !digits(&p, 2, &sec))
+			return false;
+		if (*p == '.') {
+			int scale = 100;
+
+			p++;
+			if (*p < '0' || *p > '9')
+				return false;
+			/* Milliseconds; finer digits are accepted, dropped. */
+			for (; *p >= '0' && *p <= '9'; p++, scale /= 10)
+				ms += scale ? (*p - '0') * scale : 0;
+		}
+	}
+	if (*p == 'Z')
+		p++;
+	if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
+	    sec > 60)
+		return false;
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	t = timegm(&tm);
+	/* timegm normalises 2026-02-31 into March: refuse what moved. */
+	if (t == (time_t)-1 || tm.tm_mday != d || tm.tm_mon != mo - 1)
+		return false;
+	*out = (int64_t)t * 1000 + ms;
+	return true;
+}
+
+int cli_parse_since(const char *prog, const char *what, const char *text,
+		    int64_t now_ms, int64_t *out)
+{
+	size_t n = text ? strspn(text, "0123456789") : 0;
+
+	if (n && text[n] == '\0' && n <= 15) {
+		/* Unix ms; 15 digits reach the year 33658, enough. */
+		*out = (int64_t)strtoll(text, NULL, 10);
+		return 0;
+	}
+	if (n && n <= 9 && text[n] && strchr("smhd", text[n]) &&
+	    text[n + 1] == '\0') {
+		static const int64_t unit_ms[] = { ['s' - 'a'] = 1000,
+			['m' - 'a'] = 60000, ['h' - 'a'] = 3600000,
+			['d' - 'a'] = 86400000 };
+		int64_t ago = strtoll(text, NULL, 10) * unit_ms[text[n] - 'a'];
+
+		*out = now_ms > ago ? now_ms - ago : 0;
+		return 0;
+	}
+	if (text && parse_iso8601(text, out))
+		return 0;
+	cli_error(prog, "%s: '%s' is not a time: give Unix ms "
+		  "(1764494476123), an ISO-8601 UTC time "
+		  "(2026-11-30T09:11:16Z, or a date 2026-11-30), or a time ago "
+		  "(90s, 10m, 2h, 1d)", what, text ? text : "");
 	return -1;
 }
 

@@ -49,6 +49,28 @@ void cli_iso_error(const char *prog, const char *what, int rc);
 const char *cli_segment(const char *arg);
 
 /**
+ * cli_segment_origin - where the name cli_segment(@arg) came from, for
+ * messages: " (from $ISOREG_SEGMENT)" when @arg is NULL and the variable
+ * is set, else "".
+ */
+const char *cli_segment_origin(const char *arg);
+
+/**
+ * cli_segment_error - report that @verb ("attach", "create", "unlink") of
+ * the segment cli_segment(@arg) failed with @rc, and choose the exit code.
+ * @arg: the --segment argument, or NULL.
+ *
+ * A malformed name (ISO_EINVAL from a call whose only other input is valid)
+ * is a usage error: the message adds where the name came from when that
+ * was $ISOREG_SEGMENT. Anything else is a runtime error. Call right after
+ * the failing iso_ call (it reads iso_last_error()).
+ *
+ * Returns CLI_EXIT_USAGE or CLI_EXIT_RUNTIME.
+ */
+int cli_segment_error(const char *prog, const char *verb, const char *arg,
+		      int rc);
+
+/**
  * cli_parse_owner - parse an owner for --owner / ISOREG_OWNER: a user name
  * ("isoreg") or a numeric uid ("1001").
  * @what: how to name the value in an error ("--owner", "ISOREG_OWNER").
@@ -80,7 +102,8 @@ int cli_trust_opts(const char *prog, struct iso_attach_opts *opts);
  * @reg: (output) the attachment.
  *
  * Prints a message naming the segment and the reason on failure.
- * Returns CLI_EXIT_OK, or CLI_EXIT_RUNTIME after printing the error.
+ * Returns CLI_EXIT_OK, CLI_EXIT_USAGE for a malformed name (see
+ * cli_segment_error), or CLI_EXIT_RUNTIME after printing the error.
  */
 int tool_attach(const char *prog, const char *segment, unsigned flags,
 		iso_reg_t **reg);
@@ -118,6 +141,23 @@ int cli_parse_mode(const char *prog, const char *text, unsigned *out);
  * offending field).
  */
 int cli_parse_key(const char *prog, const char *text, struct iso_key *key);
+
+/**
+ * cli_parse_since - parse a point in time for --since into Unix ms:
+ *   - a Unix time in ms, digits only ("1764494476123");
+ *   - an ISO-8601 UTC time "2026-11-30T09:11:16Z", with optional
+ *     fractional seconds (".123"), 'T' or one space between date and time,
+ *     and the final 'Z' optional (the time is UTC either way); or a date
+ *     alone, "2026-11-30" (its midnight, UTC);
+ *   - a time ago: a whole number and a unit, s, m, h or d ("10m", "2h"),
+ *     counted back from @now_ms.
+ * @what: how to name the value in an error ("--since").
+ *
+ * Returns 0, or -1 after printing an error naming @what and the text and
+ * listing the accepted forms.
+ */
+int cli_parse_since(const char *prog, const char *what, const char *text,
+		    int64_t now_ms, int64_t *out);
 
 /**
  * cli_format_duration_ms - "850ms", "12s", "4m59s", "2h05m", "3d04h";

@@ -72,6 +72,25 @@ int isoctl_cmd_register(struct isoctl *ctx, int argc, char **argv)
 }
 
 
+/* Say that @acct refused an operation, why, and what was recorded. */
+static void record_refused(struct isoctl *ctx, const char *k,
+			   const iso_account_t *acct, const iso_permit_t *permit,
+			   uint64_t done, uint64_t count)
+{
+	struct iso_status st;
+	char why[128], state[48] = "";
+
+	iso_permit_reason(permit, why, sizeof(why));
+	if (iso_status(acct, &st) == 0)
+		snprintf(state, sizeof(state), " (%s, %s)",
+			 iso_health_name(st.health),
+			 iso_breaker_state_name(st.breaker));
+	cli_error(ctx->prog, "%s refused the operation: %s%s; %" PRIu64
+		  " of %" PRIu64 " outcome(s) recorded (a trader would not "
+		  "have acted; --force records anyway)", k, why, state, done,
+		  count);
+}
+
 int isoctl_cmd_record(struct isoctl *ctx, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -79,10 +98,11 @@ int isoctl_cmd_record(struct isoctl *ctx, int argc, char **argv)
 		{ "op-ms", required_argument, NULL, 'o' },
 		{ "retry-after-ms", required_argument, NULL, 'r' },
 		{ "count", required_argument, NULL, 'n' },
+		{ "force", no_argument, NULL, 'F' },
 		ISOCTL_COMMON_OPTS
 	};
 	const char *type_arg = NULL;
-	bool has_retry = false, success;
+	bool has_retry = false, success, force = false;
 	uint64_t retry_after = 0, count = 1, op_ns = 0, done;
 	double op_ms = 0;
 	int ftype = ISO_FAIL_UNKNOWN;
@@ -120,6 +140,9 @@ int isoctl_cmd_record(struct isoctl *ctx, int argc, char **argv)
 			if (cli_parse_u64(ctx->prog, "--count", optarg, 1,
 					  1000000000, &count) < 0)
 				return CLI_EXIT_USAGE;
+			break;
+		case 'F':
+			force = true;
 			break;
 		default:
 			if ((rc = isoctl_common_opt(ctx, c, argc, argv)) >= 0)
@@ -163,14 +186,30 @@ int isoctl_cmd_record(struct isoctl *ctx, int argc, char **argv)
 		return CLI_EXIT_RUNTIME;
 	}
 	for (done = 0; done < count; done++) {
-		/* NULL permit: the outcome belongs to the current episode. */
+		iso_permit_t permit;
+		const iso_permit_t *p = NULL;
+
+		/* As a trader would: ask first, and act only if allowed.
+		 * --force skips the question; its NULL permit records into
+		 * the current episode. */
+		if (!force) {
+			rc = iso_acquire(&acct, &permit);
+			if (rc == ISO_EOPEN) {
+				record_refused(ctx, k, &acct, &permit, done, count);
+				iso_detach(reg);
+				return CLI_EXIT_RUNTIME;
+			}
+			if (rc < 0)
+				break;
+			p = &permit;
+		}
 		if (success)
-			rc = iso_record_success(&acct, NULL, op_ns);
+			rc = iso_record_success(&acct, p, op_ns);
 		else if (has_retry)
-			rc = iso_record_failure_retry(&acct, NULL, ftype, op_ns,
+			rc = iso_record_failure_retry(&acct, p, ftype, op_ns,
 						      retry_after);
 		else
-			rc = iso_record_failure(&acct, NULL, ftype, op_ns);
+			rc = iso_record_failure(&acct, p, ftype, op_ns);
 		if (rc < 0)
 			break;
 	}

@@ -74,6 +74,27 @@ static void print_missed(uint64_t missed, bool json)
 	}
 }
 
+/* Which events to show: one account's (KEY), and from a time on (--since). */
+struct ev_filter {
+	bool has_key;
+	struct iso_key key;
+	bool has_since;
+	int64_t since_ms;
+};
+
+/* True if @ev passes @f. An event whose slot was reused since has lost its
+ * key, so it never matches a KEY filter. */
+static bool ev_match(const struct ev_filter *f, const struct iso_event *ev)
+{
+	if (f->has_since && ev->time_ms < f->since_ms)
+		return false;
+	if (!f->has_key)
+		return true;
+	return strcmp(ev->key.type, f->key.type) == 0 &&
+	       strcmp(ev->key.id, f->key.id) == 0 &&
+	       strcmp(ev->key.broker, f->key.broker) == 0;
+}
+
 /* Keeps the last N events of the backlog for --last. */
 struct tail {
 	struct iso_event *v;
@@ -101,7 +122,7 @@ static void tail_print(const struct tail *t, bool json)
  * Returns the number of events read, or a negative code.
  */
 static long drain(iso_reg_t *reg, uint64_t *cursor, struct iso_event *buf,
-		  struct tail *tail, bool json)
+		  struct tail *tail, const struct ev_filter *f, bool json)
 {
 	long total = 0;
 
@@ -114,6 +135,8 @@ static long drain(iso_reg_t *reg, uint64_t *cursor, struct iso_event *buf,
 		if (missed)
 			print_missed(missed, json);
 		for (int i = 0; i < n; i++) {
+			if (!ev_match(f, &buf[i]))
+				continue;
 			if (tail)
 				tail_push(tail, &buf[i]);
 			else
@@ -131,6 +154,7 @@ struct drain_pass {
 	uint64_t *cursor;
 	struct iso_event *buf;
 	struct tail *tail;
+	const struct ev_filter *f;
 	bool json;
 	long n;
 };
@@ -139,16 +163,17 @@ static int drain_pass(void *arg)
 {
 	struct drain_pass *d = arg;
 
-	d->n = drain(d->reg, d->cursor, d->buf, d->tail, d->json);
+	d->n = drain(d->reg, d->cursor, d->buf, d->tail, d->f, d->json);
 	return 0;
 }
 
 /* drain() under the SIGBUS guard: TOOL_BUS_FAULT if the segment shrank
  * during the read, else what drain returned. */
 static long drain_guarded(iso_reg_t *reg, uint64_t *cursor,
-			  struct iso_event *buf, struct tail *tail, bool json)
+			  struct iso_event *buf, struct tail *tail,
+			  const struct ev_filter *f, bool json)
 {
-	struct drain_pass d = { reg, cursor, buf, tail, json, 0 };
+	struct drain_pass d = { reg, cursor, buf, tail, f, json, 0 };
 
 	return tool_bus_guard(drain_pass, &d) == TOOL_BUS_FAULT
 		       ? TOOL_BUS_FAULT : d.n;
@@ -174,8 +199,10 @@ int isoctl_cmd_events(struct isoctl *ctx, int argc, char **argv)
 		{ "last", required_argument, NULL, 'l' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "interval-ms", required_argument, NULL, 'i' },
+		{ "since", required_argument, NULL, 'T' },
 		ISOCTL_COMMON_OPTS
 	};
+	struct ev_filter filter = { .has_key = false };
 	bool follow = false, from_start = false, json = false, gone_said = false;
 	bool damage_said = false;
 	const char *name = cli_segment(ctx->segment);
@@ -210,14 +237,30 @@ int isoctl_cmd_events(struct isoctl *ctx, int argc, char **argv)
 					  60000, &interval_ms) < 0)
 				return CLI_EXIT_USAGE;
 			break;
+		case 'T':
+			if (cli_parse_since(ctx->prog, "--since", optarg,
+					    cli_now_unix_ms(),
+					    &filter.since_ms) < 0)
+				return CLI_EXIT_USAGE;
+			filter.has_since = true;
+			break;
 		default:
 			if ((rc = isoctl_common_opt(ctx, c, argc, argv)) >= 0)
 				return rc;
 		}
 	}
-	if (optind < argc)
-		return isoctl_usage_error(ctx, "unexpected argument '%s'",
-					  argv[optind]);
+	if (argc - optind > 1)
+		return isoctl_usage_error(ctx, "one KEY at most, got '%s' too",
+					  argv[optind + 1]);
+	if (optind < argc) {
+		if (cli_parse_key(ctx->prog, argv[optind], &filter.key) < 0)
+			return CLI_EXIT_USAGE;
+		filter.has_key = true;
+	}
+	if (from_start && filter.has_since)
+		return isoctl_usage_error(ctx, "--from-start and --since "
+			"contradict each other (--since already says where "
+			"the backlog starts)");
 	if (from_start && !follow)
 		return isoctl_usage_error(ctx, "--from-start only makes sense "
 			"with --follow (without it every event in the ring is "
@@ -241,10 +284,11 @@ int isoctl_cmd_events(struct isoctl *ctx, int argc, char **argv)
 
 	/* Backlog: everything in the ring (or its last N), unless following
 	 * only what happens from now on. */
-	if (follow && !from_start && !last) {
+	if (follow && !from_start && !last && !filter.has_since) {
 		cursor = iso_events_head(reg);
 	} else {
-		n = drain_guarded(reg, &cursor, buf, last ? &tail : NULL, json);
+		n = drain_guarded(reg, &cursor, buf, last ? &tail : NULL,
+				  &filter, json);
 		if (n == TOOL_BUS_FAULT || isoctl_verify(ctx, reg) != CLI_EXIT_OK) {
 			if (n == TOOL_BUS_FAULT)
 				cli_error(ctx->prog, "segment %s shrank while its "
@@ -329,7 +373,7 @@ int isoctl_cmd_events(struct isoctl *ctx, int argc, char **argv)
 				damage_said = true;
 			}
 		}
-		n = reg ? drain_guarded(reg, &cursor, buf, NULL, json) : 0;
+		n = reg ? drain_guarded(reg, &cursor, buf, NULL, &filter, json) : 0;
 		if (n == TOOL_BUS_FAULT) {
 			fprintf(stderr, "%s: segment %s damaged: it shrank while "
 				"being read (SIGBUS caught); waiting for a valid "

@@ -16,6 +16,12 @@
 static int apply_fields(struct isoctl *ctx, struct iso_config *cfg, int n,
 			char **words)
 {
+	/* iso_config_set lifts max_open_timeout_ms to open_timeout_ms when
+	 * the latter passes it; an operator must see that, not find it
+	 * later. The cap must be what they named, or what was in force. */
+	uint32_t max_want = cfg->max_open_timeout_ms;
+	bool max_named = false;
+
 	for (int i = 0; i < n; i++) {
 		char field[64];
 		const char *eq = strchr(words[i], '=');
@@ -34,7 +40,19 @@ static int apply_fields(struct isoctl *ctx, struct iso_config *cfg, int n,
 			cli_iso_error(ctx->prog, what, rc);
 			return CLI_EXIT_USAGE;
 		}
+		if (strcmp(field, "max_open_timeout_ms") == 0) {
+			max_named = true;
+			max_want = cfg->max_open_timeout_ms;
+		}
 	}
+	if (cfg->max_open_timeout_ms != max_want)
+		return isoctl_usage_error(ctx, "open_timeout_ms=%u is above "
+			"max_open_timeout_ms=%u (%s), the cap of the back-off; "
+			"it is not raised silently: give both, e.g. "
+			"open_timeout_ms=%u max_open_timeout_ms=%u",
+			cfg->open_timeout_ms, max_want,
+			max_named ? "as given" : "in force",
+			cfg->open_timeout_ms, cfg->open_timeout_ms);
 	return CLI_EXIT_OK;
 }
 
@@ -107,7 +125,6 @@ int isoctl_cmd_create(struct isoctl *ctx, int argc, char **argv)
 	unsigned mode = 0; /* 0: $ISOREG_MODE, else 0600 */
 	const char *name;
 	iso_reg_t *reg;
-	char what[300];
 	int c, rc;
 
 	while ((c = getopt_long(argc, argv, ISOCTL_SHORT_OPTS, longopts,
@@ -155,13 +172,17 @@ int isoctl_cmd_create(struct isoctl *ctx, int argc, char **argv)
 	name = cli_segment(ctx->segment);
 	rc = iso_attach(name, &opts, &reg);
 	if (rc < 0) {
-		snprintf(what, sizeof(what), "cannot create segment '%s'", name);
-		cli_iso_error(ctx->prog, what, rc);
+		/* Every option was checked above: ISO_EINVAL is the name
+		 * (or a cooldown past the library's bound, also a usage
+		 * error; the message names which). */
+		int code = cli_segment_error(ctx->prog, "create", ctx->segment,
+					     rc);
+
 		if (rc == ISO_EEXIST)
 			fprintf(stderr, "%s: it already exists; 'isoctl info' "
 				"shows it, 'isoctl unlink' removes it\n",
 				ctx->prog);
-		return CLI_EXIT_RUNTIME;
+		return code;
 	}
 	rc = iso_segment_info(reg, &info);
 	if (rc < 0) {
@@ -184,7 +205,6 @@ int isoctl_cmd_unlink(struct isoctl *ctx, int argc, char **argv)
 		ISOCTL_COMMON_OPTS
 	};
 	const char *name;
-	char what[300];
 	struct iso_user users[16];
 	bool force = false;
 	int c, rc, unknown = 0;
@@ -222,11 +242,8 @@ int isoctl_cmd_unlink(struct isoctl *ctx, int argc, char **argv)
 		fprintf(stderr, "%s: %d process%s of other users could not be "
 			"checked\n", ctx->prog, unknown, unknown == 1 ? "" : "es");
 	rc = iso_unlink(name);
-	if (rc < 0) {
-		snprintf(what, sizeof(what), "cannot unlink segment '%s'", name);
-		cli_iso_error(ctx->prog, what, rc);
-		return CLI_EXIT_RUNTIME;
-	}
+	if (rc < 0)
+		return cli_segment_error(ctx->prog, "unlink", ctx->segment, rc);
 	printf("unlinked %s\n", name);
 	if (n > 0)
 		printf("%d process%s still %s the old segment: they see it as "

@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "isoctl.h"
+#include "../common/broker_rule.h"
 
 enum sort_order { SORT_SEVERITY, SORT_KEY, SORT_SLOT };
 
@@ -476,9 +477,11 @@ static void print_report(const struct iso_report *r, const char *segment)
 			/* Broker names come from slots: never raw [R7]. */
 			cli_escape(r->brokers[i].broker,
 				   sizeof(r->brokers[i].broker), b, sizeof(b));
-			printf("%-16s %8u %9u %8u\n", b,
+			printf("%-16s %8u %9u %8u%s\n", b,
 			       r->brokers[i].accounts, r->brokers[i].unhealthy,
-			       r->brokers[i].degraded);
+			       r->brokers[i].degraded,
+			       broker_incident(&r->brokers[i]) ?
+				       "  broker-wide" : "");
 		}
 	}
 	if (r->brokers_dropped)

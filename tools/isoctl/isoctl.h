@@ -132,6 +132,7 @@ int isoctl_cmd_retire(struct isoctl *ctx, int argc, char **argv);
 int isoctl_cmd_record(struct isoctl *ctx, int argc, char **argv);
 int isoctl_cmd_config(struct isoctl *ctx, int argc, char **argv);
 int isoctl_cmd_events(struct isoctl *ctx, int argc, char **argv);
+int isoctl_cmd_check(struct isoctl *ctx, int argc, char **argv);
 int isoctl_cmd_state(struct isoctl *ctx, int argc, char **argv);
 
 #endif /* ISOCTL_H */

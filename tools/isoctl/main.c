@@ -133,17 +133,22 @@ static const struct isoctl_command commands[] = {
 	  "A malformed file is refused with its line and field named.\n" },
 	{ "record", isoctl_cmd_record, "inject outcomes (tests, drills)",
 	  "usage: isoctl record KEY success|failure [--type T] [--op-ms X]\n"
-	  "                     [--retry-after-ms N] [--count N]\n"
+	  "                     [--retry-after-ms N] [--count N] [--force]\n"
 	  "\n"
 	  "Record N (default 1) outcomes for KEY as a trader would, registering\n"
 	  "the account if needed, then print its health. For drills and tests:\n"
-	  "the breaker reacts exactly as to real traffic.\n"
+	  "the breaker reacts exactly as to real traffic. Like a trader, it asks\n"
+	  "first (acquire) before each outcome: if the account refuses (halted,\n"
+	  "quarantined, no probe permit free) it stops, prints the reason and\n"
+	  "exits 1.\n"
 	  "  --type T            failure type (API NETWORK AUTHENTICATION\n"
 	  "                      RATE_LIMIT BALANCE POSITION EXECUTION UNKNOWN);\n"
 	  "                      default UNKNOWN\n"
 	  "  --op-ms X           operation time in ms (fractions allowed)\n"
 	  "  --retry-after-ms N  the exchange's retry-after, failures only\n"
-	  "  --count N           how many outcomes to record\n" },
+	  "  --count N           how many outcomes to record\n"
+	  "  --force             record without asking (as work that began\n"
+	  "                      before a trip would)\n" },
 	{ "config", isoctl_cmd_config, "show or change breaker config",
 	  "usage: isoctl config [--json]                 segment default\n"
 	  "       isoctl config field=value ...          change the default\n"
@@ -154,20 +159,39 @@ static const struct isoctl_command commands[] = {
 	  "Fields: failure_threshold success_threshold half_open_max_calls\n"
 	  "degrade_after open_timeout_ms max_open_timeout_ms probe_timeout_ms\n"
 	  "trip_on ignore (failure types, comma-separated, or none) and\n"
-	  "observe_only (0 or 1). Unnamed fields keep the value in force.\n" },
-	{ "events", isoctl_cmd_events, "breaker transitions",
-	  "usage: isoctl events [--follow [--from-start] [--interval-ms N]]\n"
-	  "                     [--last N] [--json]\n"
+	  "observe_only (0 or 1). Unnamed fields keep the value in force.\n"
+	  "open_timeout_ms above the max_open_timeout_ms in force is refused\n"
+	  "(exit 2) unless max_open_timeout_ms is given too: the cap is never\n"
+	  "raised behind the operator's back.\n" },
+	{ "events", isoctl_cmd_events, "breaker transitions (of one account, since)",
+	  "usage: isoctl events [KEY] [--since TIME] [--last N] [--json]\n"
+	  "                     [--follow [--from-start] [--interval-ms N]]\n"
 	  "\n"
 	  "Print breaker transitions from the event ring, one per line: time,\n"
 	  "account, health from -> to, breaker, cause, failure type, pid.\n"
+	  "With KEY: only that account's events. --since TIME: only events at\n"
+	  "or after TIME: Unix ms (1764494476123), an ISO-8601 UTC time\n"
+	  "(2026-11-30T09:11:16Z, or 2026-11-30), or a time ago (90s, 10m, 2h,\n"
+	  "1d).\n"
 	  "Without --follow: every event still in the ring (or the last N).\n"
 	  "With --follow: new events as they happen, until SIGINT or SIGTERM;\n"
-	  "it polls every N ms (default 200), and --from-start prints the\n"
-	  "events already in the ring first. A follower\n"
+	  "it polls every N ms (default 200), and --from-start (or --since)\n"
+	  "prints the events already in the ring first. A follower\n"
 	  "moves to a segment created again under the same name.\n"
 	  "Events lost to overwrite or to a writer that died are reported as\n"
 	  "'missed N'.\n" },
+	{ "check", isoctl_cmd_check, "exit 0/1/2 by the worst health (monitoring)",
+	  "usage: isoctl check\n"
+	  "\n"
+	  "One line on stdout and an exit status by the worst account, for\n"
+	  "systemd and monitoring checks (the Nagios plugin convention):\n"
+	  "  0 OK        every account HEALTHY (or none registered)\n"
+	  "  1 WARNING   the worst is DEGRADED or RECOVERING\n"
+	  "  2 CRITICAL  an account QUARANTINED (tripped or halted) or FAILING,\n"
+	  "              isolation VIOLATED, or the segment missing or\n"
+	  "              unreadable (the line says why)\n"
+	  "The line names broker-wide incidents and the worst account, and\n"
+	  "ends with performance data after '|'. Usage errors exit 2 too.\n" },
 	{ "doctor", isoctl_cmd_doctor, "verify the segment (and --repair)",
 	  "usage: isoctl doctor [--repair] [--json]\n"
 	  "\n"

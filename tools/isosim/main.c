@@ -3,6 +3,14 @@
  * simulated exchange with scripted faults [T4], to watch per-account
  * isolation at work (run it beside isotop; `make demo` does).
  *
+ * isosim drives a segment of its own: by default /isosim-<uid>-<pid>, or
+ * the --segment NAME it is given, created exclusively either way, and
+ * removed at exit unless --keep. It never reads $ISOREG_SEGMENT: a
+ * simulator must not find production by default. Pointing it at a segment
+ * that exists takes --attach-existing NAME, and even then it configures
+ * only the accounts it registered itself, never resets or releases an
+ * account, and never unlinks the segment: an operator's halt stays a halt.
+ *
  * The parent prepares the segment and the plan, forks --procs traders,
  * follows the schedule (announcing each scenario, killing and restarting a
  * trader in the kill scenario), then stops the fleet and prints the
@@ -44,8 +52,15 @@ static void usage(FILE *f)
 "A fleet of trader processes trading many accounts against a simulated\n"
 "exchange with scripted faults. Watch it with `isotop`.\n"
 "\n"
-"  --segment NAME        shm segment (default $ISOREG_SEGMENT or /isoreg);\n"
-"                        created with a demo config if it does not exist\n"
+"  --segment NAME        shm segment to create for the run (default\n"
+"                        /isosim-<uid>-<pid>); it must not exist: isosim\n"
+"                        creates it exclusively, with a demo config\n"
+"  --attach-existing NAME  drive a segment that already exists instead;\n"
+"                        isosim configures only accounts it registers\n"
+"                        itself, never resets or releases one (a halt\n"
+"                        stays), and never removes the segment\n"
+"  --keep                leave the segment it created in place at exit\n"
+"                        (default: removed after the final report)\n"
 "  --scenario NAME       all (default: cycle through every scenario), or one of\n"
 "                        scenario1, scenario2, broker-outage, auth, rate-limit, kill\n"
 "  --accounts N          accounts in the fleet, >= 6 (default 12)\n"
@@ -56,6 +71,7 @@ static void usage(FILE *f)
 "  --open-timeout-ms MS  breaker open time (default 1000 / speed)\n"
 "  --quiet               print only the final report\n"
 "  --help                this text\n"
+"  --version             print the version and exit\n"
 "\n"
 "Exit status: 0 if no account outside the faulted set was ever blocked,\n"
 "1 if one was (or on a runtime error), 2 on a usage error.\n");
@@ -316,12 +332,75 @@ static bool config_equal(const struct iso_config *a, const struct iso_config *b)
 }
 
 /*
- * Creates the segment (demo config as its default) or attaches the one
- * there, registers every account, gives the auth account trip_on
- * AUTHENTICATION, and closes any breaker a previous run left open, so the
- * first block of this run means something. Returns 0 or an exit code.
+ * Gives the accounts of the plan their config on a segment isosim created
+ * (all of them are its own) or, with --attach-existing, on one that was
+ * there: an account that already existed keeps its config and its breaker
+ * (halted or not) untouched; only the ones isosim registers now get the
+ * demo config and, for the auth scenario, trip_on AUTHENTICATION.
+ * Nothing is ever reset: on a created segment every breaker starts CLOSED,
+ * and on an existing one the breakers are the operators'.
  */
-static int prepare_segment(const struct sim_plan *plan, bool *created)
+static int prepare_accounts(const struct sim_plan *plan, iso_reg_t *reg,
+			    bool existing)
+{
+	struct iso_segment_info info;
+	struct iso_config auth;
+	bool override;
+	uint32_t kept = 0, halted = 0;
+	int rc;
+
+	rc = iso_segment_info(reg, &info);
+	if (rc < 0)
+		return rc;
+	/* An existing segment keeps its default; our accounts get ours. */
+	override = !config_equal(&info.defaults, &plan->cfg);
+	auth = plan->cfg;
+	auth.trip_on |= ISO_FAIL_MASK(ISO_FAIL_AUTHENTICATION);
+	for (uint32_t a = 0; a < plan->naccounts; a++) {
+		const struct sim_account *acc = &plan->accounts[a];
+		struct iso_status st;
+		iso_account_t h;
+
+		rc = existing ? iso_lookup_key(reg, &acc->key, &h) : ISO_ENOENT;
+		if (rc == 0) {
+			/* Not ours: look, say, touch nothing. */
+			kept++;
+			if (iso_status(&h, &st) == 0 &&
+			    st.breaker == ISO_BREAKER_FORCED_OPEN) {
+				halted++;
+				cli_error(SIM_PROG, "%s is halted (FORCED_OPEN); "
+					  "isosim leaves it halted", acc->name);
+			}
+			continue;
+		}
+		if (rc != ISO_ENOENT)
+			return rc;
+		rc = iso_register_key(reg, &acc->key, &h);
+		if (rc < 0)
+			return rc;
+		if (a == plan->a_user2_coinbase)
+			rc = iso_configure(&h, &auth);
+		else if (override)
+			rc = iso_configure(&h, &plan->cfg);
+		if (rc < 0)
+			return rc;
+	}
+	if (kept && !plan->quiet)
+		printf("isosim: %u of the %u accounts already existed in %s: "
+		       "their config and breakers are left as they are%s\n",
+		       kept, plan->naccounts, plan->segment,
+		       halted ? " (halted ones stay halted)" : "");
+	return 0;
+}
+
+/*
+ * Creates the segment exclusively (demo config as its default), or with
+ * --attach-existing attaches the one there, and prepares the accounts.
+ * *@created says whether this run made the segment (and so may remove it).
+ * Returns 0 or an exit code.
+ */
+static int prepare_segment(const struct sim_plan *plan, bool existing,
+			   bool *created)
 {
 	struct iso_attach_opts opts = {
 		.flags = ISO_ATTACH_CREATE | ISO_ATTACH_EXCL,
@@ -330,58 +409,55 @@ static int prepare_segment(const struct sim_plan *plan, bool *created)
 				    : ISO_DEFAULT_CAPACITY,
 		.defaults = &plan->cfg,
 	};
-	struct iso_segment_info info;
-	struct iso_config auth;
-	bool override;
 	iso_reg_t *reg;
+	char what[300];
 	int rc;
 
-	*created = true;
-	rc = iso_attach(plan->segment, &opts, &reg);
-	if (rc == ISO_EEXIST) {
-		*created = false;
-		rc = iso_attach(plan->segment, NULL, &reg);
-	}
+	*created = false;
+	rc = iso_attach(plan->segment, existing ? NULL : &opts, &reg);
 	if (rc < 0) {
-		char what[300];
-
-		snprintf(what, sizeof(what), "create or attach %s",
+		snprintf(what, sizeof(what), "%s %s",
+			 existing ? "attach existing segment" : "create segment",
 			 plan->segment);
 		cli_iso_error(SIM_PROG, what, rc);
-		return CLI_EXIT_RUNTIME;
+		if (rc == ISO_EEXIST)
+			fprintf(stderr, "%s: it already exists and may hold real "
+				"accounts; isosim only creates its own. Give "
+				"another --segment name, or --attach-existing %s "
+				"to drive it on purpose\n", SIM_PROG,
+				plan->segment);
+		return rc == ISO_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_RUNTIME;
 	}
-	rc = iso_segment_info(reg, &info);
-	if (rc < 0)
-		goto fail;
-	/* An existing segment keeps its default; our accounts get ours. */
-	override = !config_equal(&info.defaults, &plan->cfg);
-	auth = plan->cfg;
-	auth.trip_on |= ISO_FAIL_MASK(ISO_FAIL_AUTHENTICATION);
-	for (uint32_t a = 0; a < plan->naccounts; a++) {
-		iso_account_t h;
-		struct iso_status st;
+	*created = !existing;
+	rc = prepare_accounts(plan, reg, existing);
+	if (rc < 0) /* before the detach, while the detail is the library's */
+		cli_iso_error(SIM_PROG, "prepare the segment's accounts", rc);
+	iso_detach(reg);
+	return rc < 0 ? CLI_EXIT_RUNTIME : 0;
+}
 
-		rc = iso_register_key(reg, &plan->accounts[a].key, &h);
-		if (rc < 0)
-			goto fail;
-		if (a == plan->a_user2_coinbase)
-			rc = iso_configure(&h, &auth);
-		else
-			rc = iso_configure(&h, override ? &plan->cfg : NULL);
-		if (rc < 0)
-			goto fail;
-		rc = iso_status(&h, &st);
-		if (rc == 0 && st.breaker != ISO_BREAKER_CLOSED)
-			rc = iso_reset(&h);
-		if (rc < 0)
-			goto fail;
+/* Removes the segment if this run created it and was not asked to keep
+ * it; says what it did either way. */
+static void finish_segment(const struct sim_plan *plan, bool created,
+			   bool keep)
+{
+	int rc;
+
+	if (!created)
+		return;
+	if (keep) {
+		if (!plan->quiet)
+			printf("isosim: kept segment %s ('isoctl -s %s status' "
+			       "reads it, 'isoctl -s %s unlink' removes it)\n",
+			       plan->segment, plan->segment, plan->segment);
+		return;
 	}
-	iso_detach(reg);
-	return 0;
-fail:
-	cli_iso_error(SIM_PROG, "prepare the segment's accounts", rc);
-	iso_detach(reg);
-	return CLI_EXIT_RUNTIME;
+	rc = iso_unlink(plan->segment);
+	if (rc < 0 && rc != ISO_ENOENT)
+		cli_iso_error(SIM_PROG, "remove its segment", rc);
+	else if (!plan->quiet)
+		printf("isosim: removed segment %s (--keep keeps it)\n",
+		       plan->segment);
 }
 
 static int final_report(struct fleet *fl)
@@ -411,7 +487,8 @@ static int final_report(struct fleet *fl)
 }
 
 enum { OPT_SEGMENT = 256, OPT_SCENARIO, OPT_ACCOUNTS, OPT_PROCS,
-       OPT_DURATION, OPT_SPEED, OPT_OPEN_TIMEOUT, OPT_QUIET, OPT_HELP };
+       OPT_DURATION, OPT_SPEED, OPT_OPEN_TIMEOUT, OPT_QUIET, OPT_HELP,
+       OPT_ATTACH_EXISTING, OPT_KEEP, OPT_VERSION };
 
 int main(int argc, char **argv)
 {
@@ -425,15 +502,21 @@ int main(int argc, char **argv)
 		{ "open-timeout-ms", required_argument, NULL, OPT_OPEN_TIMEOUT },
 		{ "quiet", no_argument, NULL, OPT_QUIET },
 		{ "help", no_argument, NULL, OPT_HELP },
+		{ "attach-existing", required_argument, NULL,
+		  OPT_ATTACH_EXISTING },
+		{ "keep", no_argument, NULL, OPT_KEEP },
+		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct sim_plan plan = { .naccounts = 12, .nprocs = 3, .speed = 1 };
-	const char *segment = NULL, *scenario = "all";
+	const char *segment = NULL, *existing = NULL, *scenario = "all";
+	char own_name[64];
+	bool keep = false;
 	double duration = -1, speed = 1;
 	uint32_t open_ms = 0;
 	struct fleet fl = { .plan = &plan, .restart_idx = -1 };
 	struct sigaction sa;
-	bool created;
+	bool created = false;
 	int opt, rc;
 
 	opterr = 0;
@@ -482,6 +565,16 @@ int main(int argc, char **argv)
 		case OPT_HELP:
 			usage(stdout);
 			return CLI_EXIT_OK;
+		case OPT_VERSION:
+			printf("isosim %d.%d.%d\n", ISO_VERSION_MAJOR,
+			       ISO_VERSION_MINOR, ISO_VERSION_PATCH);
+			return CLI_EXIT_OK;
+		case OPT_ATTACH_EXISTING:
+			existing = optarg;
+			break;
+		case OPT_KEEP:
+			keep = true;
+			break;
 		default:
 			if (optopt)
 				cli_error(SIM_PROG, "option '%s' needs a value",
@@ -522,10 +615,24 @@ int main(int argc, char **argv)
 		return CLI_EXIT_USAGE;
 	}
 
-	plan.segment = cli_segment(segment);
+	if (segment && existing) {
+		cli_error(SIM_PROG, "--segment creates a segment and "
+			  "--attach-existing drives one that exists: give one");
+		return CLI_EXIT_USAGE;
+	}
+	if (existing && keep) {
+		cli_error(SIM_PROG, "--keep: isosim never removes a segment it "
+			  "did not create, so --attach-existing keeps it anyway");
+		return CLI_EXIT_USAGE;
+	}
+	/* Never $ISOREG_SEGMENT or /isoreg: a name no one else uses. */
+	snprintf(own_name, sizeof(own_name), "/isosim-%u-%d",
+		 (unsigned)getuid(), (int)getpid());
+	plan.segment = existing ? existing : segment ? segment : own_name;
 	if (plan.segment[0] != '/' || !plan.segment[1]) {
-		cli_error(SIM_PROG, "--segment: '%s' is not a shm name like "
-			  "/isoreg", plan.segment);
+		cli_error(SIM_PROG, "%s: '%s' is not a shm name like "
+			  "/isosim-demo", existing ? "--attach-existing" :
+			  "--segment", plan.segment);
 		return CLI_EXIT_USAGE;
 	}
 	sim_plan_timings(&plan, speed, open_ms);
@@ -549,7 +656,7 @@ int main(int argc, char **argv)
 			  "faulted accounts may not trip (add --procs)",
 			  plan.naccounts / plan.nprocs);
 
-	rc = prepare_segment(&plan, &created);
+	rc = prepare_segment(&plan, existing != NULL, &created);
 	if (rc)
 		goto out;
 	fl.sb = sim_scoreboard_map(&plan);
@@ -578,7 +685,7 @@ int main(int argc, char **argv)
 			snprintf(until, sizeof(until), "until ^C");
 		say(&plan, "segment %s (%s): %u accounts, %u traders, "
 		    "scenario %s, phase %.1fs, open timeout %ums, %s",
-		    plan.segment, created ? "created" : "existing",
+		    plan.segment, created ? "created" : "existing, attached",
 		    plan.naccounts, plan.nprocs, scenario,
 		    (double)plan.phase_ns / 1e9, plan.cfg.open_timeout_ms,
 		    until);
@@ -594,6 +701,7 @@ int main(int argc, char **argv)
 	}
 	rc = final_report(&fl);
 out:
+	finish_segment(&plan, created, keep);
 	sim_scoreboard_unmap(&plan, fl.sb);
 	free(fl.pids);
 	free(plan.accounts);

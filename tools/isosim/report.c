@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "sim.h"
+#include "../common/broker_rule.h"
 
 #define LIST_MAX 8 /* names printed per list before "+N more" */
 
@@ -78,9 +79,10 @@ static void print_registry(iso_reg_t *reg, const struct iso_report *rep)
 	printf("  per broker:\n");
 	for (uint32_t b = 0; b < rep->brokers_count && b < ISO_REPORT_MAX_BROKERS;
 	     b++)
-		printf("    %-15s %4u accounts, %u unhealthy, %u degraded\n",
+		printf("    %-15s %4u accounts, %u unhealthy, %u degraded%s\n",
 		       rep->brokers[b].broker, rep->brokers[b].accounts,
-		       rep->brokers[b].unhealthy, rep->brokers[b].degraded);
+		       rep->brokers[b].unhealthy, rep->brokers[b].degraded,
+		       broker_incident(&rep->brokers[b]) ? " (broker-wide)" : "");
 	if (rep->brokers_dropped)
 		printf("    (+%u brokers not listed)\n", rep->brokers_dropped);
 }

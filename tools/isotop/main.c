@@ -32,7 +32,7 @@ static void top_usage(FILE *out)
 "the recent breaker transitions. Attaches read-only.\n"
 "\n"
 "Options:\n"
-"  --segment NAME      segment to watch (default: $ISOREG_SEGMENT, else %s)\n"
+"  -s, --segment NAME  segment to watch (default: $ISOREG_SEGMENT, else %s)\n"
 "  --owner USER|UID    trust a segment of that owner (default: $ISOREG_OWNER,\n"
 "                      else your own uid)\n"
 "  -d, --delay SECONDS refresh interval, fractional allowed (default 1)\n"
@@ -42,9 +42,11 @@ static void top_usage(FILE *out)
 "      --filter TEXT   only accounts whose key contains TEXT (any case)\n"
 "      --group         group the accounts by broker\n"
 "  -h, --help          this text\n"
+"      --version       print the version and exit\n"
 "\n"
 "Keys: s cycle sort, / filter (Enter applies, Esc cancels), b group by\n"
-"broker, + / - slower / faster refresh, arrows PgUp PgDn scroll, q quit.\n"
+"broker, + / - slower / faster refresh, arrows PgUp PgDn select, Enter\n"
+"details of the selected account (Esc back), ? help, q quit.\n"
 "\n"
 "Exit status: 0 ok, 1 runtime error (e.g. no such segment), 2 usage.\n",
 		ISO_DEFAULT_SEGMENT);
@@ -191,12 +193,12 @@ int top_app_refresh(struct top_app *app)
 	return 0;
 }
 
-enum { OPT_SEGMENT = 256, OPT_SORT, OPT_FILTER, OPT_GROUP, OPT_OWNER };
+enum { OPT_SORT = 256, OPT_FILTER, OPT_GROUP, OPT_OWNER, OPT_VERSION };
 
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "segment", required_argument, NULL, OPT_SEGMENT },
+		{ "segment", required_argument, NULL, 's' },
 		{ "delay", required_argument, NULL, 'd' },
 		{ "batch", no_argument, NULL, 'b' },
 		{ "iterations", required_argument, NULL, 'n' },
@@ -205,18 +207,19 @@ int main(int argc, char **argv)
 		{ "group", no_argument, NULL, OPT_GROUP },
 		{ "owner", required_argument, NULL, OPT_OWNER },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct top_app app = { .interval_s = 1.0 };
-	const char *filter = "";
+	const char *filter = "", *segment_arg;
 	int sort = TOP_SORT_SEVERITY;
 	bool batch = false, group = false;
 	int c, rc;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":d:bn:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":s:d:bn:h", longopts, NULL)) != -1) {
 		switch (c) {
-		case OPT_SEGMENT:
+		case 's': /* the letter isoctl uses too */
 			if (!*optarg)
 				return top_usage_error("--segment needs a name%s", "");
 			app.segment = optarg;
@@ -268,6 +271,10 @@ int main(int argc, char **argv)
 		case 'h':
 			top_usage(stdout);
 			return 0;
+		case OPT_VERSION:
+			printf("isotop %d.%d.%d\n", ISO_VERSION_MAJOR,
+			       ISO_VERSION_MINOR, ISO_VERSION_PATCH);
+			return 0;
 		case ':':
 			return top_usage_error("option '%s' needs a value", argv[optind - 1]);
 		default:
@@ -276,10 +283,12 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc)
 		return top_usage_error("unexpected argument '%s'", argv[optind]);
+	segment_arg = app.segment;
 	app.segment = cli_segment(app.segment);
 
-	if (tool_attach("isotop", app.segment, ISO_ATTACH_RDONLY, &app.reg))
-		return 1;
+	rc = tool_attach("isotop", segment_arg, ISO_ATTACH_RDONLY, &app.reg);
+	if (rc != CLI_EXIT_OK)
+		return rc; /* 2 for a malformed name, 1 otherwise */
 	top_model_init(&app.model, app.reg);
 	top_model_set_view(&app.model, (enum top_sort)sort, group, filter);
 	top_events_init(&app.events);

@@ -40,11 +40,6 @@ int top_sort_parse(const char *name)
 	return -1;
 }
 
-bool top_broker_incident(const struct iso_broker_summary *b)
-{
-	return b && b->accounts > 0 && 2u * b->unhealthy > b->accounts;
-}
-
 void top_model_init(struct top_model *m, iso_reg_t *reg)
 {
 	memset(m, 0, sizeof(*m));

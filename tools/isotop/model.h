@@ -100,9 +100,6 @@ const struct top_row *top_model_row(const struct top_model *m, size_t i);
 const struct iso_broker_summary *top_model_broker(const struct top_model *m,
 						  const char *broker);
 
-/** top_broker_incident - most of the broker's accounts are unhealthy. */
-bool top_broker_incident(const struct iso_broker_summary *b);
-
 /** top_sort_name - "severity", "fail/s", "ops/s", "key". */
 const char *top_sort_name(enum top_sort s);
 

@@ -15,6 +15,7 @@
 
 #include <curses.h>
 
+#include "detail.h"
 #include "isotop.h"
 
 /* The +/- keys step through these intervals. */
@@ -24,8 +25,14 @@ static const double top_steps[] = { 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60 };
 #define TOP_KEY_ESC 27
 #define TOP_KEY_CTRL(c) ((c) & 0x1f)
 
+/* What fills the screen: the table, the key help (?) or one account (Enter). */
+enum top_mode { TOP_MODE_TABLE = 0, TOP_MODE_HELP, TOP_MODE_DETAIL };
+
 struct top_screen {
 	struct top_app *app;
+	enum top_mode mode;
+	size_t cursor;              /* selected table line (Enter shows it) */
+	struct top_detail detail;   /* the account of TOP_MODE_DETAIL */
 	attr_t attr[TOP_ST__COUNT]; /* curses attributes per frame style */
 	bool prompt;                /* typing a filter */
 	char input[TOP_FILTER_MAX + 1];
@@ -127,8 +134,9 @@ static void top_draw_line(struct top_screen *s, int y,
 }
 
 static const char top_help[] =
-	"s sort  / filter  b group  +/- interval  arrows scroll  q quit";
-static const char top_help_short[] = "s sort / filter b group +- q quit";
+	"s sort  / filter  b group  +/- interval  arrows select  "
+	"Enter details  ? help  q quit";
+static const char top_help_short[] = "s sort / filter b group Enter ? q quit";
 
 static void top_draw_status(struct top_screen *s)
 {
@@ -169,6 +177,83 @@ static void top_draw_status(struct top_screen *s)
 	wattrset(stdscr, A_NORMAL);
 }
 
+/* The key help overlay ('?'): what every key does, and where to read more. */
+static const char *const top_help_text[] = {
+	"isotop keys",
+	"",
+	"  s            cycle the sort: severity, fail/s, ops/s, key",
+	"  /            filter by key text (Enter applies, Esc cancels, ^U clears)",
+	"  b            group the accounts by broker",
+	"  + -          slower / faster refresh",
+	"  space        refresh now",
+	"  Up Down      select an account; PgUp PgDn Home End move by pages",
+	"  Enter        the selected account in full: breaker, counters by",
+	"               failure type, config in force, last transition,",
+	"               latency percentiles and its recent transitions",
+	"  Esc          back from the account to the table",
+	"  ^L           redraw the screen",
+	"  ?            this help",
+	"  q            quit",
+	"",
+	"A broker is marked (broker-wide) when more than half of its accounts",
+	"are unhealthy and it has at least 3 accounts (the alert's rule).",
+	"isotop attaches read-only: nothing here changes the segment; act with",
+	"isoctl (halt, release, reset, config). man isotop has the rest.",
+	"",
+	"Press any key to return.",
+};
+
+/* Highlight table line @row (the frame's @row-th line of the window) if it
+ * is the selected one: its first word (the key, or a broker heading's
+ * "==") in reverse video, so the health colours further on stay. */
+static void top_mark_selected(struct top_screen *s, int y,
+			      const struct top_line *l, size_t row)
+{
+	int n;
+
+	if (l->section != TOP_SEC_ROWS || s->scroll + row != s->cursor)
+		return;
+	n = (int)strcspn(l->text, " ");
+	mvwchgat(stdscr, y, 0, n > 0 ? n : 1, A_REVERSE | A_BOLD, 0, NULL);
+}
+
+/* Draw the help or the detail view over the whole screen. */
+static void top_draw_overlay(struct top_screen *s)
+{
+	struct top_app *app = s->app;
+	int y = 0, lines = LINES;
+
+	werase(stdscr);
+	if (s->mode == TOP_MODE_HELP) {
+		for (size_t i = 0; i < sizeof(top_help_text) / sizeof(top_help_text[0]) &&
+				   y < lines; i++) {
+			wattrset(stdscr, i == 0 ? s->attr[TOP_ST_TITLE] : A_NORMAL);
+			mvwaddnstr(stdscr, y++, 0, top_help_text[i], COLS);
+		}
+	} else {
+		/* The fixed part takes 19 lines; the account's transitions
+		 * get the rest of the screen above the status line. */
+		int room = lines - 1 - 19;
+
+		if (top_detail_build(&s->detail, app->reg,
+				     room > 0 ? (unsigned)(room > 100 ? 100 : room) : 0,
+				     app->model.sample_unix_ms) < 0)
+			snprintf(app->error, sizeof(app->error),
+				 "out of memory laying out the account");
+		for (size_t i = 0; i < s->detail.n && y < lines - 1; i++) {
+			wattrset(stdscr, s->attr[s->detail.lines[i].style]);
+			mvwaddnstr(stdscr, y++, 0, s->detail.lines[i].text, COLS);
+		}
+		wattrset(stdscr, A_DIM);
+		mvwaddnstr(stdscr, lines - 1, 0,
+			   app->error[0] ? app->error :
+			   "Esc back to the table  ? help  q quit", COLS);
+	}
+	wattrset(stdscr, A_NORMAL);
+	wnoutrefresh(stdscr);
+	doupdate();
+}
+
 /* Lay out a frame for the current screen size and draw it whole. */
 static void top_draw(struct top_screen *s)
 {
@@ -203,6 +288,10 @@ static void top_draw(struct top_screen *s)
 		top_frame_build(f, &app->model, &app->events, &fo);
 	}
 
+	if (s->mode != TOP_MODE_TABLE) {
+		top_draw_overlay(s);
+		return;
+	}
 	werase(stdscr);
 	y = 0;
 	ev_y = lines - 1 - (fo.max_events ? (int)fo.max_events + 1 : 0);
@@ -219,7 +308,9 @@ static void top_draw(struct top_screen *s)
 		}
 		if (y >= lines - 1)
 			break;
-		top_draw_line(s, y++, l);
+		top_draw_line(s, y, l);
+		top_mark_selected(s, y, l, i - top_frame_first(f, TOP_SEC_ROWS));
+		y++;
 	}
 	top_draw_status(s);
 	wnoutrefresh(stdscr);
@@ -259,6 +350,7 @@ static void top_prompt_key(struct top_screen *s, int ch)
 		s->prompt = false;
 		top_model_set_view(m, m->sort, m->group, s->input);
 		s->scroll = 0;
+		s->cursor = 0;
 		break;
 	case KEY_BACKSPACE:
 	case 127:
@@ -278,6 +370,102 @@ static void top_prompt_key(struct top_screen *s, int ch)
 	}
 }
 
+/* Move the selection by one line, a page or to an end, and scroll so that
+ * it stays in view. */
+static void top_move_cursor(struct top_screen *s, int ch, size_t page)
+{
+	size_t last = s->rows_total ? s->rows_total - 1 : 0;
+
+	switch (ch) {
+	case KEY_UP:
+		if (s->cursor)
+			s->cursor--;
+		break;
+	case KEY_DOWN:
+		s->cursor++;
+		break;
+	case KEY_PPAGE:
+		s->cursor = s->cursor > page ? s->cursor - page : 0;
+		break;
+	case KEY_NPAGE:
+		s->cursor += page;
+		break;
+	case KEY_HOME:
+		s->cursor = 0;
+		break;
+	default: /* KEY_END */
+		s->cursor = last;
+		break;
+	}
+	if (s->cursor > last)
+		s->cursor = last;
+	if (s->cursor < s->scroll)
+		s->scroll = s->cursor;
+	else if (s->cursor >= s->scroll + page)
+		s->scroll = s->cursor - page + 1;
+}
+
+/*
+ * Show the account on the selected table line in full. When grouped by
+ * broker, the table has a heading line before each broker's first row
+ * (frame.c's top_table); a heading selects that broker's first account.
+ */
+static void top_open_detail(struct top_screen *s)
+{
+	const struct top_model *m = &s->app->model;
+	size_t line = 0;
+
+	for (size_t i = 0; i < m->n_view; i++) {
+		const struct top_row *r = top_model_row(m, i);
+
+		if (m->group &&
+		    (i == 0 || strcmp(r->broker, top_model_row(m, i - 1)->broker)))
+			line++;
+		if (line >= s->cursor) {
+			snprintf(s->detail.key, sizeof(s->detail.key), "%s",
+				 r->key);
+			s->mode = TOP_MODE_DETAIL;
+			return;
+		}
+		line++;
+	}
+}
+
+/* A key while the help or the detail view is up; returns false to quit. */
+static bool top_overlay_key(struct top_screen *s, int ch)
+{
+	if (s->mode == TOP_MODE_HELP) {
+		s->mode = TOP_MODE_TABLE; /* any key */
+		return true;
+	}
+	switch (ch) {
+	case 'q':
+	case 'Q':
+		return false;
+	case '?':
+		s->mode = TOP_MODE_HELP;
+		break;
+	case ' ':
+		s->next_ns = 0;
+		break;
+	case TOP_KEY_CTRL('l'):
+		clearok(curscr, TRUE);
+		break;
+	case TOP_KEY_ESC:
+	case '\r':
+	case '\n':
+	case KEY_ENTER:
+	case KEY_LEFT:
+	case KEY_BACKSPACE:
+	case 127:
+		s->mode = TOP_MODE_TABLE;
+		break;
+	default:
+		break;
+	}
+	return true;
+}
+
 /* A key in normal mode; returns false to quit. */
 static bool top_key(struct top_screen *s, int ch)
 {
@@ -285,10 +473,21 @@ static bool top_key(struct top_screen *s, int ch)
 	struct top_model *m = &app->model;
 	size_t page = s->table_h ? s->table_h : 1;
 
+	if (s->mode != TOP_MODE_TABLE)
+		return top_overlay_key(s, ch);
 	switch (ch) {
 	case 'q':
 	case 'Q':
 		return false;
+	case '?':
+	case 'h':
+		s->mode = TOP_MODE_HELP;
+		break;
+	case '\r':
+	case '\n':
+	case KEY_ENTER:
+		top_open_detail(s);
+		break;
 	case 's':
 		top_model_set_view(m, (enum top_sort)((m->sort + 1) % TOP_SORT__COUNT),
 				   m->group, NULL);
@@ -316,25 +515,12 @@ static bool top_key(struct top_screen *s, int ch)
 		s->next_ns = 0; /* refresh now */
 		break;
 	case KEY_UP:
-		if (s->scroll)
-			s->scroll--;
-		break;
 	case KEY_DOWN:
-		if (s->scroll + page < s->rows_total)
-			s->scroll++;
-		break;
 	case KEY_PPAGE:
-		s->scroll = s->scroll > page ? s->scroll - page : 0;
-		break;
 	case KEY_NPAGE:
-		if (s->scroll + page < s->rows_total)
-			s->scroll += page;
-		break;
 	case KEY_HOME:
-		s->scroll = 0;
-		break;
 	case KEY_END:
-		s->scroll = s->rows_total > page ? s->rows_total - page : 0;
+		top_move_cursor(s, ch, page);
 		break;
 	case TOP_KEY_CTRL('l'):
 		clearok(curscr, TRUE);
@@ -393,5 +579,6 @@ int top_screen_run(struct top_app *app)
 	}
 	endwin();
 	delscreen(scr);
+	top_detail_free(&s.detail);
 	return 0;
 }
