@@ -1345,3 +1345,33 @@ Test(isoctl, report_marks_broker_wide_by_the_alert_rule)
 	cr_assert(strstr(R.out, "broker-wide: COINBASE 2/3"), "%s", R.out);
 	cr_assert_null(strstr(R.out, "broker-wide: KRAKEN"), "%s", R.out);
 }
+
+/* [R8] config overrides, per account and the segment default, are events
+ * with a reason and outlive the segment. */
+Test(isoctl, config_changes_are_logged_and_outlive_the_segment)
+{
+	json_object *o;
+
+	create_segment(&R);
+	ok(&R, "register", "user/cf/KRAKEN", NULL);
+	ok(&R, "config", "user/cf/KRAKEN", "failure_threshold=9", "--reason", "flaky api", NULL);
+	ok(&R, "config", "success_threshold=4", "--reason", "slower recovery", NULL);
+	ok(&R, "events", "--json", NULL);
+	cr_expect(strstr(R.out, "\"cause\":\"config\"") && strstr(R.out, "flaky api"),
+		  "%s", R.out);
+	cr_expect(strstr(R.out, "\"cause\":\"defaults\""),
+		  "a default change left no event: %s", R.out);
+	ok(&R, "unlink", "--force", NULL);
+	ok(&R, "create", "--capacity", "64", NULL);
+	o = status_json(&R, "user/cf/KRAKEN");
+	cr_expect_eq(jint(o, "config.failure_threshold"), 9, "the override was lost");
+	cr_expect_eq(jint(o, "config.success_threshold"), 3, "own override");
+	J.put(o);
+	ok(&R, "config", "--json", NULL);
+	o = json_parse(R.out);
+	cr_expect_eq(jint(o, "success_threshold"), 4, "the default was lost");
+	J.put(o);
+	ok(&R, "config", "user/cf/KRAKEN", "--default", NULL);
+	ok(&R, "state", NULL);
+	cr_expect_null(strstr(R.out, "config       user/cf"), "%s", R.out);
+}

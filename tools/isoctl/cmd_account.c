@@ -260,10 +260,12 @@ int isoctl_cmd_config(struct isoctl *ctx, int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "default", no_argument, NULL, 'd' },
+		{ "reason", required_argument, NULL, 'r' },
+		{ "no-state", no_argument, NULL, 'n' },
 		ISOCTL_COMMON_OPTS
 	};
-	bool json = false, to_default = false;
-	const char *keytext = NULL;
+	bool json = false, to_default = false, no_state = false;
+	const char *keytext = NULL, *reason = NULL;
 	struct iso_segment_info info;
 	struct iso_status st;
 	struct iso_config cfg;
@@ -274,15 +276,22 @@ int isoctl_cmd_config(struct isoctl *ctx, int argc, char **argv)
 	int c, rc, nfields;
 	char **fields;
 
-	while ((c = getopt_long(argc, argv, ISOCTL_SHORT_OPTS, longopts,
+	while ((c = getopt_long(argc, argv, ISOCTL_SHORT_OPTS "r:", longopts,
 				NULL)) != -1) {
 		if (c == 'j')
 			json = true;
 		else if (c == 'd')
 			to_default = true;
+		else if (c == 'r')
+			reason = optarg;
+		else if (c == 'n')
+			no_state = true;
 		else if ((rc = isoctl_common_opt(ctx, c, argc, argv)) >= 0)
 			return rc;
 	}
+	struct iso_op op = { .reason = reason };
+	if (iso_op_check(&op) < 0)
+		return isoctl_usage_error(ctx, "--reason: %s", iso_last_error());
 	/* A key has no '='; every field=value word has one. */
 	if (optind < argc && !strchr(argv[optind], '='))
 		keytext = argv[optind++];
@@ -316,7 +325,7 @@ int isoctl_cmd_config(struct isoctl *ctx, int argc, char **argv)
 				iso_detach(reg);
 				return rc;
 			}
-			rc = iso_configure_default(reg, &cfg);
+			rc = iso_configure_default_op(reg, &cfg, &op);
 			if (rc < 0) {
 				cli_iso_error(ctx->prog, "cannot change the "
 					      "segment default", rc);
@@ -330,7 +339,10 @@ int isoctl_cmd_config(struct isoctl *ctx, int argc, char **argv)
 		show_config(&cfg, nfields ? "segment default (changed)"
 					  : "segment default", json, false, false);
 		iso_detach(reg);
-		return CLI_EXIT_OK;
+		if (!nfields)
+			return CLI_EXIT_OK;
+		struct iso_state_entry d = { .kind = ISO_STATE_DEFAULTS, .config = cfg };
+		return isoctl_record_state(ctx, true, &d, reason, no_state);
 	}
 
 	rc = isoctl_lookup(ctx, keytext, !nfields && !to_default, &reg, &acct,
@@ -351,7 +363,7 @@ int isoctl_cmd_config(struct isoctl *ctx, int argc, char **argv)
 				return rc;
 			}
 		}
-		rc = iso_configure(&acct, to_default ? NULL : &cfg);
+		rc = iso_configure_op(&acct, to_default ? NULL : &cfg, &op);
 		if (rc == 0)
 			rc = iso_status(&acct, &st);
 	}
@@ -366,5 +378,10 @@ int isoctl_cmd_config(struct isoctl *ctx, int argc, char **argv)
 		 to_default ? " (reverted)" : nfields ? " (changed)" : "");
 	show_config(&st.config, what, json, true, st.config_override);
 	iso_detach(reg);
-	return CLI_EXIT_OK;
+	if (!nfields && !to_default)
+		return CLI_EXIT_OK;
+	/* The override outlives the segment (or leaves the state file). */
+	struct iso_state_entry e = { .kind = ISO_STATE_CONFIG, .key = key,
+				     .config = st.config };
+	return isoctl_record_state(ctx, !to_default, &e, reason, no_state);
 }

@@ -78,13 +78,17 @@ static int parse(struct isoctl *ctx, int argc, char **argv, enum op op,
 	return -1;
 }
 
-/* Record or drop the durable side; a failure there is reported, since
- * the action then would not outlive the segment. */
 static int durable(struct isoctl *ctx, const struct op_args *a, bool put,
 		   struct iso_state_entry *e)
 {
+	return isoctl_record_state(ctx, put, e, a->reason, a->no_state);
+}
+
+int isoctl_record_state(struct isoctl *ctx, bool put, struct iso_state_entry *e,
+			const char *reason, bool no_state)
+{
 	char path[4096];
-	if (a->no_state)
+	if (no_state)
 		return CLI_EXIT_OK;
 	if (iso_state_path(cli_segment(ctx->segment), path, sizeof(path)) < 0) {
 		cli_iso_error(ctx->prog, "state file", ISO_EINVAL);
@@ -94,7 +98,7 @@ static int durable(struct isoctl *ctx, const struct op_args *a, bool put,
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	e->time_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-	snprintf(e->reason, sizeof(e->reason), "%s", a->reason ? a->reason : "");
+	snprintf(e->reason, sizeof(e->reason), "%s", reason ? reason : "");
 	int rc = put ? iso_state_put(path, e) : iso_state_remove(path, e);
 	if (rc == ISO_ENOENT)
 		return CLI_EXIT_OK; /* nothing was recorded: nothing to drop */

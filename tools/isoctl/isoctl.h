@@ -101,6 +101,16 @@ int isoctl_lookup(struct isoctl *ctx, const char *text, bool rdonly,
 int isoctl_config_fields(struct isoctl *ctx, struct iso_config *cfg, int n,
 			 char **words);
 
+/**
+ * isoctl_record_state - record (@put) or drop entry @e in the segment's
+ * state file, stamped with the caller's uid, the time and @reason, unless
+ * @no_state. Dropping what was not recorded is no error. Returns
+ * CLI_EXIT_OK, or CLI_EXIT_RUNTIME after saying the action happened in
+ * the segment but will not outlive it.
+ */
+int isoctl_record_state(struct isoctl *ctx, bool put, struct iso_state_entry *e,
+			const char *reason, bool no_state);
+
 /* JSON builders (json.c). Each returns a new object owned by the caller. */
 json_object *isoctl_json_config(const struct iso_config *cfg);
 json_object *isoctl_json_status(const struct iso_status *st);

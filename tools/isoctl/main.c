@@ -162,7 +162,12 @@ static const struct isoctl_command commands[] = {
 	  "observe_only (0 or 1). Unnamed fields keep the value in force.\n"
 	  "open_timeout_ms above the max_open_timeout_ms in force is refused\n"
 	  "(exit 2) unless max_open_timeout_ms is given too: the cap is never\n"
-	  "raised behind the operator's back.\n" },
+	  "raised behind the operator's back.\n"
+	  "A change is an event (cause config, or defaults for the segment\n"
+	  "default) with your uid, pid and --reason TEXT, and is recorded in\n"
+	  "the state file ('isoctl state') so it holds again when the segment\n"
+	  "is created anew; --default drops KEY's record; --no-state records\n"
+	  "nothing.\n" },
 	{ "events", isoctl_cmd_events, "breaker transitions (of one account, since)",
 	  "usage: isoctl events [KEY] [--since TIME] [--last N] [--json]\n"
 	  "                     [--follow [--from-start] [--interval-ms N]]\n"
