@@ -34,7 +34,7 @@
 #include <sched.h>
 
 #include "failpoint.h"
-#include "slot.h"
+#include "directory.h"
 
 /* The slot an entry value names, if it is one we may follow. */
 static inline bool de_slot(iso_reg_t *reg, uint64_t hi, uint32_t *slot)

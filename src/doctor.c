@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "failpoint.h"
-#include "slot.h"
+#include "directory.h"
 
 /* A RESERVED slot: judge its owner, and settle it if the owner is dead. */
 static void doctor_reserved(iso_reg_t *reg, uint32_t i, iso_pair_t sw,

@@ -7,6 +7,7 @@
 #define ISO_INTERNAL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -59,6 +60,17 @@ uint64_t iso_now_ms(void);         /* breaker time: monotonic ms, coarse */
 uint64_t iso_stamp_ms(void);       /* slot cooldowns: monotonic ms, fine */
 int64_t iso_wall_ms(void);         /* Unix ms, cheap (coarse clock) */
 
+/* state.c: the words that start each kind of state-file entry. */
+extern const char *const iso_state_kind_word[];
+
+/* classify.c: one table row per code, shared by the classifiers. */
+struct code_row {
+	int code;
+	enum iso_failure_type type;
+};
+/** iso_code_lookup - the type of @code in @rows, or ISO_FAIL_UNKNOWN. */
+int iso_code_lookup(const struct code_row *rows, size_t n, int code);
+
 /* key.c */
 uint64_t iso_key_hash(const struct iso_key *key);
 bool iso_key_valid_stored(const char *type, const char *id,
@@ -80,41 +92,6 @@ enum iso_owner { ISO_OWNER_ALIVE, ISO_OWNER_DEAD, ISO_OWNER_FOREIGN };
 /** iso_owner_judge - is the reservation owner (@pid, @tag) alive? FOREIGN
  * when it lives in another pid namespace, where our pids mean nothing. */
 enum iso_owner iso_owner_judge(uint32_t pid, uint64_t tag);
-
-/*
- * directory.c: the shared key -> slot table [S3]. Entries name a slot and
- * its generation (layout.h). Writers only, except iso_dir_find and
- * iso_dir_entry_of, which also work read-only.
- */
-/** iso_dir_find - the account holding @key: a live entry whose slot holds
- * the key in that generation, LIVE or RESERVED (a registrant that died
- * after publishing its entry; a writer finishes its publication). Returns
- * 0 or ISO_ENOENT. */
-int iso_dir_find(iso_reg_t *reg, const struct iso_key *key, uint64_t hash,
-		 uint32_t *slot, uint32_t *gen);
-/** iso_dir_insert - publish (@slot, @gen) for @key, which this process has
- * reserved and filled. Returns 0, ISO_EEXIST with *found_slot and
- * *found_gen if the key is live elsewhere, or ISO_EFULL. Never waits. */
-int iso_dir_insert(iso_reg_t *reg, const struct iso_key *key, uint64_t hash,
-		   uint32_t slot, uint32_t gen, uint32_t *found_slot,
-		   uint32_t *found_gen);
-/** iso_dir_remove - tombstone the live entry (@hash, @slot, @gen), if it is
- * still there. One CAS on an entry naming that generation only. */
-int iso_dir_remove(iso_reg_t *reg, uint64_t hash, uint32_t slot, uint32_t gen);
-/** iso_dir_entry_of - the entry naming (@slot, @gen) on @hash's chain:
- * 1 live, 0 pending, -1 none. */
-int iso_dir_entry_of(iso_reg_t *reg, uint64_t hash, uint32_t slot,
-		     uint32_t gen);
-/** iso_dir_settle_slot - for doctor, on a reservation whose owner is dead:
- * searches the whole table (its hash may never have been written) for
- * entries naming (@slot, @gen). A live one: returns 1 (publish the slot).
- * Else tombstones the pending ones and returns 0. */
-int iso_dir_settle_slot(iso_reg_t *reg, uint32_t slot, uint32_t gen);
-/** iso_dir_entry_dead - whether entry value @hi names a slot generation
- * that is no longer LIVE or RESERVED (anyone may tombstone it). */
-bool iso_dir_entry_dead(iso_reg_t *reg, uint64_t hi);
-/** iso_dir_tombstone - CAS entry @i from exactly @v to a tombstone. */
-bool iso_dir_tombstone(iso_reg_t *reg, uint32_t i, iso_pair_t v);
 
 /* index.c: the per-process RCU index [S4]. */
 int iso_index_init(iso_reg_t *reg);

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "breaker.h"
-#include "internal.h"
+#include "directory.h"
 #include "support/util.h"
 
 static iso_reg_t *fresh(const char *tag, uint32_t cap)

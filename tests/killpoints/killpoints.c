@@ -39,7 +39,7 @@
 #include <unistd.h>
 
 #include "failpoint.h"
-#include "slot.h"
+#include "directory.h"
 #include "../support/chaos_util.h"
 #include "../support/util.h"
 
