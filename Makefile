@@ -4,7 +4,8 @@
 #   make test       install missing packages, build, run the whole suite:
 #                   plain, ASan+UBSan, TSan on the threaded tests
 #   make demo       the demo fleet (isosim) watched in isotop
-#   make bench      the measurement harnesses
+#   make bench      the measurement harnesses (and the Python binding's)
+#   make python     the Python binding: extension module + libisoreg.so
 #   make install    PREFIX=/usr/local DESTDIR=
 #
 # Quiet unless V=1. Several builds can live side by side: BUILD=build-x.
@@ -144,8 +145,8 @@ test:
 check-all: test
 
 bench:
-	$(Q)tools/scripts/deps.sh build
-	$(Q)$(MAKE) --no-print-directory BUILD=build-bench OPT=-O2 lib tools benches
+	$(Q)tools/scripts/deps.sh bench
+	$(Q)$(MAKE) --no-print-directory BUILD=build-bench OPT=-O2 lib tools benches python-ext
 	$(Q)tools/scripts/run-bench.sh build-bench
 
 demo:
