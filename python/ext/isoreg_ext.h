@@ -93,6 +93,10 @@ struct isoext_state {
 	PyObject *failure_values[ISO_FAIL__COUNT]; /* their .value strings */
 	PyObject *failure_code;      /* failure_type_code(ft) -> int */
 	PyObject *classify;          /* classify_exception(exc) -> (ft, s) */
+	PyObject *guard_outcome;     /* (classify, exc) -> (code, retry_ms) */
+	PyObject *blocked_error;     /* isoreg.errors.AccountBlockedError */
+	PyObject *guard_class;       /* isoreg.guard.Guard */
+	PyObject *health_members[ISO_HEALTH__COUNT]; /* AccountHealthStatus */
 	PyObject *health_values[ISO_HEALTH__COUNT]; /* "healthy", ... */
 	PyObject *breaker_names[ISO_BREAKER__COUNT]; /* "CLOSED", ... */
 	PyObject *reason_text[ISO_REASON__COUNT];  /* fixed texts only */
@@ -145,6 +149,24 @@ PyObject *isoext_config_tuple(const struct iso_config *cfg);
 
 /* The reason text of @p (cached when it has no number in it). */
 PyObject *isoext_reason(const iso_permit_t *p);
+
+/* registry.c, for guard.c: the handle of account @k (cache, else the
+ * library; @create registers), and its refresh after ISO_ESTALE.
+ * Return 0, 1 (absent, without @create) or -1 with an exception. */
+int isoext_handle(isoext_registry *self, PyObject *const *k, int create,
+		  iso_account_t *acct);
+int isoext_refresh(isoext_registry *self, PyObject *const *k, int create,
+		   iso_account_t *acct);
+int isoext_closed_error(isoext_registry *self);
+/* Vectorcall arguments by name into @out (NULL when absent). */
+int isoext_parse(const char *fn, PyObject *const *args, Py_ssize_t nargs,
+		 PyObject *kwnames, const char *const *names, int n,
+		 int required, PyObject **out);
+
+extern PyTypeObject isoext_guard_type;
+/* A new guard of class @type (GuardBase or isoreg.guard.Guard). */
+PyObject *isoext_guard_make(PyTypeObject *type, PyObject *m, PyObject *t,
+			    PyObject *i, PyObject *b, PyObject *classify);
 
 /* views.c: the reference's dicts. */
 PyObject *isoext_status_dict(const struct iso_status *st);

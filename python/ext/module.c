@@ -253,6 +253,36 @@ static PyObject *mod_bind(PyObject *m, PyObject *args)
 	Py_RETURN_NONE;
 }
 
+/*
+ * _bind_guard(AccountBlockedError, health_members, guard_outcome, Guard):
+ * what the C guard raises on a refusal, the AccountHealthStatus of each
+ * health code, the classifier of an exception that left a guard, and the
+ * class manager.guard() makes.
+ */
+static PyObject *mod_bind_guard(PyObject *m, PyObject *args)
+{
+	PyObject *blocked, *members, *outcome, *cls;
+
+	if (!PyArg_ParseTuple(args, "OO!OO!:_bind_guard", &blocked,
+			      &PyTuple_Type, &members, &outcome, &PyType_Type,
+			      &cls))
+		return NULL;
+	if (!PyType_IsSubtype((PyTypeObject *)cls, &isoext_guard_type))
+		return PyErr_Format(PyExc_TypeError,
+				    "_bind_guard: %R is not a GuardBase", cls);
+	if (PyTuple_GET_SIZE(members) != ISO_HEALTH__COUNT)
+		return PyErr_Format(PyExc_ValueError,
+				    "_bind_guard: %d health members expected",
+				    ISO_HEALTH__COUNT);
+	for (int h = 0; h < ISO_HEALTH__COUNT; h++)
+		Py_XSETREF(isoext_st.health_members[h],
+			   Py_NewRef(PyTuple_GET_ITEM(members, h)));
+	Py_XSETREF(isoext_st.blocked_error, Py_NewRef(blocked));
+	Py_XSETREF(isoext_st.guard_outcome, Py_NewRef(outcome));
+	Py_XSETREF(isoext_st.guard_class, Py_NewRef(cls));
+	Py_RETURN_NONE;
+}
+
 /* ----------------------------------------------------- names and codes */
 
 static PyObject *cstr(const char *s)
@@ -589,6 +619,7 @@ static PyMethodDef mod_methods[] = {
 	  "load(path): dlopen libisoreg.so at @path and resolve every "
 	  "function this binding calls (OSError if it cannot)" },
 	{ "_bind", mod_bind, METH_VARARGS, NULL },
+	{ "_bind_guard", mod_bind_guard, METH_VARARGS, NULL },
 	{ "strerror", mod_strerror, METH_O, "iso_strerror(code)" },
 	{ "last_error", mod_last_error, METH_NOARGS,
 	  "iso_last_error(): this thread's detail of its last failure" },
@@ -637,7 +668,8 @@ PyMODINIT_FUNC PyInit__isoreg(void)
 	PyObject *m;
 
 	if (PyType_Ready(&isoext_registry_type) < 0 ||
-	    PyType_Ready(&isoext_permit_type) < 0 || isoext_make_keys() < 0)
+	    PyType_Ready(&isoext_permit_type) < 0 ||
+	    PyType_Ready(&isoext_guard_type) < 0 || isoext_make_keys() < 0)
 		return NULL;
 	if (!(isoext_st.str_q = PyUnicode_InternFromString("?")))
 		return NULL;
@@ -646,7 +678,9 @@ PyMODINIT_FUNC PyInit__isoreg(void)
 	if (PyModule_AddObjectRef(m, "Registry",
 				  (PyObject *)&isoext_registry_type) < 0 ||
 	    PyModule_AddObjectRef(m, "Permit",
-				  (PyObject *)&isoext_permit_type) < 0)
+				  (PyObject *)&isoext_permit_type) < 0 ||
+	    PyModule_AddObjectRef(m, "GuardBase",
+				  (PyObject *)&isoext_guard_type) < 0)
 		goto fail;
 #define C(name) if (PyModule_AddIntConstant(m, #name, name) < 0) goto fail;
 	C(ISO_OK) C(ISO_EINVAL) C(ISO_ENOENT) C(ISO_EEXIST) C(ISO_EFULL)

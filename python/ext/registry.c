@@ -293,6 +293,23 @@ static int refresh(isoext_registry *self, PyObject *const *k, int create,
 	return handle_slow(self, k, create, acct);
 }
 
+int isoext_handle(isoext_registry *self, PyObject *const *k, int create,
+		  iso_account_t *acct)
+{
+	return handle(self, k, create, acct);
+}
+
+int isoext_refresh(isoext_registry *self, PyObject *const *k, int create,
+		   iso_account_t *acct)
+{
+	return refresh(self, k, create, acct);
+}
+
+int isoext_closed_error(isoext_registry *self)
+{
+	return closed_error(self);
+}
+
 /* ------------------------------------------------------ argument parsing */
 
 /*
@@ -300,7 +317,7 @@ static int refresh(isoext_registry *self, PyObject *const *k, int create,
  * the first @required must be given, the others are NULL when absent.
  * Returns 0, or -1 with the TypeError Python would raise.
  */
-static int parse(const char *fn, PyObject *const *args, Py_ssize_t nargs,
+int isoext_parse(const char *fn, PyObject *const *args, Py_ssize_t nargs,
 		 PyObject *kwnames, const char *const *names, int n,
 		 int required, PyObject **out)
 {
@@ -426,7 +443,7 @@ static PyObject *reg_can_execute(isoext_registry *self, PyObject *const *args,
 		k[0] = args[0];
 		k[1] = args[1];
 		k[2] = args[2];
-	} else if (parse("can_execute_operation", args, nargs, kwnames, names3,
+	} else if (isoext_parse("can_execute_operation", args, nargs, kwnames, names3,
 			 3, 3, k) < 0) {
 		return NULL;
 	}
@@ -465,7 +482,7 @@ static PyObject *reg_record_success(isoext_registry *self,
 		k[1] = args[1];
 		k[2] = args[2];
 		k[3] = NULL;
-	} else if (parse("record_success", args, nargs, kwnames, names, 4, 3,
+	} else if (isoext_parse("record_success", args, nargs, kwnames, names, 4, 3,
 			 k) < 0) {
 		return NULL;
 	}
@@ -539,7 +556,7 @@ static PyObject *reg_record_failure(isoext_registry *self,
 	uint64_t ns, retry_ms;
 	int rc, code;
 
-	if (parse("record_failure", args, nargs, kwnames, names, 7, 3, k) < 0)
+	if (isoext_parse("record_failure", args, nargs, kwnames, names, 7, 3, k) < 0)
 		return NULL;
 	retry = k[6];
 	if (!k[4]) {
@@ -600,7 +617,7 @@ static PyObject *reg_record_failure(isoext_registry *self,
 static int parse3(const char *fn, PyObject *const *args, Py_ssize_t nargs,
 		  PyObject *kwnames, PyObject **k)
 {
-	return parse(fn, args, nargs, kwnames, names3, 3, 3, k);
+	return isoext_parse(fn, args, nargs, kwnames, names3, 3, 3, k);
 }
 
 /* Raise UnknownAccountError for the operator's call @fn on key @k, which
@@ -807,7 +824,7 @@ static PyObject *reg_configure(isoext_registry *self, PyObject *const *args,
 	PyObject *k[4];
 	struct iso_config cfg;
 
-	if (parse("configure_account", args, nargs, kwnames, names, 4, 4, k) < 0)
+	if (isoext_parse("configure_account", args, nargs, kwnames, names, 4, 4, k) < 0)
 		return NULL;
 	if (k[3] != Py_None && isoext_config_from(k[3], &cfg) < 0)
 		return NULL;
@@ -854,6 +871,27 @@ static PyObject *reg_permit(isoext_registry *self, PyObject *const *args,
 fail:
 	Py_DECREF(p);
 	return NULL;
+}
+
+PyDoc_STRVAR(guard_doc,
+"guard(account_type, account_id, broker_type, classify=None)\n--\n\n"
+"A context manager around one operation of the account, `with` or\n"
+"`async with`; see isoreg.guard.Guard.");
+
+static PyObject *reg_guard(isoext_registry *self, PyObject *const *args,
+			   Py_ssize_t nargs, PyObject *kwnames)
+{
+	static const char *const names[] = { "account_type", "account_id",
+					     "broker_type", "classify" };
+	PyObject *k[4];
+	PyTypeObject *cls = isoext_st.guard_class
+				    ? (PyTypeObject *)isoext_st.guard_class
+				    : &isoext_guard_type;
+
+	if (isoext_parse("guard", args, nargs, kwnames, names, 4, 3, k) < 0)
+		return NULL;
+	return isoext_guard_make(cls, (PyObject *)self, k[0], k[1], k[2],
+				 k[3] ? k[3] : Py_None);
 }
 
 /* ------------------------------------------------------- the segment */
@@ -1056,6 +1094,7 @@ static PyMethodDef reg_methods[] = {
 	{ "_release", FN(reg_release), FAST, NULL },
 	{ "_configure", FN(reg_configure), FAST, NULL },
 	{ "_permit", FN(reg_permit), FAST, permit_doc },
+	{ "guard", FN(reg_guard), FAST, guard_doc },
 	{ "_attach", FN(reg_attach), METH_VARARGS,
 	  "_attach(name, flags, capacity, config_tuple|None[, timeout_ms]) "
 	  "-> ISO_* code" },

@@ -269,23 +269,20 @@ def _run_classifier(classify: Optional[Classifier],
     return r, None
 
 
-_BLANK = N.Permit()
-
-
-class Guard:
+class Guard(N.X.GuardBase):
     """One guarded operation of an account (`with manager.guard(...)` or
     `async with manager.guard(...)`).
 
     On entry it asks the breaker (and registers the account if needed); a
     refusal raises AccountBlockedError with the reason. The body is timed
-    with time.perf_counter_ns. On exit a normal end records a success; an
-    Exception is classified (classify_exception, or @classify) and recorded
-    as a failure with its Retry-After, then propagates. A BaseException that
-    is not an Exception (asyncio.CancelledError when a wait_for timed out or
-    a task was cancelled, KeyboardInterrupt) is recorded as an UNKNOWN
-    failure, as the C guard records an operation that left without an
-    outcome: never a success nobody claimed, and a probe permit is given
-    back at once.
+    with the monotonic clock time.perf_counter_ns reads. On exit a normal
+    end records a success; an Exception is classified (classify_exception,
+    or @classify) and recorded as a failure with its Retry-After, then
+    propagates. A BaseException that is not an Exception
+    (asyncio.CancelledError when a wait_for timed out or a task was
+    cancelled, KeyboardInterrupt) is recorded as an UNKNOWN failure, as the
+    C guard records an operation that left without an outcome: never a
+    success nobody claimed, and a probe permit is given back at once.
 
     Inside the block, `g.reason` is the breaker's answer ("Healthy",
     "Degraded but operational", ...), `g.status` the account's health at
@@ -293,45 +290,11 @@ class Guard:
 
     One Guard object serves one operation; every task of an asyncio program
     takes its own (manager.guard(...) makes a new one), so the permits of
-    concurrent operations never mix.
+    concurrent operations never mix. Entering, recording and the refusal
+    are C (isoreg._isoreg.GuardBase); classifying an exception is Python.
     """
 
-    __slots__ = ("manager", "key", "classify", "_p", "_t0", "_done")
-
-    def __init__(self, manager: AccountIsolationManager, account_type: str,
-                 account_id: str, broker_type: str,
-                 classify: Optional[Classifier] = None):
-        self.manager = manager
-        self.key = (account_type, account_id, broker_type)
-        self.classify = classify
-        self._p: Optional[N.Permit] = None
-        self._t0 = 0
-        self._done = False
-
-    @property
-    def reason(self) -> str:
-        return (self._p or _BLANK).reason
-
-    @property
-    def status(self) -> AccountHealthStatus:
-        return _HEALTH.get((self._p or _BLANK).health,
-                           AccountHealthStatus.HEALTHY)
-
-    @property
-    def account(self) -> str:
-        return "%s/%s/%s" % self.key
-
-    def __enter__(self) -> "Guard":
-        p = self.manager._permit(*self.key)
-        if not p.allowed:
-            retry = p.retry_in_ms / 1000.0 \
-                if p.reason_code == N.ISO_REASON_OPEN else None
-            raise AccountBlockedError(p.reason, p.account or self.account,
-                                      _HEALTH.get(p.health), retry)
-        self._p = p
-        self._done = False
-        self._t0 = time.perf_counter_ns()
-        return self
+    __slots__ = ()
 
     def fail(self, failure_type: Union[FailureType, str, None] = None,
              error: Any = None,
@@ -339,51 +302,35 @@ class Guard:
         """Record this operation as failed now (the block then ends without
         recording anything more). With @failure_type None, @error is
         classified."""
-        if self._p is None or self._done:
+        if not self._active:
             raise RuntimeError("Guard.fail: no operation in progress")
-        dt = time.perf_counter_ns() - self._t0
         if failure_type is None:
             failure_type, retry = classify_exception(error)
             if retry_after_seconds is None:
                 retry_after_seconds = retry
-        self._record_failure(failure_type_code(failure_type), dt,
-                             retry_after_seconds)
-
-    def _record_failure(self, code: int, dt: int,
-                        retry: Optional[float]) -> None:
-        self._done = True
-        rc = self._p.failure(code, dt, _retry_ms(retry))
-        # ISO_ESTALE: the account was retired while we worked; the outcome
-        # belongs to nobody now, and retrying on a new registration would
-        # credit work to an account that did not do it.
-        if rc and rc != N.ISO_ESTALE:
-            raise_for(rc, "record_failure %s/%s/%s" % self.key)
-
-    def __exit__(self, et, ev, tb) -> bool:
-        if self._p is None or self._done:
-            return False
-        dt = time.perf_counter_ns() - self._t0
-        if et is None:
-            self._done = True
-            rc = self._p.success(dt)
-            if rc and rc != N.ISO_ESTALE:
-                raise_for(rc, "record_success %s/%s/%s" % self.key)
-            return False
-        code, retry = _FT_CODE[FailureType.UNKNOWN_ERROR], None
-        if issubclass(et, Exception):
-            try:
-                ft, retry = _run_classifier(self.classify, ev)
-                code = failure_type_code(ft)
-            except Exception:
-                code, retry = _FT_CODE[FailureType.UNKNOWN_ERROR], None
-        self._record_failure(code, dt, retry)
-        return False
+        self._fail(failure_type_code(failure_type),
+                   _retry_ms(retry_after_seconds))
 
     async def __aenter__(self) -> "Guard":
         return self.__enter__()
 
     async def __aexit__(self, et, ev, tb) -> bool:
         return self.__exit__(et, ev, tb)
+
+
+_UNKNOWN_CODE = _FT_CODE[FailureType.UNKNOWN_ERROR]
+
+
+def _guard_outcome(classify: Optional[Classifier],
+                   exc: BaseException) -> Tuple[int, int]:
+    """(failure type code, retry-after ms) of an exception that left a
+    guard; UNKNOWN with no wait when the classifier fails or answers
+    nonsense. Never raises (the C guard calls it from __exit__)."""
+    try:
+        ft, retry = _run_classifier(classify, exc)
+        return failure_type_code(ft), _retry_ms(retry)
+    except Exception:
+        return _UNKNOWN_CODE, 0
 
 
 def _retry_ms(seconds: Optional[float]) -> int:
@@ -437,3 +384,6 @@ def guarded(account_type: str, account_id: str, broker_type: str, *,
 # module last).
 N.X._bind(IsoregError, UnknownAccountError, tuple(_FT_LIST),
           failure_type_code, classify_exception)
+N.X._bind_guard(AccountBlockedError,
+                tuple(_HEALTH[h] for h in range(N.ISO_HEALTH__COUNT)),
+                _guard_outcome, Guard)

@@ -501,12 +501,8 @@ class AccountIsolationManager(N.Registry):
         Returns False if it was not registered."""
         return self._retire(account_type, account_id, broker_type)
 
-    def guard(self, account_type: str, account_id: str, broker_type: str,
-              classify=None):
-        """A context manager around one operation of the account, `with`
-        or `async with`; see isoreg.guard.Guard."""
-        return _guard.Guard(self, account_type, account_id, broker_type,
-                            classify)
+    # guard(account_type, account_id, broker_type, classify=None) is the C
+    # base's: it makes an isoreg.guard.Guard without a Python frame.
 
     def guarded(self, account_type: str, account_id: str, broker_type: str,
                 classify=None):
