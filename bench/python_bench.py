@@ -51,11 +51,20 @@ from isoreg import (AccountIsolationManager, CircuitBreakerConfig,  # noqa: E402
 import isoreg  # noqa: E402
 
 
+def _cb_version(mod):
+    try:
+        from importlib import metadata
+        return metadata.version("circuitbreaker")
+    except Exception:
+        return getattr(mod, "__version__", "?")
+
+
 def _import_circuitbreaker():
     """Debian's python3-circuitbreaker lives in /usr/lib/python3/dist-packages,
     which another python3 (a venv, pyenv) does not search: look there last."""
     try:
         import circuitbreaker
+        circuitbreaker.version = _cb_version(circuitbreaker)
         return circuitbreaker
     except ImportError:
         pass
@@ -64,6 +73,7 @@ def _import_circuitbreaker():
         sys.path.append(deb)
         try:
             import circuitbreaker
+            circuitbreaker.version = _cb_version(circuitbreaker)
             return circuitbreaker
         finally:
             sys.path.remove(deb)
@@ -492,7 +502,7 @@ def main(argv=None):
         "p99 = over all batches; x PEER = isoreg median / the peer's",
         "circuitbreaker: %s" % (
             "python3-circuitbreaker %s, one breaker, no key lookup"
-            % getattr(cbmod, "__version__", "?") if cbmod is not None else
+            % cbmod.version if cbmod is not None else
             "not installed (tools/scripts/deps.sh bench), rows left out"),
         "isoreg: %d operations recorded on the pair's account; library %s"
         % (recorded, isoreg.LIB_PATH),

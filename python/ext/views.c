@@ -13,7 +13,7 @@
 
 struct isoext_keys isoext_k;
 
-static int make_record_type(void);
+static int make_template(void);
 
 /* A dict with room for @n entries: a status dict grows through two
  * resizes otherwise, a fifth of its cost. _PyDict_NewPresized is CPython's
@@ -37,7 +37,7 @@ int isoext_make_keys(void)
 		return -1;
 	ISOEXT_KEYS(ISOEXT_MAKEKEY)
 #undef ISOEXT_MAKEKEY
-	return make_record_type();
+	return make_template();
 }
 
 /* The health and breaker names, from the library's own tables (SPEC's
@@ -93,30 +93,49 @@ static inline PyObject *time_or_none(int64_t ms)
  * The status dicts share one table of keys (a "split" dict, as CPython
  * makes for the attributes of a class's instances): each dict then holds
  * only its 23 values, 256 bytes instead of 830, and 10,000 of them fault
- * in a third of the memory. They are made the one way the C API offers:
- * the __dict__ of an instance of a private class whose attributes are set
- * in a fixed order. They are ordinary dicts to their users (a key added
- * later just turns one into a combined dict).
+ * in a third of the memory. The C API makes one such dict, the __dict__
+ * of an instance of a private class; PyDict_Copy of it is another sharing
+ * the same keys (a copy of the values, no lookups), whose values are then
+ * replaced. They are ordinary dicts to their users (a key added later just
+ * turns one into a combined dict); on an interpreter that makes combined
+ * dicts instead, the copy is an ordinary copy and nothing else changes.
  */
-static PyObject *record_type;
+static PyObject *template;
 
-static int make_record_type(void)
+static int make_template(void)
 {
-	record_type = PyObject_CallFunction((PyObject *)&PyType_Type, "s(O){}",
-					    "_status", &PyBaseObject_Type);
-	return record_type ? 0 : -1;
-}
+	PyObject *keys[] = {
+		isoext_k.account_type, isoext_k.account_id,
+		isoext_k.broker_type, isoext_k.status,
+		isoext_k.total_failures, isoext_k.consecutive_failures,
+		isoext_k.consecutive_successes, isoext_k.circuit_open,
+		isoext_k.circuit_half_open, isoext_k.quarantine_count,
+		isoext_k.last_failure_time, isoext_k.last_success_time,
+		isoext_k.average_operation_time_ms, isoext_k.failure_breakdown,
+		isoext_k.total_operations, isoext_k.total_successes,
+		isoext_k.breaker_state, isoext_k.retry_in_seconds,
+		isoext_k.ema_operation_time_ms, isoext_k.p50_operation_time_ms,
+		isoext_k.p99_operation_time_ms, isoext_k.probes_in_flight,
+		isoext_k.last_transition_time };
+	PyObject *cls, *proto;
 
-/* Store @v (consumed) as attribute @k of @o. Returns 0 or -1. */
-static inline int attr(PyObject *o, PyObject *k, PyObject *v)
-{
-	int rc;
-
-	if (!v)
+	cls = PyObject_CallFunction((PyObject *)&PyType_Type, "s(O){}",
+				    "_status", &PyBaseObject_Type);
+	if (!cls)
 		return -1;
-	rc = PyObject_SetAttr(o, k, v);
-	Py_DECREF(v);
-	return rc;
+	proto = PyObject_CallNoArgs(cls);
+	Py_DECREF(cls);
+	if (!proto)
+		return -1;
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (PyObject_SetAttr(proto, keys[i], Py_None) < 0) {
+			Py_DECREF(proto);
+			return -1;
+		}
+	}
+	template = PyObject_GenericGetDict(proto, NULL);
+	Py_DECREF(proto);
+	return template ? 0 : -1;
 }
 
 /* A str of the @n bytes at @p: built directly when they are ASCII (a key
@@ -172,42 +191,42 @@ static inline PyObject *shared(PyObject *o)
 static PyObject *status_dict(const struct iso_status *st,
 			     struct strcache *type_c, struct strcache *broker_c)
 {
-	PyObject *d = PyObject_CallNoArgs(record_type), *fb, *dict;
+	PyObject *d = PyDict_Copy(template), *fb;
 	int h = (int)st->health, b = (int)st->breaker;
 
 	if (!d)
 		return NULL;
 	if (h < 0 || h >= ISO_HEALTH__COUNT)
 		h = ISO_HEALTHY;
-	if (attr(d, isoext_k.account_type,
+	if (put(d, isoext_k.account_type,
 		field_str(type_c, st->key.type, sizeof(st->key.type))) ||
-	    attr(d, isoext_k.account_id,
+	    put(d, isoext_k.account_id,
 		field_str(NULL, st->key.id, sizeof(st->key.id))) ||
-	    attr(d, isoext_k.broker_type,
+	    put(d, isoext_k.broker_type,
 		field_str(broker_c, st->key.broker, sizeof(st->key.broker))) ||
-	    attr(d, isoext_k.status, shared(isoext_st.health_values[h])) ||
-	    attr(d, isoext_k.total_failures,
+	    put(d, isoext_k.status, shared(isoext_st.health_values[h])) ||
+	    put(d, isoext_k.total_failures,
 		PyLong_FromUnsignedLongLong(st->failures)) ||
-	    attr(d, isoext_k.consecutive_failures,
+	    put(d, isoext_k.consecutive_failures,
 		PyLong_FromUnsignedLong(st->consecutive_failures)) ||
-	    attr(d, isoext_k.consecutive_successes,
+	    put(d, isoext_k.consecutive_successes,
 		PyLong_FromUnsignedLong(st->consecutive_successes)) ||
 	    /* As in the reference, the circuit counts as open while it is
 	     * being probed; circuit_half_open tells the two apart. */
-	    attr(d, isoext_k.circuit_open,
+	    put(d, isoext_k.circuit_open,
 		PyBool_FromLong(b != ISO_BREAKER_CLOSED)) ||
-	    attr(d, isoext_k.circuit_half_open,
+	    put(d, isoext_k.circuit_half_open,
 		PyBool_FromLong(b == ISO_BREAKER_HALF_OPEN)) ||
-	    attr(d, isoext_k.quarantine_count,
+	    put(d, isoext_k.quarantine_count,
 		PyLong_FromUnsignedLongLong(st->quarantines)) ||
-	    attr(d, isoext_k.last_failure_time, time_or_none(st->last_failure_ms)) ||
-	    attr(d, isoext_k.last_success_time, time_or_none(st->last_success_ms)) ||
-	    attr(d, isoext_k.average_operation_time_ms,
+	    put(d, isoext_k.last_failure_time, time_or_none(st->last_failure_ms)) ||
+	    put(d, isoext_k.last_success_time, time_or_none(st->last_success_ms)) ||
+	    put(d, isoext_k.average_operation_time_ms,
 		PyFloat_FromDouble(st->avg_op_ms)))
 		goto fail;
 	if (!(fb = PyDict_New()))
 		goto fail;
-	if (attr(d, isoext_k.failure_breakdown, Py_NewRef(fb))) {
+	if (put(d, isoext_k.failure_breakdown, Py_NewRef(fb))) {
 		Py_DECREF(fb);
 		goto fail;
 	}
@@ -221,36 +240,34 @@ static PyObject *status_dict(const struct iso_status *st,
 		}
 	}
 	Py_DECREF(fb);
-	if (attr(d, isoext_k.total_operations,
+	if (put(d, isoext_k.total_operations,
 		PyLong_FromUnsignedLongLong(st->operations)) ||
-	    attr(d, isoext_k.total_successes,
+	    put(d, isoext_k.total_successes,
 		PyLong_FromUnsignedLongLong(st->successes)) ||
-	    attr(d, isoext_k.breaker_state,
+	    put(d, isoext_k.breaker_state,
 		shared(b >= 0 && b < ISO_BREAKER__COUNT
 			       ? isoext_st.breaker_names[b]
 			       : isoext_st.str_q)))
 		goto fail;
 	if (b == ISO_BREAKER_OPEN) {
-		if (attr(d, isoext_k.retry_in_seconds,
+		if (put(d, isoext_k.retry_in_seconds,
 			PyFloat_FromDouble((double)st->retry_in_ms / 1000.0)))
 			goto fail;
-	} else if (attr(d, isoext_k.retry_in_seconds, shared(Py_None))) {
+	} else if (put(d, isoext_k.retry_in_seconds, shared(Py_None))) {
 		goto fail;
 	}
-	if (attr(d, isoext_k.ema_operation_time_ms,
+	if (put(d, isoext_k.ema_operation_time_ms,
 		PyFloat_FromDouble(st->ema_op_ms)) ||
-	    attr(d, isoext_k.p50_operation_time_ms,
+	    put(d, isoext_k.p50_operation_time_ms,
 		PyFloat_FromDouble((double)st->p50_op_ns / 1e6)) ||
-	    attr(d, isoext_k.p99_operation_time_ms,
+	    put(d, isoext_k.p99_operation_time_ms,
 		PyFloat_FromDouble((double)st->p99_op_ns / 1e6)) ||
-	    attr(d, isoext_k.probes_in_flight,
+	    put(d, isoext_k.probes_in_flight,
 		PyLong_FromUnsignedLong(st->probes_in_flight)) ||
-	    attr(d, isoext_k.last_transition_time,
+	    put(d, isoext_k.last_transition_time,
 		time_or_none(st->last_transition_ms)))
 		goto fail;
-	dict = PyObject_GenericGetDict(d, NULL);
-	Py_DECREF(d);
-	return dict;
+	return d;
 fail:
 	Py_DECREF(d);
 	return NULL;
