@@ -90,7 +90,9 @@ class SweepTests(unittest.TestCase):
         self.assertRegex(seg, r"^/isoreg-py-\d+-%d-\d+-\d+-[0-9a-f]{8}$"
                          % p.pid)
         self.assertTrue(os.path.exists(SHM + seg))
-        self.assertIn(seg, sweep_private_segments())
+        # (Another test run on the machine may sweep it first: what matters
+        # is that it is gone.)
+        sweep_private_segments()
         self.assertFalse(os.path.exists(SHM + seg))
 
     def test_the_next_private_manager_sweeps(self):
@@ -124,7 +126,7 @@ class SweepTests(unittest.TestCase):
         # creator is gone and its pid reused.
         path = plant(self.name(os.getpid(), 1))
         self.planted.append(path)
-        self.assertIn("/" + os.path.basename(path), sweep_private_segments())
+        sweep_private_segments()
         self.assertFalse(os.path.exists(path))
 
     def test_only_our_own_kind_is_swept(self):
@@ -149,8 +151,9 @@ class SweepTests(unittest.TestCase):
         gone = plant(self.name(pid, 9))
         self.planted.append(gone)
         swept = sweep_private_segments()
-        self.assertEqual(swept, ["/" + os.path.basename(gone)])
+        self.assertFalse(os.path.exists(gone))
         for path in keep:
+            self.assertNotIn("/" + os.path.basename(path), swept)
             with self.subTest(path=path):
                 self.assertTrue(os.path.lexists(path))
         self.assertTrue(os.path.isdir(d))
