@@ -270,15 +270,8 @@ static PyObject *guard_exit(isoext_guard *g, PyObject *const *args,
 		code = ISO_FAIL_UNKNOWN;
 		if (PyType_Check(et) &&
 		    PyType_IsSubtype((PyTypeObject *)et,
-				     (PyTypeObject *)PyExc_Exception)) {
-			PyObject *saved_t, *saved_v, *saved_tb;
-
-			/* The classifier runs Python code: keep whatever
-			 * exception state the caller has. */
-			PyErr_Fetch(&saved_t, &saved_v, &saved_tb);
+				     (PyTypeObject *)PyExc_Exception))
 			outcome_of(g, ev, &code, &retry_ms);
-			PyErr_Restore(saved_t, saved_v, saved_tb);
-		}
 	}
 	if (record(g, code, dt, retry_ms) < 0)
 		return NULL;

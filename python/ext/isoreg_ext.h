@@ -70,19 +70,7 @@ typedef struct {
 	struct iso_config override; /* applied to every account registered */
 } isoext_registry;
 
-/* One acquired permit, for guard(): the account, the decision, the
- * registry it came from (kept alive while the permit is). */
-typedef struct {
-	PyObject_HEAD
-	isoext_registry *owner; /* NULL for a blank permit */
-	iso_account_t acct;
-	iso_permit_t permit;
-	int rc;   /* 0 allowed, ISO_EOPEN refused */
-	int done; /* an outcome was recorded */
-} isoext_permit;
-
 extern PyTypeObject isoext_registry_type;
-extern PyTypeObject isoext_permit_type;
 
 /* Objects the module keeps: set by _isoreg._bind() from isoreg's Python
  * side, or made at load time from the library's own names. */

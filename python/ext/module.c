@@ -668,7 +668,6 @@ PyMODINIT_FUNC PyInit__isoreg(void)
 	PyObject *m;
 
 	if (PyType_Ready(&isoext_registry_type) < 0 ||
-	    PyType_Ready(&isoext_permit_type) < 0 ||
 	    PyType_Ready(&isoext_guard_type) < 0 || isoext_make_keys() < 0)
 		return NULL;
 	if (!(isoext_st.str_q = PyUnicode_InternFromString("?")))
@@ -677,8 +676,6 @@ PyMODINIT_FUNC PyInit__isoreg(void)
 		return NULL;
 	if (PyModule_AddObjectRef(m, "Registry",
 				  (PyObject *)&isoext_registry_type) < 0 ||
-	    PyModule_AddObjectRef(m, "Permit",
-				  (PyObject *)&isoext_permit_type) < 0 ||
 	    PyModule_AddObjectRef(m, "GuardBase",
 				  (PyObject *)&isoext_guard_type) < 0)
 		goto fail;

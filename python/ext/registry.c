@@ -197,8 +197,10 @@ static const char *key_part(PyObject *o, const char *field)
 			     field, o);
 		return NULL;
 	}
-	if (PyUnicode_READY(o) < 0)
+#if PY_VERSION_HEX < 0x030C0000
+	if (PyUnicode_READY(o) < 0) /* a no-op, deprecated, from 3.12 */
 		return NULL;
+#endif
 	if (!PyUnicode_IS_ASCII(o)) {
 		PyErr_Format(PyExc_ValueError, "%s: %R is not printable ASCII",
 			     field, o);
@@ -832,47 +834,6 @@ static PyObject *reg_configure(isoext_registry *self, PyObject *const *args,
 		       k[3] == Py_None ? NULL : &cfg, 1);
 }
 
-PyDoc_STRVAR(permit_doc,
-"_permit(account_type, account_id, broker_type) -> Permit\n--\n\n"
-"Ask the breaker for one guarded operation (registers the account if\n"
-"needed). The Permit says whether it was allowed and records the outcome\n"
-"with the permit it holds [B6].");
-
-static PyObject *reg_permit(isoext_registry *self, PyObject *const *args,
-			    Py_ssize_t nargs, PyObject *kwnames)
-{
-	PyObject *k[3];
-	isoext_permit *p;
-	int rc;
-
-	if (parse3("guard", args, nargs, kwnames, k) < 0)
-		return NULL;
-	p = PyObject_New(isoext_permit, &isoext_permit_type);
-	if (!p)
-		return NULL;
-	p->owner = NULL;
-	p->done = 0;
-	memset(&p->permit, 0, sizeof(p->permit));
-	if (handle(self, k, 1, &p->acct) < 0)
-		goto fail;
-	rc = isoext.iso_acquire(&p->acct, &p->permit);
-	if (rc == ISO_ESTALE) {
-		if (refresh(self, k, 1, &p->acct) < 0)
-			goto fail;
-		rc = isoext.iso_acquire(&p->acct, &p->permit);
-	}
-	if (rc != 0 && rc != ISO_EOPEN) {
-		isoext_raise_key(rc, "acquire", k);
-		goto fail;
-	}
-	p->rc = rc;
-	p->owner = (isoext_registry *)Py_NewRef(self);
-	return (PyObject *)p;
-fail:
-	Py_DECREF(p);
-	return NULL;
-}
-
 PyDoc_STRVAR(guard_doc,
 "guard(account_type, account_id, broker_type, classify=None)\n--\n\n"
 "A context manager around one operation of the account, `with` or\n"
@@ -1093,7 +1054,6 @@ static PyMethodDef reg_methods[] = {
 	{ "_halt", FN(reg_halt), FAST, NULL },
 	{ "_release", FN(reg_release), FAST, NULL },
 	{ "_configure", FN(reg_configure), FAST, NULL },
-	{ "_permit", FN(reg_permit), FAST, permit_doc },
 	{ "guard", FN(reg_guard), FAST, guard_doc },
 	{ "_attach", FN(reg_attach), METH_VARARGS,
 	  "_attach(name, flags, capacity, config_tuple|None[, timeout_ms]) "
@@ -1121,148 +1081,4 @@ PyTypeObject isoext_registry_type = {
 	.tp_dealloc = (destructor)reg_dealloc,
 	.tp_methods = reg_methods,
 	.tp_getset = reg_getset,
-};
-
-/* --------------------------------------------------------- the permit */
-
-/* Whether @p may record: acquired, allowed, not yet recorded, and its
- * registry still attached to the segment the handle points into. */
-static int permit_usable(isoext_permit *p)
-{
-	if (!p->owner || p->rc != 0) {
-		PyErr_SetString(PyExc_RuntimeError,
-				"Permit: no operation in progress (refused or "
-				"never acquired)");
-		return 0;
-	}
-	if (!p->owner->reg || p->owner->reg != p->acct.reg) {
-		closed_error(p->owner);
-		return 0;
-	}
-	return 1;
-}
-
-static PyObject *permit_success(isoext_permit *p, PyObject *arg)
-{
-	uint64_t ns;
-
-	if (!permit_usable(p) ||
-	    isoext_to_u64(arg, "op_ns", UINT64_MAX, &ns) < 0)
-		return NULL;
-	p->done = 1;
-	return PyLong_FromLong(isoext.iso_record_success(&p->acct, &p->permit,
-							  ns));
-}
-
-static PyObject *permit_failure(isoext_permit *p, PyObject *args)
-{
-	PyObject *code_o, *ns_o, *retry_o;
-	uint64_t code, ns, retry;
-
-	if (!PyArg_ParseTuple(args, "OOO:failure", &code_o, &ns_o, &retry_o))
-		return NULL;
-	if (!permit_usable(p) ||
-	    isoext_to_u64(code_o, "failure type", ISO_FAIL__COUNT - 1,
-			  &code) < 0 ||
-	    isoext_to_u64(ns_o, "op_ns", UINT64_MAX, &ns) < 0 ||
-	    isoext_to_u64(retry_o, "retry_after_ms", UINT64_MAX, &retry) < 0)
-		return NULL;
-	p->done = 1;
-	return PyLong_FromLong(isoext.iso_record_failure_retry(
-		&p->acct, &p->permit, (enum iso_failure_type)code, ns, retry));
-}
-
-static PyObject *permit_get_allowed(isoext_permit *p, void *unused)
-{
-	return PyBool_FromLong(p->owner && p->rc == 0);
-}
-
-static PyObject *permit_get_reason(isoext_permit *p, void *unused)
-{
-	return isoext_reason(&p->permit);
-}
-
-static PyObject *permit_get_reason_code(isoext_permit *p, void *unused)
-{
-	return PyLong_FromLong(p->permit.reason);
-}
-
-static PyObject *permit_get_health(isoext_permit *p, void *unused)
-{
-	return PyLong_FromLong(p->permit.health);
-}
-
-static PyObject *permit_get_retry(isoext_permit *p, void *unused)
-{
-	return PyLong_FromUnsignedLongLong(p->permit.retry_in_ms);
-}
-
-/* The account's key "type/id/BROKER" as the library has it, or None. */
-static PyObject *permit_get_account(isoext_permit *p, void *unused)
-{
-	struct iso_key key;
-	char text[ISO_KEY_STR_MAX + 1];
-	int n;
-
-	if (!p->owner || !p->owner->reg || p->owner->reg != p->acct.reg ||
-	    isoext.iso_account_key(&p->acct, &key) < 0)
-		Py_RETURN_NONE;
-	n = isoext.iso_key_format(&key, text, sizeof(text));
-	if (n < 0)
-		Py_RETURN_NONE;
-	return PyUnicode_DecodeASCII(text, (Py_ssize_t)strnlen(text, sizeof(text)),
-				     "replace");
-}
-
-static PyObject *permit_new(PyTypeObject *type, PyObject *args, PyObject *kw)
-{
-	isoext_permit *p;
-
-	if (!PyArg_ParseTuple(args, ":Permit"))
-		return NULL;
-	p = (isoext_permit *)type->tp_alloc(type, 0);
-	if (p) {
-		p->owner = NULL;
-		p->rc = ISO_EINVAL;
-		p->done = 0;
-		memset(&p->permit, 0, sizeof(p->permit));
-		memset(&p->acct, 0, sizeof(p->acct));
-	}
-	return (PyObject *)p;
-}
-
-static void permit_dealloc(isoext_permit *p)
-{
-	Py_XDECREF(p->owner);
-	Py_TYPE(p)->tp_free((PyObject *)p);
-}
-
-static PyMethodDef permit_methods[] = {
-	{ "success", FN(permit_success), METH_O,
-	  "success(op_ns) -> ISO_* code: record a success with this permit" },
-	{ "failure", FN(permit_failure), METH_VARARGS,
-	  "failure(type_code, op_ns, retry_after_ms) -> ISO_* code" },
-	{ NULL, NULL, 0, NULL }
-};
-
-static PyGetSetDef permit_getset[] = {
-	{ "allowed", (getter)permit_get_allowed, NULL, NULL, NULL },
-	{ "reason", (getter)permit_get_reason, NULL, NULL, NULL },
-	{ "reason_code", (getter)permit_get_reason_code, NULL, NULL, NULL },
-	{ "health", (getter)permit_get_health, NULL, NULL, NULL },
-	{ "retry_in_ms", (getter)permit_get_retry, NULL, NULL, NULL },
-	{ "account", (getter)permit_get_account, NULL, NULL, NULL },
-	{ NULL, NULL, NULL, NULL, NULL }
-};
-
-PyTypeObject isoext_permit_type = {
-	PyVarObject_HEAD_INIT(NULL, 0)
-	.tp_name = "isoreg._isoreg.Permit",
-	.tp_basicsize = sizeof(isoext_permit),
-	.tp_flags = Py_TPFLAGS_DEFAULT,
-	.tp_doc = "What the breaker decided for one guarded operation.",
-	.tp_new = permit_new,
-	.tp_dealloc = (destructor)permit_dealloc,
-	.tp_methods = permit_methods,
-	.tp_getset = permit_getset,
 };

@@ -15,20 +15,6 @@ struct isoext_keys isoext_k;
 
 static int make_template(void);
 
-/* A dict with room for @n entries: a status dict grows through two
- * resizes otherwise, a fifth of its cost. _PyDict_NewPresized is CPython's
- * own (exported, used by its bytecode for dict displays); PyDict_New is
- * the portable fallback. */
-static inline PyObject *dict_sized(Py_ssize_t n)
-{
-#if defined(PYPY_VERSION) || PY_VERSION_HEX >= 0x030E0000
-	(void)n;
-	return PyDict_New();
-#else
-	return _PyDict_NewPresized(n);
-#endif
-}
-
 /* Make the interned dictionary keys. Returns 0 or -1. */
 int isoext_make_keys(void)
 {

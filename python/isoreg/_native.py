@@ -74,7 +74,6 @@ ERROR_NAMES = {getattr(X, n): n for n in dir(X)
                if n.startswith("ISO_E") and getattr(X, n) < 0}
 
 Registry = X.Registry
-Permit = X.Permit
 
 strerror = X.strerror
 last_error = X.last_error
