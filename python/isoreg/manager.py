@@ -4,8 +4,9 @@ The reference keeps its accounts in a dict guarded by per-account locks,
 inside one process. Here the accounts live in the shared segment, so every
 process attached to it (C traders, isoctl, isotop, other Python processes)
 sees and moves the same breakers. This module keeps only process-local
-conveniences: the attachment and a cache of account handles, so the hot path
-is two C calls without a key lookup.
+conveniences: the attachment and, in its C base (isoreg._isoreg.Registry),
+a cache of account handles keyed by the caller's strings, so the hot path is
+a probe of that table and one library call.
 
 What it must never do: keep account state of its own (it would disagree with
 the segment), or unlink a segment it did not create.
