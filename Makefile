@@ -2,7 +2,9 @@
 #
 #   make            library, tools, tests and benches (into $(BUILD))
 #   make test       install missing packages, build, run the whole suite:
-#                   plain, ASan+UBSan, TSan on the threaded tests
+#                   plain, ASan+UBSan, TSan on the threaded tests, aarch64
+#   make test-aarch64  cross-build for aarch64 into build-aarch64 and run the
+#                   breaker, registry and multiproc suites under qemu-user
 #   make demo       the demo fleet (isosim) watched in isotop
 #   make bench      the measurement harnesses (and the Python binding's)
 #   make python     the Python binding: extension module + libisoreg.so
@@ -33,8 +35,11 @@ OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CPPFLAGS_ISO := -Iinclude -Isrc -D_GNU_SOURCE
-# -mcx16: the breaker word is 128 bits, changed by cmpxchg16b [B4].
-ARCHFLAGS := -mcx16
+# The breaker word is 128 bits, changed by one double-width CAS [B4]. On
+# x86-64 that is cmpxchg16b, which needs -mcx16; aarch64's baseline
+# LDXP/STXP pair (ck's default, no LSE) needs no flag.
+ISO_MACHINE := $(shell $(CC) -dumpmachine 2>/dev/null | cut -d- -f1)
+ARCHFLAGS := $(if $(filter x86_64 i386 i486 i586 i686,$(ISO_MACHINE)),-mcx16)
 ifneq ($(SANITIZE),)
 SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 endif
@@ -62,6 +67,14 @@ TESTS        ?= $(wildcard tests/test_*.c)
 TEST_SRC     := $(TESTS) $(wildcard tests/support/*.c)
 TEST_BIN     := $(BUILD)/tests/isoreg_tests
 
+# The kill-and-stall harness [R6]: its own Criterion binary, linked with a
+# build of the library that has failpoints compiled in (src/failpoint.h).
+# Shipped libraries, tools and benches never carry them.
+FP_OBJ       := $(LIB_SRC:%.c=$(BUILD)/fp/%.o)
+FP_LIB       := $(BUILD)/fp/libisoreg.a
+KP_SRC       := $(wildcard tests/killpoints/*.c) $(wildcard tests/support/*.c)
+KP_BIN       := $(BUILD)/tests/isoreg_killpoints
+
 # Threaded stress programs: plain programs, not Criterion, because
 # Criterion cannot start under ThreadSanitizer (Snaipe/Criterion#274).
 THREAD_SRC   := $(wildcard tests/threads/*.c)
@@ -73,7 +86,7 @@ BENCH_BINS   := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 all: threads
 
-.PHONY: threads all lib tools tests benches test check-all bench demo install uninstall clean deps python python-ext fuzz chaos
+.PHONY: threads all lib tools tests benches test test-aarch64 check-all bench demo install uninstall clean deps python python-ext fuzz chaos
 .DEFAULT_GOAL := all
 # Keep objects that pattern rules make on the way, so tools are not relinked
 # from scratch on every build.
@@ -83,7 +96,7 @@ all: lib tools tests benches
 
 lib: $(LIB_A) $(LIB_SO) $(PC)
 tools: $(TOOL_BINS)
-tests: $(TEST_BIN)
+tests: $(TEST_BIN) $(KP_BIN)
 benches: $(BENCH_BINS)
 threads: $(THREAD_BINS)
 
@@ -102,9 +115,23 @@ $(BUILD)/%.o: %.c $(wildcard include/*.h src/*.h tools/*/*.h tests/support/*.h b
 # The exporter's test and bench compile its renderer in.
 $(BUILD)/tests/test_exporter.o $(BUILD)/bench/bench_exporter.o: tools/isoctl/metrics.c tools/isoctl/metrics.h
 
-$(LIB_A): $(LIB_OBJ)
+$(BUILD)/fp/%.o: %.c $(wildcard include/*.h src/*.h)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC-FP $<")
+	$(Q)$(CC) $(ALLCFLAGS) -DISO_FAILPOINTS -c -o $@ $<
+
+$(FP_LIB): $(FP_OBJ)
 	@$(if $(Q),echo "  AR    $@")
 	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(KP_BIN): $(KP_SRC:%.c=$(BUILD)/fp/%.o) $(FP_LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD    $@")
+	$(Q)$(CC) $(SANFLAGS) -pthread -o $@ $^ $(FP_LIB) $(TEST_LIBS) $(LIB_LIBS)
+
+$(LIB_A): $(LIB_OBJ)
+	@$(if $(Q),echo "  AR    $@")
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
 $(LIB_SO): $(LIB_OBJ)
 	@$(if $(Q),echo "  LD    $@")
@@ -143,6 +170,10 @@ test:
 	$(Q)tools/scripts/run-tests.sh
 
 check-all: test
+
+# Off x86 (README: `make test-aarch64`): its own build directory and sysroot.
+test-aarch64:
+	$(Q)tools/scripts/test-aarch64.sh build-aarch64
 
 bench:
 	$(Q)tools/scripts/deps.sh bench

@@ -122,11 +122,16 @@ enum iso_cause {
 	ISO_CAUSE_FAILURE = 0, /* a recorded failure; see failure type */
 	ISO_CAUSE_SUCCESS,     /* a recorded success */
 	ISO_CAUSE_TIMEOUT,     /* the open time ran out (lazy) */
-	ISO_CAUSE_RESET,       /* iso_reset / isoctl reset or release */
-	ISO_CAUSE_FORCE_OPEN,  /* iso_force_open / isoctl halt */
+	ISO_CAUSE_RESET,       /* iso_reset / isoctl reset */
+	ISO_CAUSE_FORCE_OPEN,  /* iso_force_open, iso_halt / isoctl halt */
 	ISO_CAUSE_REGISTER,    /* the account was registered */
 	ISO_CAUSE_RETIRE,      /* the account was retired */
 	ISO_CAUSE_CONFIG,      /* iso_configure */
+	ISO_CAUSE_RELEASE,     /* iso_release / isoctl release: a halt lifted */
+	ISO_CAUSE_DEFAULTS,    /* iso_configure_default: the segment default */
+	ISO_CAUSE_DOCTOR,      /* iso_doctor REPAIR changed something */
+	ISO_CAUSE_BROKER_HALT,    /* iso_halt_broker: every account of a broker */
+	ISO_CAUSE_BROKER_RELEASE, /* iso_release_broker */
 	ISO_CAUSE__COUNT
 };
 
@@ -232,6 +237,7 @@ typedef struct iso_reg iso_reg_t; /* one process's attachment; opaque */
 #define ISO_ATTACH_CREATE 0x1u  /* create the segment if it does not exist */
 #define ISO_ATTACH_EXCL 0x2u    /* with CREATE: fail with ISO_EEXIST if it does */
 #define ISO_ATTACH_RDONLY 0x4u  /* read-only mapping; every write is refused */
+#define ISO_ATTACH_OWNER 0x8u   /* trust opts->owner, not the caller's euid [R7] */
 
 #define ISO_DEFAULT_SEGMENT "/isoreg"
 #define ISO_DEFAULT_CAPACITY 4096u
@@ -245,7 +251,26 @@ struct iso_attach_opts {
 	uint32_t retire_cooldown_ms;  /* when creating; 0: default */
 	const struct iso_config *defaults; /* when creating; NULL: SPEC §3 */
 	uint32_t attach_timeout_ms;   /* wait for a creator; 0: 2000 */
+	uid_t owner;                  /* with ISO_ATTACH_OWNER: the uid the
+					 object must belong to [R7] */
 };
+
+/* A process that has a segment mapped. */
+struct iso_user {
+	uint32_t pid;
+	char comm[17];    /* its command name, printable bytes only */
+};
+
+/**
+ * iso_segment_users - the processes (other than the caller) that have the
+ * segment @name mapped, found in /proc by the object's device and inode.
+ * @out: room for @max; @unknown: (output, may be NULL) processes whose maps
+ *       could not be read (another uid, without privilege).
+ * Returns how many there are (may exceed @max), ISO_ENOENT, ISO_EINVAL or
+ * ISO_ESYS. Linux only; a snapshot: a process may attach right after.
+ */
+int iso_segment_users(const char *name, struct iso_user *out, int max,
+		      int *unknown);
 
 /**
  * iso_segment_name - the segment name to use when none is given: the
@@ -259,13 +284,27 @@ const char *iso_segment_name(void);
  * @opts: NULL means: attach read-write, do not create.
  * @reg: (output) the attachment.
  *
- * Creation is atomic [R2]: the segment is built under a private name and
- * linked into place complete, so an attacher never sees a half-made one.
- * Attach validates magic, version, sizes and the object's real size [R1].
+ * Creation is atomic [R2]: the segment is built under a private,
+ * unguessable name made with O_EXCL, its pages are reserved (so no access
+ * can ever fault for lack of memory in /dev/shm), and it is linked into
+ * place complete, so an attacher never sees a half-made one. A full
+ * /dev/shm gives ISO_ESYS (ENOSPC) and leaves nothing behind.
+ *
+ * Attach trusts only its own kind [R7]: the object is opened without
+ * following a symbolic link or blocking on a FIFO, and refused with
+ * ISO_EPERM (the message names its owner, mode and what was expected)
+ * unless it is a regular file owned by the caller's effective uid - or by
+ * opts->owner with ISO_ATTACH_OWNER - and grants write to nobody beyond
+ * what opts->mode intends: group write only if opts->mode has it, other
+ * write only if opts->mode has it (0 means 0600). Root is no exception.
+ * A create-or-attach that finds a foreign object refuses it, never
+ * attaches it. Then attach validates magic, version, sizes and the
+ * object's real size [R1].
  *
  * Returns 0, ISO_ENOENT (no such segment and no CREATE), ISO_EEXIST (EXCL),
- * ISO_ECORRUPT, ISO_EVERSION, ISO_EPERM, ISO_EINVAL (bad options),
- * ISO_ESYS or ISO_ENOMEM.
+ * ISO_ECORRUPT, ISO_EVERSION, ISO_EPERM, ISO_EINVAL (bad options; CREATE
+ * with an owner other than the caller's euid), ISO_ESYS or ISO_ENOMEM.
+ * Any thread; not on a hot path (system calls, allocation).
  */
 int iso_attach(const char *name, const struct iso_attach_opts *opts,
 	       iso_reg_t **reg);
@@ -317,6 +356,24 @@ int iso_configure_default(iso_reg_t *reg, const struct iso_config *cfg);
  * the slot index and generation; every call through it checks the
  * generation, and a stale handle gets ISO_ESTALE (and counts as a detected
  * isolation violation, see iso_report).
+ *
+ * What a caller may rely on once a call returns:
+ *  - a breaker transition (trip, halt, reset, probe) is one CAS with
+ *    acquire-release ordering: every process that acquires the account
+ *    afterwards sees it;
+ *  - counters are relaxed atomic adds: each is exact and read whole, and
+ *    becomes visible to other processes eventually, in no promised order
+ *    with other counters;
+ *  - registration and retire are linearizable per key: at any moment a key
+ *    has at most one live account, and a lookup finds it.
+ *
+ * The stated bound: a write through a handle that passed its generation
+ * check and whose thread then stalls for longer than the whole retire
+ * cooldown (default 60 s; SIGSTOP, a VM pause) while its account is retired
+ * and the slot reused, lands one count in the new account. It is detected
+ * (the writer re-checks the generation after its add) and counted in
+ * cross_account_errors; breaker words are never moved that way (their CAS
+ * compares the whole 32-bit generation).
  */
 typedef struct iso_account {
 	iso_reg_t *reg;
@@ -466,6 +523,9 @@ struct iso_status {
 	uint64_t hist[ISO_HIST_BUCKETS];
 	struct iso_config config;       /* in force for this account */
 	bool config_override;           /* true if not the segment default */
+	bool broker_halted;             /* its broker is halted (iso_halt_broker):
+					   health and breaker say so, the
+					   account's own breaker is kept */
 };
 
 /**
@@ -520,9 +580,154 @@ int iso_reset(const iso_account_t *acct);
 
 /**
  * iso_force_open - halt the account (FORCED_OPEN): every acquire is refused
- * until iso_reset. It never reopens by itself.
+ * until iso_reset or iso_release. It never reopens by itself.
  */
 int iso_force_open(const iso_account_t *acct);
+
+/* ------------------------------------------------- operator actions [R8] */
+
+#define ISO_OP_REASON_MAX 200 /* bytes of an operator's reason */
+#define ISO_OP_FORCE 0x1u     /* iso_reset_op: lift an operator's halt too */
+
+/*
+ * An operator action's attribution: every one is an event carrying the
+ * uid and pid of the process that made it and the operator's reason.
+ */
+struct iso_op {
+	const char *reason;   /* printable text, at most ISO_OP_REASON_MAX
+				 bytes; NULL or "" for none */
+	unsigned flags;       /* ISO_OP_* */
+};
+
+/** iso_op_check - validate an attribution: the reason's length and bytes,
+ * the flags. 0 or ISO_EINVAL naming what is wrong. */
+int iso_op_check(const struct iso_op *op);
+
+/**
+ * iso_halt - halt the account (FORCED_OPEN) with a reason: an event with
+ * cause force_open, uid, pid and reason. Halting a halted account changes
+ * nothing and returns ISO_EEXIST (so a tool can say so).
+ * Returns 0, ISO_EEXIST, ISO_EINVAL (a reason too long or not printable),
+ * ISO_ESTALE or ISO_ERDONLY.
+ */
+int iso_halt(const iso_account_t *acct, const struct iso_op *op);
+
+/**
+ * iso_release - lift an operator's halt: FORCED_OPEN -> CLOSED, an event
+ * with cause release. Returns 0, ISO_ENOENT if the account is not halted
+ * (nothing changed), ISO_EINVAL, ISO_ESTALE or ISO_ERDONLY.
+ */
+int iso_release(const iso_account_t *acct, const struct iso_op *op);
+
+/**
+ * iso_reset_op - close the breaker, as iso_reset, with a reason; refuses
+ * to lift an operator's halt (ISO_EPERM, naming iso_release) unless
+ * @op->flags has ISO_OP_FORCE.
+ */
+int iso_reset_op(const iso_account_t *acct, const struct iso_op *op);
+
+#define ISO_BROKER_HALTS_MAX 16 /* brokers halted at once, per segment */
+
+/**
+ * iso_halt_broker - refuse every acquire of every account of @broker,
+ * including accounts registered later, until iso_release_broker. The
+ * accounts' own breakers are left as they are (and come back as they were).
+ * One event (cause broker_halt, key.broker set) with the operator's uid,
+ * pid and reason. Status shows each such account QUARANTINED, breaker
+ * FORCED_OPEN, broker_halted.
+ * Returns 0, ISO_EEXIST (already halted), ISO_EFULL (ISO_BROKER_HALTS_MAX
+ * brokers halted already), ISO_EINVAL or ISO_ERDONLY.
+ */
+int iso_halt_broker(iso_reg_t *reg, const char *broker, const struct iso_op *op);
+
+/** iso_release_broker - lift a broker halt. 0, ISO_ENOENT (not halted),
+ * ISO_EINVAL or ISO_ERDONLY. */
+int iso_release_broker(iso_reg_t *reg, const char *broker,
+		       const struct iso_op *op);
+
+/**
+ * iso_halted_brokers - the brokers halted now.
+ * @out: room for @max names. Returns how many there are (which may be
+ * more than @max) or a negative code. Works read-only.
+ */
+int iso_halted_brokers(iso_reg_t *reg, char (*out)[ISO_BROKER_MAX + 1], int max);
+
+/* ------------------------------------------ durable operator state [R8] */
+
+/*
+ * Operators' intent outlives the segment: halts (of accounts and brokers)
+ * and config overrides (per account and the default) are kept in a plain-
+ * text file per segment, $ISOREG_STATE_DIR/<name without '/'>.state
+ * (default directory ISO_STATE_DIR_DEFAULT), and applied to a new segment
+ * before it is linked into place (by iso_attach with ISO_ATTACH_CREATE), so
+ * no trader ever sees it without them. A malformed file is refused with its
+ * line and field named, and then no segment is created. isoctl keeps the
+ * file; docs/state.md describes the format.
+ */
+#define ISO_STATE_DIR_DEFAULT "/var/lib/isoreg"
+
+enum iso_state_kind {
+	ISO_STATE_HALT = 0,     /* an account halted (key) */
+	ISO_STATE_HALT_BROKER,  /* a broker halted (broker) */
+	ISO_STATE_CONFIG,       /* an account's config override (key, config) */
+	ISO_STATE_DEFAULTS,     /* the segment's default config (config) */
+};
+
+struct iso_state_entry {
+	enum iso_state_kind kind;
+	struct iso_key key;                /* HALT, CONFIG */
+	char broker[ISO_BROKER_MAX + 1];   /* HALT_BROKER */
+	struct iso_config config;          /* CONFIG, DEFAULTS */
+	uint32_t uid;                      /* who recorded it */
+	int64_t time_ms;                   /* when (Unix ms) */
+	char reason[ISO_OP_REASON_MAX + 1];
+};
+
+typedef int (*iso_state_fn)(const struct iso_state_entry *e, void *ctx);
+
+/** iso_state_dir - $ISOREG_STATE_DIR, or ISO_STATE_DIR_DEFAULT. */
+const char *iso_state_dir(void);
+
+/** iso_state_path - the state file of segment @name into @buf. 0 or
+ * ISO_EINVAL. */
+int iso_state_path(const char *name, char *buf, size_t len);
+
+/**
+ * iso_state_foreach - call @fn for each entry of the state file @path, in
+ * order; stops at the first non-zero return. A missing file has no
+ * entries (returns 0). Returns 0, @fn's value, ISO_EINVAL naming the line
+ * and field of the first malformed entry, ISO_EPERM or ISO_ESYS.
+ */
+int iso_state_foreach(const char *path, iso_state_fn fn, void *ctx);
+
+/**
+ * iso_state_put - record @e, replacing the entry of the same kind and
+ * subject (key or broker) if any. The file is rewritten whole and
+ * atomically (temp, fsync, rename) under a lock of its directory, so concurrent
+ * operators lose nothing. Creates the directory if needed. Returns 0,
+ * ISO_EINVAL (the file is malformed: fix it first), ISO_EPERM or ISO_ESYS.
+ */
+int iso_state_put(const char *path, const struct iso_state_entry *e);
+
+/** iso_state_remove - drop the entry of @e's kind and subject.
+ * ISO_ENOENT if there was none (the file is left as it was). */
+int iso_state_remove(const char *path, const struct iso_state_entry *e);
+
+/** iso_state_apply - apply every entry of @path to @reg (what creation
+ * does). 0 or the first error. */
+int iso_state_apply(iso_reg_t *reg, const char *path);
+
+/** iso_retire_op - iso_retire with a reason in its event. */
+int iso_retire_op(const iso_account_t *acct, const struct iso_op *op);
+
+/** iso_configure_op - iso_configure with a reason in its event. */
+int iso_configure_op(const iso_account_t *acct, const struct iso_config *cfg,
+		     const struct iso_op *op);
+
+/** iso_configure_default_op - iso_configure_default, logged as an event
+ * (cause defaults) with the operator's reason. */
+int iso_configure_default_op(iso_reg_t *reg, const struct iso_config *cfg,
+			     const struct iso_op *op);
 
 /**
  * iso_configure - give @acct its own config (@cfg), or NULL to follow the
@@ -533,12 +738,15 @@ int iso_force_open(const iso_account_t *acct);
 int iso_configure(const iso_account_t *acct, const struct iso_config *cfg);
 
 /**
- * iso_retire - the account is gone: its directory entry is removed and its
- * slot is reused after the segment's retire cooldown, with its generation
- * bumped so every stale handle is refused. A write that passed its
- * generation check lands within a few instructions; the cooldown (default
- * 60 s) is the bound within which it must, so a stale handle's counters
- * never reach another account unless its thread is descheduled for longer.
+ * iso_retire - the account is gone: its slot is marked retired (the one
+ * CAS that ends the account), then its directory entry is removed; the slot
+ * is reused after the segment's retire cooldown, with its generation bumped
+ * so every stale handle is refused. A write that passed its generation
+ * check lands within a few instructions; the cooldown (default 60 s) is the
+ * bound within which it must (see the handle's stated bound above).
+ *
+ * Returns 0, or ISO_ESTALE (counted) if the account was already retired or
+ * its slot reused, ISO_EINVAL or ISO_ERDONLY.
  */
 int iso_retire(const iso_account_t *acct);
 
@@ -567,18 +775,27 @@ int iso_reset_by_key(iso_reg_t *reg, const char *type, const char *id,
 /* ------------------------------------------------------------- events */
 
 /* One breaker transition, as read from the event ring. */
+#define ISO_EVENT_REASON_MAX 16
+#define ISO_NO_SLOT UINT32_MAX /* an event about the segment, not an account */
+
 struct iso_event {
 	uint64_t seq;             /* position in the ring's history */
 	int64_t time_ms;          /* Unix ms */
 	uint32_t slot;
 	uint32_t gen;
 	uint32_t pid;             /* the process that made the transition */
-	struct iso_key key;       /* empty if the slot was reused since */
+	struct iso_key key;       /* empty if the slot was reused since; for
+				     broker halts and releases only
+				     key.broker is set (slot ISO_NO_SLOT) */
 	enum iso_health from;
 	enum iso_health to;
 	enum iso_breaker_state breaker; /* after */
 	enum iso_cause cause;
 	int failure_type;         /* with ISO_CAUSE_FAILURE; else -1 */
+	uint32_t uid;             /* the user the process ran as [R8] */
+	/* An operator's reason, its first ISO_EVENT_REASON_MAX bytes (the
+	 * whole text is in the state file); "" if none was given. */
+	char reason[ISO_EVENT_REASON_MAX + 1];
 };
 
 /**
@@ -621,19 +838,29 @@ struct iso_doctor_report {
 					retire interrupted half-way */
 	uint32_t retires_finished;   /* of those, retired by REPAIR */
 	uint64_t cross_account_errors;
-	bool ok;                     /* nothing wrong that REPAIR cannot fix */
+	bool ok;                     /* no damage (what REPAIR fixes is not
+					damage: dead reservations and entries) */
+	uint32_t reserved_foreign;   /* reserved from another pid namespace:
+					only a doctor there can judge them */
+	uint32_t dir_dead;           /* entries naming a retired or reused
+					slot generation (a retirer died) */
+	uint32_t dir_cleared;        /* of those, tombstoned by REPAIR */
 };
 
 /**
  * iso_doctor - verify the segment: every slot, breaker word and directory
  * entry (duplicate live entries for one key count as bad entries).
  * @flags: ISO_DOCTOR_REPAIR to also reclaim what dead processes left:
- *         slots reserved by registrants that died half-way (judged by pid
- *         and start time) are freed, or published if their directory entry
- *         is already live, and retires interrupted between removing the
- *         entry and retiring the slot are finished.
- * @rep: (output) the counts; rep->ok says nothing is wrong that REPAIR
- *       cannot fix.
+ *         slots reserved by registrants that died half-way (judged by pid,
+ *         start time and pid namespace; reservations made in another pid
+ *         namespace are counted in reserved_foreign and left alone) are
+ *         freed, or published if their directory entry is already live;
+ *         directory entries left by retirers that died after retiring
+ *         their slot are tombstoned.
+ * @rep: (output) the counts; rep->ok says the segment has no damage: no
+ *       slot, breaker word or entry in a state no protocol step leaves.
+ *       What REPAIR fixes is not damage; after a REPAIR with no writer
+ *       killed meanwhile, reserved_dead and dir_dead are 0.
  *
  * Needs a read-write attachment to repair. Safe to run beside live
  * writers. Returns 0, ISO_EINVAL or ISO_ERDONLY.
@@ -930,6 +1157,32 @@ static inline void iso_guarded_leave(struct iso_guard **gp)
 	}
 }
 #endif
+
+/* ------------------------------------------------- hostile neighbours [R7] */
+
+/**
+ * iso_segment_check - is this attachment still whole, and still the segment
+ * its name points to?
+ * @reg: an attachment.
+ *
+ * fstat()s the attached object and reads its header through the file, never
+ * through the mapping, so the check itself cannot fault. Anyone allowed to
+ * write the object (its owner, the group of a group-writable mode, root) can
+ * ftruncate it smaller; a read of the mapping past the new end then raises
+ * SIGBUS. A viewer calls this before each pass over the mapping (and guards
+ * the pass against SIGBUS, since the object can shrink during it); on
+ * anything but 0 it stops reading, detaches, and attaches again once a
+ * valid segment carries the name.
+ *
+ * Returns 0 (whole, and the name still points to it); ISO_ECORRUPT (the
+ * object shrank below the mapped size, or its header was overwritten: the
+ * mapping must not be read); ISO_ESTALE (the object is whole but the name
+ * was unlinked or now points to another object: no new process will see
+ * this one); ISO_EINVAL or ISO_ESYS. The message says which.
+ * Any thread, concurrently with any call on @reg; three system calls, so
+ * not for the hot path. No memory barrier is implied.
+ */
+int iso_segment_check(iso_reg_t *reg);
 
 #ifdef __cplusplus
 }

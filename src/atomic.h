@@ -1,11 +1,36 @@
 /*
- * atomic.h - the atomic operations isoreg uses on shared memory.
+ * atomic.h - the one vocabulary for every access to shared memory.
  *
- * ConcurrencyKit's ck_pr does the work in every normal build. ck_pr is inline
- * assembly, which ThreadSanitizer cannot see: under TSan the same operations
- * are spelled with the compiler's __atomic builtins so that TSan checks real
- * orderings instead of reporting false races. The two spellings have the same
- * semantics; each wrapper names the ordering it gives.
+ * Each name carries its width and its C11 ordering: iso_load64_acquire,
+ * iso_store8_release, iso_cas128_acq_rel. Nothing outside this file spells
+ * an atomic builtin or a ck_pr call; a reader can check every ordering in
+ * src/ by grepping for these names, and every call site says in a comment
+ * which access it pairs with.
+ *
+ * Two spellings, one program:
+ *  - normal builds use ConcurrencyKit. ck_pr loads, stores and RMWs carry
+ *    no ordering of their own on weakly ordered CPUs (aarch64's CAS is a
+ *    plain ldxr/stxr loop), so each ordering is made explicit with ck's
+ *    fences: acquire = access, then ck_pr_fence_acquire; release =
+ *    ck_pr_fence_release, then access. In the C11 model a relaxed access
+ *    followed (preceded) by an acquire (release) fence synchronizes like an
+ *    acquire (release) access. On x86 the fences compile to nothing, as
+ *    TSO already gives these orderings.
+ *  - ThreadSanitizer builds use the compiler's __atomic builtins with the
+ *    *same* orderings, so TSan checks the program that ships. TSan does not
+ *    model standalone fences, so this vocabulary offers none: every
+ *    ordering is attached to an access.
+ *
+ * 128-bit pairs: a pair is changed only by iso_cas128_*. When that CAS
+ * fails, the value it hands back may be torn on aarch64 (read by LDXP
+ * without a confirming STXP): callers use it only as the next guess for
+ * another CAS, never to decide anything; decisions use iso_read128_acq_rel
+ * or a seq/version-checked read. Its halves may be
+ * loaded alone (64-bit loads of an aligned half of a 16-byte atomic are
+ * single-copy atomic on x86-64 with cmpxchg16b and on aarch64). Mixed-size
+ * access is outside ISO C11; it is the one place we rely on the hardware
+ * model, and the pair protocols below never need the halves to agree
+ * without a re-check.
  *
  * Statistics counters use relaxed adds: they publish nothing, and readers
  * only need each counter to be read whole.
@@ -28,7 +53,7 @@
 #include <ck_pr.h>
 #endif
 
-/* A 16-byte pair changed by one double-width CAS (cmpxchg16b). */
+/* A 16-byte pair changed by one double-width CAS. */
 typedef struct iso_pair {
 	uint64_t lo;
 	uint64_t hi;
@@ -36,108 +61,106 @@ typedef struct iso_pair {
 
 #ifdef ISO_ATOMIC_BUILTINS
 
-static inline uint64_t iso_load_relaxed(const uint64_t *p)
-{ return __atomic_load_n(p, __ATOMIC_RELAXED); }
-static inline uint64_t iso_load_acquire(const uint64_t *p)
-{ return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
-static inline uint32_t iso_load32_relaxed(const uint32_t *p)
-{ return __atomic_load_n(p, __ATOMIC_RELAXED); }
-static inline void iso_store_relaxed(uint64_t *p, uint64_t v)
-{ __atomic_store_n(p, v, __ATOMIC_RELAXED); }
-static inline void iso_store_release(uint64_t *p, uint64_t v)
-{ __atomic_store_n(p, v, __ATOMIC_RELEASE); }
-static inline void iso_store32_relaxed(uint32_t *p, uint32_t v)
-{ __atomic_store_n(p, v, __ATOMIC_RELAXED); }
-static inline void iso_add_relaxed(uint64_t *p, uint64_t v)
-{ __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
-static inline uint64_t iso_faa(uint64_t *p, uint64_t v)
-{ return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }
-static inline uint32_t iso_faa32(uint32_t *p, uint32_t v)
-{ return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }
-static inline void iso_dec32(uint32_t *p)
-{ __atomic_fetch_sub(p, 1, __ATOMIC_SEQ_CST); }
-/* Full barrier on success and failure; *old gets the value seen. */
-static inline bool iso_cas(uint64_t *p, uint64_t *old, uint64_t nv)
+#define ISO__LD(p, o) __atomic_load_n((p), o)
+#define ISO__ST(p, v, o) __atomic_store_n((p), (v), o)
+
+static inline uint64_t iso_load64_relaxed(const uint64_t *p) { return ISO__LD(p, __ATOMIC_RELAXED); }
+static inline uint64_t iso_load64_acquire(const uint64_t *p) { return ISO__LD(p, __ATOMIC_ACQUIRE); }
+static inline uint32_t iso_load32_relaxed(const uint32_t *p) { return ISO__LD(p, __ATOMIC_RELAXED); }
+static inline uint32_t iso_load32_acquire(const uint32_t *p) { return ISO__LD(p, __ATOMIC_ACQUIRE); }
+static inline uint8_t iso_load8_relaxed(const uint8_t *p) { return ISO__LD(p, __ATOMIC_RELAXED); }
+static inline uint8_t iso_load8_acquire(const uint8_t *p) { return ISO__LD(p, __ATOMIC_ACQUIRE); }
+static inline void iso_store64_relaxed(uint64_t *p, uint64_t v) { ISO__ST(p, v, __ATOMIC_RELAXED); }
+static inline void iso_store64_release(uint64_t *p, uint64_t v) { ISO__ST(p, v, __ATOMIC_RELEASE); }
+static inline void iso_store32_relaxed(uint32_t *p, uint32_t v) { ISO__ST(p, v, __ATOMIC_RELAXED); }
+static inline void iso_store32_release(uint32_t *p, uint32_t v) { ISO__ST(p, v, __ATOMIC_RELEASE); }
+static inline void iso_store8_relaxed(uint8_t *p, uint8_t v) { ISO__ST(p, v, __ATOMIC_RELAXED); }
+static inline void iso_store8_release(uint8_t *p, uint8_t v) { ISO__ST(p, v, __ATOMIC_RELEASE); }
+static inline void iso_add64_relaxed(uint64_t *p, uint64_t v) { __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
+static inline void iso_add64_acquire(uint64_t *p, uint64_t v) { __atomic_fetch_add(p, v, __ATOMIC_ACQUIRE); }
+static inline uint64_t iso_faa64_relaxed(uint64_t *p, uint64_t v) { return __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
+static inline uint64_t iso_faa64_release(uint64_t *p, uint64_t v) { return __atomic_fetch_add(p, v, __ATOMIC_RELEASE); }
+static inline uint32_t iso_faa32_relaxed(uint32_t *p, uint32_t v) { return __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
+static inline void iso_sub32_relaxed(uint32_t *p, uint32_t v) { __atomic_fetch_sub(p, v, __ATOMIC_RELAXED); }
+static inline bool iso_cas64_acq_rel(uint64_t *p, uint64_t *old, uint64_t nv)
 {
-	return __atomic_compare_exchange_n(p, old, nv, false, __ATOMIC_SEQ_CST,
-					   __ATOMIC_SEQ_CST);
+	return __atomic_compare_exchange_n(p, old, nv, false, __ATOMIC_ACQ_REL,
+					   __ATOMIC_ACQUIRE);
 }
-static inline bool iso_cas_pair(iso_pair_t *p, iso_pair_t *old, iso_pair_t nv)
+static inline bool iso_cas128_acq_rel(iso_pair_t *p, iso_pair_t *old, iso_pair_t nv)
 {
 	unsigned __int128 o, n;
 	__builtin_memcpy(&o, old, 16);
 	__builtin_memcpy(&n, &nv, 16);
 	bool ok = __atomic_compare_exchange_n((unsigned __int128 *)p, &o, n,
-					      false, __ATOMIC_SEQ_CST,
-					      __ATOMIC_SEQ_CST);
+					      false, __ATOMIC_ACQ_REL,
+					      __ATOMIC_ACQUIRE);
 	__builtin_memcpy(old, &o, 16);
 	return ok;
 }
-/*
- * TSan does not model standalone fences (gcc refuses them under -Werror).
- * Every access these fences order is itself atomic, so without them TSan
- * still sees no data race; the orderings are checked in the ck_pr build.
- */
-static inline void iso_fence_acquire(void) { __asm__ __volatile__("" ::: "memory"); }
-static inline void iso_fence_release(void) { __asm__ __volatile__("" ::: "memory"); }
 
-#else /* ck_pr */
+#else /* ck_pr, with the ordering made explicit by ck's fences */
 
-static inline uint64_t iso_load_relaxed(const uint64_t *p)
-{ return ck_pr_load_64(p); }
-/* ck_pr_load is a plain load; the load fence after it orders later loads. */
-static inline uint64_t iso_load_acquire(const uint64_t *p)
+static inline uint64_t iso_load64_relaxed(const uint64_t *p) { return ck_pr_load_64(p); }
+static inline uint64_t iso_load64_acquire(const uint64_t *p)
 { uint64_t v = ck_pr_load_64(p); ck_pr_fence_acquire(); return v; }
-static inline uint32_t iso_load32_relaxed(const uint32_t *p)
-{ return ck_pr_load_32(p); }
-static inline void iso_store_relaxed(uint64_t *p, uint64_t v)
-{ ck_pr_store_64(p, v); }
-/* The release fence orders every earlier store before this one. */
-static inline void iso_store_release(uint64_t *p, uint64_t v)
+static inline uint32_t iso_load32_relaxed(const uint32_t *p) { return ck_pr_load_32(p); }
+static inline uint32_t iso_load32_acquire(const uint32_t *p)
+{ uint32_t v = ck_pr_load_32(p); ck_pr_fence_acquire(); return v; }
+static inline uint8_t iso_load8_relaxed(const uint8_t *p) { return ck_pr_load_8(p); }
+static inline uint8_t iso_load8_acquire(const uint8_t *p)
+{ uint8_t v = ck_pr_load_8(p); ck_pr_fence_acquire(); return v; }
+static inline void iso_store64_relaxed(uint64_t *p, uint64_t v) { ck_pr_store_64(p, v); }
+static inline void iso_store64_release(uint64_t *p, uint64_t v)
 { ck_pr_fence_release(); ck_pr_store_64(p, v); }
-static inline void iso_store32_relaxed(uint32_t *p, uint32_t v)
-{ ck_pr_store_32(p, v); }
-static inline void iso_add_relaxed(uint64_t *p, uint64_t v)
-{ ck_pr_add_64(p, v); }
-static inline uint64_t iso_faa(uint64_t *p, uint64_t v)
-{ return ck_pr_faa_64(p, v); }
-static inline uint32_t iso_faa32(uint32_t *p, uint32_t v)
-{ return ck_pr_faa_32(p, v); }
-static inline void iso_dec32(uint32_t *p)
-{ ck_pr_dec_32(p); }
-/* lock cmpxchg: a full barrier on success and failure. */
-static inline bool iso_cas(uint64_t *p, uint64_t *old, uint64_t nv)
-{ return ck_pr_cas_64_value(p, *old, nv, old); }
-static inline bool iso_cas_pair(iso_pair_t *p, iso_pair_t *old, iso_pair_t nv)
+static inline void iso_store32_relaxed(uint32_t *p, uint32_t v) { ck_pr_store_32(p, v); }
+static inline void iso_store32_release(uint32_t *p, uint32_t v)
+{ ck_pr_fence_release(); ck_pr_store_32(p, v); }
+static inline void iso_store8_relaxed(uint8_t *p, uint8_t v) { ck_pr_store_8(p, v); }
+static inline void iso_store8_release(uint8_t *p, uint8_t v)
+{ ck_pr_fence_release(); ck_pr_store_8(p, v); }
+static inline void iso_add64_relaxed(uint64_t *p, uint64_t v) { ck_pr_add_64(p, v); }
+static inline void iso_add64_acquire(uint64_t *p, uint64_t v)
+{ ck_pr_add_64(p, v); ck_pr_fence_acquire(); }
+static inline uint64_t iso_faa64_relaxed(uint64_t *p, uint64_t v) { return ck_pr_faa_64(p, v); }
+static inline uint64_t iso_faa64_release(uint64_t *p, uint64_t v)
+{ ck_pr_fence_release(); return ck_pr_faa_64(p, v); }
+static inline uint32_t iso_faa32_relaxed(uint32_t *p, uint32_t v) { return ck_pr_faa_32(p, v); }
+static inline void iso_sub32_relaxed(uint32_t *p, uint32_t v) { ck_pr_sub_32(p, v); }
+static inline bool iso_cas64_acq_rel(uint64_t *p, uint64_t *old, uint64_t nv)
+{
+	ck_pr_fence_release();
+	bool ok = ck_pr_cas_64_value(p, *old, nv, old);
+	ck_pr_fence_acquire();
+	return ok;
+}
+static inline bool iso_cas128_acq_rel(iso_pair_t *p, iso_pair_t *old, iso_pair_t nv)
 {
 	uint64_t cmp[2] = { old->lo, old->hi }, set[2] = { nv.lo, nv.hi }, v[2];
+	ck_pr_fence_release();
 	bool ok = ck_pr_cas_64_2_value((uint64_t *)p, cmp, set, v);
+	ck_pr_fence_acquire();
 	old->lo = v[0];
 	old->hi = v[1];
 	return ok;
 }
-static inline void iso_fence_acquire(void) { ck_pr_fence_acquire(); }
-static inline void iso_fence_release(void) { ck_pr_fence_release(); }
 
 #endif
 
 /*
- * iso_load_pair - a consistent read of a pair that only changes by
- * iso_cas_pair and whose hi word carries a sequence that every CAS moves.
- * Works on read-only mappings (cmpxchg16b would fault there). Lock-free: it
- * retries only when some CAS completed in between.
+ * iso_read128_acq_rel - an exact read of a pair, for writers only: a CAS
+ * that installs the value it expects, repeated until it succeeds. Only a
+ * successful CAS vouches for the value: on aarch64 the pair a failed
+ * compare hands back was read by LDXP with no STXP to confirm it, and may
+ * be torn. Needs a writable mapping. Lock-free: it retries only when a
+ * writer changed the pair.
  */
-static inline iso_pair_t iso_load_pair(const iso_pair_t *p)
+static inline iso_pair_t iso_read128_acq_rel(iso_pair_t *p)
 {
-	iso_pair_t v;
-	uint64_t hi2;
-	do {
-		/* acquire: the lo load below is not hoisted above this one;
-		 * pairs with the full barrier of the CAS that wrote hi. */
-		v.hi = iso_load_acquire(&p->hi);
-		v.lo = iso_load_acquire(&p->lo);
-		hi2 = iso_load_relaxed(&p->hi);
-	} while (hi2 != v.hi);
+	/* A good first guess: the two halves as they are now. */
+	iso_pair_t v = { iso_load64_relaxed(&p->lo), iso_load64_relaxed(&p->hi) };
+	while (!iso_cas128_acq_rel(p, &v, v))
+		;
 	return v;
 }
 

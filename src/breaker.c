@@ -21,7 +21,7 @@ static uint64_t max_u64(uint64_t a, uint64_t b)
 struct iso_bw iso_bw_initial(uint32_t gen, uint64_t now_ms)
 {
 	struct iso_bw b = { 0 };
-	b.gen = (uint16_t)gen;
+	b.gen = gen;
 	b.state = ISO_BREAKER_CLOSED;
 	b.time_ms = now_ms & ISO_BW_TIME_MASK;
 	return b;
@@ -76,7 +76,11 @@ static struct iso_bw enter_open(struct iso_bw b, const struct iso_config *cfg,
 	b.probes = 0;
 	b.cs = 0;
 	b.episode++;
-	/* [M2] the exchange's retry-after is a floor on the open time. */
+	/* [M2] the exchange's retry-after is a floor on the open time, and
+	 * is itself capped at ISO_TIMEOUT_MAX_MS: an absurd value must not
+	 * wrap the 40-bit time and so open the breaker at once. */
+	if (retry_after_ms > ISO_TIMEOUT_MAX_MS)
+		retry_after_ms = ISO_TIMEOUT_MAX_MS;
 	b.time_ms = (now_ms + max_u64(open_time_ms(cfg, b.backoff),
 				      retry_after_ms)) & ISO_BW_TIME_MASK;
 	return b;
@@ -253,6 +257,18 @@ struct iso_bw iso_breaker_next(struct iso_bw w, const struct iso_bevent *ev,
 
 	switch (ev->kind) {
 	case ISO_BEV_RESET:
+		w = enter_closed(w, now_ms);
+		w.episode++;
+		return w;
+	case ISO_BEV_RELEASE: /* lift a halt; anything else stays as it is */
+		if (w.state != ISO_BREAKER_FORCED_OPEN)
+			return w;
+		w = enter_closed(w, now_ms);
+		w.episode++;
+		return w;
+	case ISO_BEV_RESET_UNHALTED: /* a reset that leaves a halt alone */
+		if (w.state == ISO_BREAKER_FORCED_OPEN)
+			return w;
 		w = enter_closed(w, now_ms);
 		w.episode++;
 		return w;

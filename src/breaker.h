@@ -18,7 +18,7 @@
 
 /* The breaker word, unpacked. See layout.h for the packed form. */
 struct iso_bw {
-	uint16_t gen;      /* low 16 bits of the slot generation */
+	uint32_t gen;      /* the slot generation */
 	uint8_t state;     /* enum iso_breaker_state */
 	bool degraded;     /* CLOSED only: DEGRADED until enough successes */
 	uint8_t backoff;   /* failed recoveries in a row, 0..ISO_BW_BACKOFF_MAX */
@@ -27,7 +27,7 @@ struct iso_bw {
 	uint8_t probes;    /* HALF_OPEN probe permits in flight */
 	uint16_t episode;  /* moves on every trip, halt and reset */
 	uint64_t time_ms;  /* see layout.h */
-	uint16_t seq;      /* moves on every CAS */
+	uint8_t seq;       /* moves on every CAS */
 };
 
 enum iso_bev_kind {
@@ -37,6 +37,8 @@ enum iso_bev_kind {
 	ISO_BEV_TICK,       /* nothing happened but time: lazy transitions only */
 	ISO_BEV_RESET,
 	ISO_BEV_FORCE_OPEN,
+	ISO_BEV_RELEASE,        /* FORCED_OPEN -> CLOSED; nothing else moves */
+	ISO_BEV_RESET_UNHALTED, /* RESET, except that FORCED_OPEN stays */
 	ISO_BEV__COUNT
 };
 
@@ -53,21 +55,22 @@ struct iso_bout {
 	uint8_t reason;         /* ISO_BEV_ACQUIRE: enum iso_reason */
 	uint64_t retry_in_ms;   /* ISO_BEV_ACQUIRE refused: time until retry */
 	bool quarantined;       /* this step entered QUARANTINED (a trip or halt) */
+	bool changed;           /* set by the CAS loop: the word moved */
 };
 
 static inline struct iso_bw iso_bw_unpack(iso_pair_t w)
 {
 	struct iso_bw b = {
-		.gen = (uint16_t)(w.lo >> ISO_BW_GEN_SHIFT),
+		.gen = (uint32_t)(w.lo >> ISO_BW_GEN_SHIFT),
 		.state = (uint8_t)((w.lo >> ISO_BW_STATE_SHIFT) & 0x3),
 		.degraded = (w.lo >> ISO_BW_DEGRADED_SHIFT) & 0x1,
 		.backoff = (uint8_t)((w.lo >> ISO_BW_BACKOFF_SHIFT) & 0x1f),
 		.cf = (uint8_t)(w.lo >> ISO_BW_CF_SHIFT),
-		.cs = (uint8_t)(w.lo >> ISO_BW_CS_SHIFT),
-		.probes = (uint8_t)(w.lo >> ISO_BW_PROBES_SHIFT),
 		.episode = (uint16_t)(w.lo >> ISO_BW_EPISODE_SHIFT),
 		.time_ms = w.hi & ISO_BW_TIME_MASK,
-		.seq = (uint16_t)(w.hi >> 48),
+		.cs = (uint8_t)(w.hi >> ISO_BW_CS_SHIFT),
+		.probes = (uint8_t)(w.hi >> ISO_BW_PROBES_SHIFT),
+		.seq = (uint8_t)(w.hi >> ISO_BW_SEQ_SHIFT),
 	};
 	return b;
 }
@@ -80,18 +83,19 @@ static inline iso_pair_t iso_bw_pack(const struct iso_bw *b)
 	       ((uint64_t)(b->degraded ? 1 : 0) << ISO_BW_DEGRADED_SHIFT) |
 	       ((uint64_t)(b->backoff & 0x1f) << ISO_BW_BACKOFF_SHIFT) |
 	       ((uint64_t)b->cf << ISO_BW_CF_SHIFT) |
+	       ((uint64_t)b->episode << ISO_BW_EPISODE_SHIFT);
+	w.hi = (b->time_ms & ISO_BW_TIME_MASK) |
 	       ((uint64_t)b->cs << ISO_BW_CS_SHIFT) |
 	       ((uint64_t)b->probes << ISO_BW_PROBES_SHIFT) |
-	       ((uint64_t)b->episode << ISO_BW_EPISODE_SHIFT);
-	w.hi = (b->time_ms & ISO_BW_TIME_MASK) | ((uint64_t)b->seq << 48);
+	       ((uint64_t)b->seq << ISO_BW_SEQ_SHIFT);
 	return w;
 }
 
 /* Fast-path views of the lo word alone. */
 static inline uint32_t iso_bw_lo_state(uint64_t lo)
 { return (uint32_t)((lo >> ISO_BW_STATE_SHIFT) & 0x3); }
-static inline uint16_t iso_bw_lo_gen(uint64_t lo)
-{ return (uint16_t)(lo >> ISO_BW_GEN_SHIFT); }
+static inline uint32_t iso_bw_lo_gen(uint64_t lo)
+{ return (uint32_t)(lo >> ISO_BW_GEN_SHIFT); }
 static inline uint16_t iso_bw_lo_episode(uint64_t lo)
 { return (uint16_t)(lo >> ISO_BW_EPISODE_SHIFT); }
 static inline bool iso_bw_lo_degraded(uint64_t lo)
@@ -103,6 +107,38 @@ static inline bool iso_bw_lo_quiet(uint64_t lo)
 			   (0x1ull << ISO_BW_DEGRADED_SHIFT) |
 			   (0xffull << ISO_BW_CF_SHIFT);
 	return (lo & m) == 0; /* CLOSED == 0 */
+}
+
+/**
+ * iso_bw_load - a consistent read of a breaker word without a CAS, so it
+ * works on read-only mappings.
+ * @w: the slot's breaker pair.
+ * @version: the slot's bw_version, which every writer bumps (release)
+ *	right after its successful CAS.
+ *
+ * Accepts (lo, hi) only when hi reads the same twice and no version bump
+ * came in between. A torn read slips through only if the pair changed and
+ * came back to the same hi (which takes 256 CASes, seq is 8 bits) while
+ * every one of those writers is still between its CAS and its bump: one
+ * writer per thread can be there, so it needs 256 threads stopped at that
+ * instruction at once. Lock-free: it retries only when a CAS completed.
+ */
+static inline iso_pair_t iso_bw_load(const iso_pair_t *w,
+				     const uint64_t *version)
+{
+	iso_pair_t v;
+	uint64_t v1, v2, hi2;
+	do {
+		/* acquire: pairs with the writers' release bump; every CAS
+		 * sequenced before a bump we see is visible to the loads
+		 * below. Each load is acquire so none moves above another. */
+		v1 = iso_load64_acquire(version);
+		v.hi = iso_load64_acquire(&w->hi);
+		v.lo = iso_load64_acquire(&w->lo);
+		hi2 = iso_load64_acquire(&w->hi);
+		v2 = iso_load64_relaxed(version);
+	} while (hi2 != v.hi || v2 != v1);
+	return v;
 }
 
 /** iso_bw_initial - a CLOSED, HEALTHY word for slot generation @gen. */

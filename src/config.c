@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "failpoint.h"
 #include "internal.h"
 
 void iso_config_default(struct iso_config *cfg)
@@ -193,27 +194,15 @@ check:
 	return 0;
 }
 
-void iso_config_to_shm(const struct iso_config *c, struct iso_shm_config *s)
-{
-	s->failure_threshold = (uint8_t)c->failure_threshold;
-	s->success_threshold = (uint8_t)c->success_threshold;
-	s->half_open_max_calls = (uint8_t)c->half_open_max_calls;
-	s->degrade_after = (uint8_t)c->degrade_after;
-	s->open_timeout_ms = c->open_timeout_ms;
-	s->max_open_timeout_ms = c->max_open_timeout_ms;
-	s->probe_timeout_ms = c->probe_timeout_ms;
-	s->trip_on = (uint8_t)c->trip_on;
-	s->ignore = (uint8_t)c->ignore;
-	s->flags = (uint8_t)c->flags;
-}
 
 /*
- * Field by field, relaxed: each field is whole and valid on its own. The
- * byte-wide fields use the compiler's __atomic builtins (C11 semantics)
- * directly, which TSan also understands; they order nothing.
+ * Field by field, relaxed: each field is whole and valid on its own, so a
+ * reader racing a reconfigure (or one whose writer was killed half-way)
+ * sees some mix of old and new fields, each valid; the next configure
+ * replaces them all. The override flag is stored last, with release.
  */
-#define LD8(p) __atomic_load_n((p), __ATOMIC_RELAXED)
-#define ST8(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#define LD8(p) iso_load8_relaxed(p)
+#define ST8(p, v) (ISO_FP("config.field"), iso_store8_relaxed((p), (v)))
 
 void iso_config_load_shm(const struct iso_shm_config *s, struct iso_config *c)
 {
@@ -236,12 +225,16 @@ void iso_config_store_shm(struct iso_shm_config *s, const struct iso_config *c,
 	ST8(&s->success_threshold, (uint8_t)c->success_threshold);
 	ST8(&s->half_open_max_calls, (uint8_t)c->half_open_max_calls);
 	ST8(&s->degrade_after, (uint8_t)c->degrade_after);
+	ISO_FP("config.field");
 	iso_store32_relaxed(&s->open_timeout_ms, c->open_timeout_ms);
+	ISO_FP("config.field");
 	iso_store32_relaxed(&s->max_open_timeout_ms, c->max_open_timeout_ms);
+	ISO_FP("config.field");
 	iso_store32_relaxed(&s->probe_timeout_ms, c->probe_timeout_ms);
 	ST8(&s->trip_on, (uint8_t)c->trip_on);
 	ST8(&s->ignore, (uint8_t)c->ignore);
 	ST8(&s->flags, (uint8_t)c->flags);
 	/* release: a reader that sees the override flag sees the fields. */
-	__atomic_store_n(&s->override, override, __ATOMIC_RELEASE);
+	ISO_FP("config.override");
+	iso_store8_release(&s->override, override);
 }

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "atomic.h"
 #include "breaker.h"
@@ -41,8 +42,12 @@ struct iso_reg {
 	uint32_t cooldown_ms;
 	struct cds_lfht *index;   /* key -> slot, this process only [S4] */
 	uint32_t pid;
-	uint64_t start_time;      /* this process's start time, for doctor */
+	uint32_t uid;             /* for events [R8] */
+	uint64_t owner_tag;       /* pid namespace and start time (process.c) */
 	char name[256];
+	int fd;                   /* the object, kept for iso_segment_check */
+	dev_t dev;                /* its identity, to tell a replacement */
+	ino_t ino;
 };
 
 /* error.c: record the calling thread's error detail; returns @code. */
@@ -53,7 +58,6 @@ int iso_fail(int code, const char *fmt, ...)
 uint64_t iso_now_ms(void);         /* breaker time: monotonic ms, coarse */
 uint64_t iso_stamp_ms(void);       /* slot cooldowns: monotonic ms, fine */
 int64_t iso_wall_ms(void);         /* Unix ms, cheap (coarse clock) */
-int64_t iso_mono_to_wall_ms(uint64_t mono_ms); /* for display */
 
 /* key.c */
 uint64_t iso_key_hash(const struct iso_key *key);
@@ -61,25 +65,56 @@ bool iso_key_valid_stored(const char *type, const char *id,
 			  const char *broker);
 
 /* config.c */
-void iso_config_to_shm(const struct iso_config *cfg, struct iso_shm_config *s);
 void iso_config_load_shm(const struct iso_shm_config *s,
 			 struct iso_config *cfg);
 void iso_config_store_shm(struct iso_shm_config *s,
 			  const struct iso_config *cfg, uint8_t override);
 
-/* process.c: process identity that survives pid reuse. */
+/* process.c: process identity that survives pid reuse and namespaces. */
 uint64_t iso_proc_start_time(uint32_t pid); /* 0 if no such process */
 uint32_t iso_self_pid(void);
+/** iso_owner_tag - this process's tag for the slots it reserves: its pid
+ * namespace (32) | its start time (low 32 bits of ticks since boot). */
+uint64_t iso_owner_tag(void);
+enum iso_owner { ISO_OWNER_ALIVE, ISO_OWNER_DEAD, ISO_OWNER_FOREIGN };
+/** iso_owner_judge - is the reservation owner (@pid, @tag) alive? FOREIGN
+ * when it lives in another pid namespace, where our pids mean nothing. */
+enum iso_owner iso_owner_judge(uint32_t pid, uint64_t tag);
 
-/* directory.c: the shared key -> slot table [S3]. */
+/*
+ * directory.c: the shared key -> slot table [S3]. Entries name a slot and
+ * its generation (layout.h). Writers only, except iso_dir_find and
+ * iso_dir_entry_of, which also work read-only.
+ */
+/** iso_dir_find - the account holding @key: a live entry whose slot holds
+ * the key in that generation, LIVE or RESERVED (a registrant that died
+ * after publishing its entry; a writer finishes its publication). Returns
+ * 0 or ISO_ENOENT. */
 int iso_dir_find(iso_reg_t *reg, const struct iso_key *key, uint64_t hash,
 		 uint32_t *slot, uint32_t *gen);
+/** iso_dir_insert - publish (@slot, @gen) for @key, which this process has
+ * reserved and filled. Returns 0, ISO_EEXIST with *found_slot and
+ * *found_gen if the key is live elsewhere, or ISO_EFULL. Never waits. */
 int iso_dir_insert(iso_reg_t *reg, const struct iso_key *key, uint64_t hash,
-		   uint32_t slot, uint32_t *found_slot);
-int iso_dir_remove(iso_reg_t *reg, uint64_t hash, uint32_t slot);
-bool iso_dir_points_to(iso_reg_t *reg, uint64_t hash, uint32_t slot);
-int iso_dir_clear_pending(iso_reg_t *reg, uint32_t slot);
-bool iso_dir_entry_pending(uint64_t hi);
+		   uint32_t slot, uint32_t gen, uint32_t *found_slot,
+		   uint32_t *found_gen);
+/** iso_dir_remove - tombstone the live entry (@hash, @slot, @gen), if it is
+ * still there. One CAS on an entry naming that generation only. */
+int iso_dir_remove(iso_reg_t *reg, uint64_t hash, uint32_t slot, uint32_t gen);
+/** iso_dir_entry_of - the entry naming (@slot, @gen) on @hash's chain:
+ * 1 live, 0 pending, -1 none. */
+int iso_dir_entry_of(iso_reg_t *reg, uint64_t hash, uint32_t slot,
+		     uint32_t gen);
+/** iso_dir_settle_slot - for doctor, on a reservation whose owner is dead:
+ * searches the whole table (its hash may never have been written) for
+ * entries naming (@slot, @gen). A live one: returns 1 (publish the slot).
+ * Else tombstones the pending ones and returns 0. */
+int iso_dir_settle_slot(iso_reg_t *reg, uint32_t slot, uint32_t gen);
+/** iso_dir_entry_dead - whether entry value @hi names a slot generation
+ * that is no longer LIVE or RESERVED (anyone may tombstone it). */
+bool iso_dir_entry_dead(iso_reg_t *reg, uint64_t hi);
+/** iso_dir_tombstone - CAS entry @i from exactly @v to a tombstone. */
+bool iso_dir_tombstone(iso_reg_t *reg, uint32_t i, iso_pair_t v);
 
 /* index.c: the per-process RCU index [S4]. */
 int iso_index_init(iso_reg_t *reg);
@@ -91,18 +126,46 @@ void iso_index_put(iso_reg_t *reg, const struct iso_key *key, uint64_t hash,
 void iso_index_drop(iso_reg_t *reg, const struct iso_key *key, uint64_t hash);
 
 /* account.c */
-bool iso_slot_key_equals(const struct iso_slot *s, const struct iso_key *key);
-void iso_slot_read_key(const struct iso_slot *s, struct iso_key *key);
-void iso_slot_config(iso_reg_t *reg, const struct iso_slot *s,
-		     struct iso_config *cfg);
+/** iso_status_slot - a snapshot of slot @slot if it holds an account (LIVE,
+ * or RESERVED behind a live entry). 0, ISO_ENOENT, or ISO_ECORRUPT. */
 int iso_status_slot(iso_reg_t *reg, uint32_t slot, struct iso_status *st);
-void iso_count_violation(iso_reg_t *reg);
+/** iso_slot_effectively_live - lo is LIVE, or RESERVED with a live entry. */
+bool iso_slot_effectively_live(iso_reg_t *reg, uint32_t slot, uint64_t lo);
 
-/* events.c */
+/** iso_operator_event - one operator's breaker event (reset, halt,
+ * release...) through a handle, logged with @text; *@changed says whether
+ * the word moved. 0 or the handle's error. */
+int iso_operator_event(const iso_account_t *acct, enum iso_bev_kind kind,
+		       enum iso_cause cause, const char *text, bool *changed);
+/** iso_configure_text, iso_retire_text - with an operator's reason. */
+int iso_configure_text(const iso_account_t *acct, const struct iso_config *cfg,
+		       const char *text);
+int iso_retire_text(const iso_account_t *acct, const char *text);
+
+/* broker.c: broker-wide halts. */
+struct iso_slot;
+/** iso_broker_halted_slot - whether the broker of the account in @s is in
+ * the halt table (call only when hdr->broker_halts is not 0). */
+bool iso_broker_halted_slot(iso_reg_t *reg, const struct iso_slot *s);
+/** iso_broker_recount - entries in the halt table now (doctor). */
+uint32_t iso_broker_recount(iso_reg_t *reg);
+
+/** iso_live_count - accounts registered now, counted from the slots (a
+ * stored count would drift when a registrant or retirer is killed). */
+uint32_t iso_live_count(iso_reg_t *reg);
+
+/* events.c: append an event; never waits, never fails (a writer that
+ * dies mid-way costs one event, which readers count as missed). */
 void iso_event_append(iso_reg_t *reg, uint32_t slot, uint32_t gen,
 		      enum iso_health from, enum iso_health to,
 		      enum iso_breaker_state breaker, enum iso_cause cause,
 		      int ftype);
+/* ... with @text: an operator's reason (its first 16 bytes are kept), or a
+ * broker's name for broker halts and releases. */
+void iso_event_append_text(iso_reg_t *reg, uint32_t slot, uint32_t gen,
+			   enum iso_health from, enum iso_health to,
+			   enum iso_breaker_state breaker, enum iso_cause cause,
+			   int ftype, const char *text);
 
 /* Validate an attachment and a handle at entry (Varnish's CHECK_OBJ). */
 static inline bool iso_reg_ok(const iso_reg_t *reg)

@@ -19,7 +19,7 @@
 #include "isoreg.h"
 
 #define ISO_MAGIC 0x3147455253534f49ull /* "ISOREG1" little-endian, sort of */
-#define ISO_LAYOUT_VERSION 2u
+#define ISO_LAYOUT_VERSION 3u
 #define ISO_CACHE_LINE 64
 #define ISO_HEADER_SIZE 4096u
 #define ISO_SLOT_SIZE 448u
@@ -74,7 +74,7 @@ struct iso_shm_header {
 
 	/* Allocation: touched once per registration or retire. */
 	uint32_t next_slot;      /* slots never used start here (fetch-add) */
-	uint32_t live;           /* accounts registered now */
+	uint32_t _unused0;       /* was a live count; live is derived [M1] */
 	uint64_t generation;     /* moves on every registration and retire */
 	uint32_t dir_tombstones;
 	uint32_t _pad3;
@@ -87,35 +87,67 @@ struct iso_shm_header {
 	/* Event ring head: one fetch-add per breaker transition. */
 	uint64_t ring_head;
 	uint8_t _pad6[ISO_CACHE_LINE - 8];
+
+	/*
+	 * Broker-wide halts [R8]: while broker B is in the table, every
+	 * acquire of a B account is refused, whatever its breaker says,
+	 * including accounts registered later. broker_halts is raised before
+	 * an entry is added and lowered after one is removed, so "an entry
+	 * exists" implies "broker_halts > 0"; the hot path reads that word
+	 * alone (read-mostly, its own line) and looks at the table only when
+	 * it is not 0. Doctor REPAIR recounts it.
+	 */
+	uint32_t broker_halts;
+	uint32_t _pad7;
+	uint8_t _pad8[ISO_CACHE_LINE - 8];
+	iso_pair_t halted_brokers[ISO_BROKER_HALTS_MAX]; /* names, 0 = free */
 };
 _Static_assert(offsetof(struct iso_shm_header, defaults) == 128, "defaults");
 _Static_assert(offsetof(struct iso_shm_header, next_slot) == 192, "alloc line");
 _Static_assert(offsetof(struct iso_shm_header, cross_account_errors) == 256,
 	       "errors line");
 _Static_assert(offsetof(struct iso_shm_header, ring_head) == 320, "ring line");
+_Static_assert(offsetof(struct iso_shm_header, broker_halts) == 384, "halts line");
+_Static_assert(offsetof(struct iso_shm_header, halted_brokers) == 448, "halts");
 _Static_assert(sizeof(struct iso_shm_header) <= ISO_HEADER_SIZE, "header");
 
 /* ---------------------------------------------------------- directory */
 
 /*
- * One directory entry: a pair changed only by iso_cas_pair.
+ * One directory entry: a pair changed only by iso_cas128_acq_rel.
  *   lo: the key's 64-bit hash (never 0); once set it never changes.
- *   hi: slot index + 1, or 0 while the key is retired (a tombstone).
- * An entry is empty while lo == 0. A position, once claimed by a hash, is
- * reused only by a key with that same hash (in practice, the same key
- * registered again), which keeps probe chains intact without locks.
+ *   hi: gen (32) | pending (1) | slot + 1 (31), or 0: a tombstone.
+ * An entry is empty while lo == 0. The slot generation in the entry makes
+ * every CAS on it name one account, never "whoever holds slot s now": a
+ * retirer stalled past a reuse cannot remove the next account's entry.
+ * An entry whose slot no longer holds that generation LIVE or RESERVED is
+ * dead: anyone may turn it into a tombstone.
  */
 typedef iso_pair_t iso_dirent_t;
 _Static_assert(sizeof(iso_dirent_t) == 16, "dirent");
+#define ISO_DE_PENDING (1ull << 31)
+#define ISO_DE_SLOT1(hi) ((uint32_t)((hi) & 0x7fffffffull)) /* slot + 1 */
+#define ISO_DE_GEN(hi) ((uint32_t)((hi) >> 32))
+#define ISO_DE_MAKE(gen, slot, pending)                                      \
+	(((uint64_t)(gen) << 32) | ((pending) ? ISO_DE_PENDING : 0) |        \
+	 ((uint64_t)(slot) + 1))
 
 /* --------------------------------------------------------------- slot */
 
-/* Slot publication word: gen (32) | state (8) | owner pid (24). */
+/*
+ * Slot publication pair, changed only by iso_cas128_acq_rel:
+ *   lo: gen (32) | state (8) | owner pid (24)
+ *   hi: RESERVED: the owner's tag (pid namespace and start time, see
+ *       process.c), so a reservation names its owner in the one CAS that
+ *       makes it; RETIRED: the monotonic ms it was retired at, so a reuser
+ *       never sees RETIRED with another retire's stamp; else 0.
+ * The hot path loads lo alone.
+ */
 enum iso_slot_state {
 	ISO_SLOT_FREE = 0,     /* never used, or a reservation given back */
-	ISO_SLOT_RESERVED = 1, /* being filled by the pid in the word */
+	ISO_SLOT_RESERVED = 1, /* being filled by the owner in the pair */
 	ISO_SLOT_LIVE = 2,     /* published: key immutable, breaker live */
-	ISO_SLOT_RETIRED = 3,  /* retired at stamp_ms; reusable after cooldown */
+	ISO_SLOT_RETIRED = 3,  /* retired at hi; reusable after the cooldown */
 };
 #define ISO_SW_GEN(w) ((uint32_t)((w) >> 32))
 #define ISO_SW_STATE(w) ((uint32_t)(((w) >> 24) & 0xff))
@@ -125,31 +157,36 @@ enum iso_slot_state {
 	 ((uint64_t)(pid) & 0xffffff))
 
 /*
- * Breaker word [B4], a pair changed only by iso_cas_pair:
- *   lo: gen16 | state2 | degraded1 | backoff5 | cf8 | cs8 | probes8 | episode16
- *   hi: time_ms48 | seq16
- * time_ms is the monotonic clock in ms: in OPEN the time it may probe, in
- * HALF_OPEN the time the last probe permit was granted, else the time the
- * state began. seq moves on every CAS so readers can load the pair without
- * a CAS (read-only mappings). The hot path reads lo alone.
+ * Breaker word [B4], a pair changed only by iso_cas128_acq_rel:
+ *   lo: gen32 | state2 | degraded1 | backoff5 | cf8 | episode16
+ *   hi: time_ms40 | cs8 | probes8 | seq8
+ * gen is the whole slot generation, so a stale handle's CAS fails however
+ * often the slot was reused. time_ms is the monotonic clock in ms (40 bits:
+ * 34 years of uptime): in OPEN the time it may probe, in HALF_OPEN the
+ * time the last probe permit was granted, else the time the state began.
+ * The hot path reads lo alone: it holds everything acquire and a quiet
+ * success look at. Readers that cannot CAS (read-only mappings) use
+ * iso_bw_load (breaker.h): the version counter beside the word, bumped
+ * after every successful CAS, plus seq, tell them a read was torn.
  */
 #define ISO_BW_GEN_SHIFT 0
-#define ISO_BW_STATE_SHIFT 16
-#define ISO_BW_DEGRADED_SHIFT 18
-#define ISO_BW_BACKOFF_SHIFT 19
-#define ISO_BW_CF_SHIFT 24
-#define ISO_BW_CS_SHIFT 32
-#define ISO_BW_PROBES_SHIFT 40
+#define ISO_BW_STATE_SHIFT 32
+#define ISO_BW_DEGRADED_SHIFT 34
+#define ISO_BW_BACKOFF_SHIFT 35
+#define ISO_BW_CF_SHIFT 40
 #define ISO_BW_EPISODE_SHIFT 48
+#define ISO_BW_CS_SHIFT 40     /* in hi */
+#define ISO_BW_PROBES_SHIFT 48 /* in hi */
+#define ISO_BW_SEQ_SHIFT 56    /* in hi */
 #define ISO_BW_BACKOFF_MAX 31u
-#define ISO_BW_TIME_MASK ((1ull << 48) - 1)
+#define ISO_BW_TIME_BITS 40
+#define ISO_BW_TIME_MASK ((1ull << ISO_BW_TIME_BITS) - 1)
 
 struct iso_slot {
 	/* Line 0-1: identity. Written while RESERVED, immutable while LIVE. */
-	uint64_t state;        /* ISO_SW_*; CAS only */
+	iso_pair_t state;      /* ISO_SW_* | owner tag or retire stamp */
 	uint64_t hash;         /* xxh64 of the normalised key */
-	uint64_t owner_start;  /* registrant's start time (pid reuse) */
-	uint64_t stamp_ms;     /* monotonic ms: reserved at, or retired at */
+	uint64_t _unused0;
 	char type[ISO_TYPE_MAX + 1];
 	char broker[ISO_BROKER_MAX + 1];
 	char id[ISO_ID_MAX + 1];
@@ -160,7 +197,7 @@ struct iso_slot {
 	uint32_t last_transition_info; /* cause8 | ftype8 (0xff none) */
 	uint64_t last_transition_ms;   /* Unix ms */
 	uint64_t quarantines;
-	uint64_t _pad_b;
+	uint64_t bw_version;   /* +1 after every breaker CAS (iso_bw_load) */
 
 	/*
 	 * Lines 3-6: counters, all relaxed atomic adds or stores, written on
@@ -175,7 +212,9 @@ struct iso_slot {
 	uint64_t successes_at_failure; /* successes when the last failure came */
 	uint64_t hist[ISO_SLOT_HIST];
 };
+_Static_assert(offsetof(struct iso_slot, state) == 0, "state pair");
 _Static_assert(offsetof(struct iso_slot, breaker) == 128, "breaker line");
+_Static_assert(offsetof(struct iso_slot, bw_version) == 184, "version");
 _Static_assert(offsetof(struct iso_slot, successes) == 192, "counter lines");
 _Static_assert(sizeof(struct iso_slot) == ISO_SLOT_SIZE, "slot size");
 _Static_assert(ISO_SLOT_SIZE % ISO_CACHE_LINE == 0, "slots share no line");
@@ -193,16 +232,11 @@ struct iso_shm_event {
 	uint64_t time_ms;     /* Unix ms */
 	uint64_t slot_gen;    /* slot (32) | gen (32) */
 	uint64_t info;        /* pid32 | from8 | to8 | breaker8 | cause4 ftype4 */
-	uint64_t check;       /* checksum of ticket and the fields above */
-	uint64_t _pad[3];
+	uint64_t check;       /* checksum of ticket and every other field */
+	uint64_t uid;         /* uid32 of the process that made it */
+	uint64_t text[2];     /* an operator's reason (its first 16 bytes), or
+				 a broker's name for broker halts */
 };
 _Static_assert(sizeof(struct iso_shm_event) == ISO_EVENT_SIZE, "event size");
-
-/* ------------------------------------------------------------ helpers */
-
-static inline struct iso_shm_header *iso_hdr(void *base)
-{
-	return (struct iso_shm_header *)base;
-}
 
 #endif /* ISO_LAYOUT_H */

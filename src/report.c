@@ -48,7 +48,7 @@ int iso_report(iso_reg_t *reg, struct iso_report *r)
 	int rc = iso_foreach(reg, add_account, r);
 	if (rc)
 		return rc;
-	r->cross_account_errors = iso_load_relaxed(&reg->hdr->cross_account_errors);
+	r->cross_account_errors = iso_load64_relaxed(&reg->hdr->cross_account_errors);
 	r->isolation_active = r->cross_account_errors == 0;
 	return 0;
 }

@@ -351,16 +351,20 @@ Test(breaker, counts_saturate_instead_of_wrapping)
 Test(breaker, word_packs_and_unpacks_every_field)
 {
 	struct iso_bw b = {
-		.gen = 0xbeef, .state = ISO_BREAKER_HALF_OPEN, .degraded = false,
+		.gen = 0xdeadbeef, .state = ISO_BREAKER_HALF_OPEN, .degraded = false,
 		.backoff = 31, .cf = 200, .cs = 17, .probes = 255,
-		.episode = 0xfffe, .time_ms = (1ull << 48) - 2, .seq = 0xabcd,
+		.episode = 0xfffe, .time_ms = (1ull << 40) - 2, .seq = 0xab,
 	};
 	struct iso_bw c = iso_bw_unpack(iso_bw_pack(&b));
 	cr_assert(iso_bw_equal(&b, &c));
-	cr_assert_eq(c.gen, 0xbeef);
+	/* [B4] the whole 32-bit slot generation: a stale handle's CAS fails
+	 * however many times the slot was reused (not just 65,536). */
+	cr_assert_eq(c.gen, 0xdeadbeef);
 	cr_assert_eq(c.backoff, 31);
+	cr_assert_eq(c.cf, 200);
+	cr_assert_eq(c.cs, 17);
 	cr_assert_eq(c.probes, 255);
 	cr_assert_eq(c.episode, 0xfffe);
-	cr_assert_eq(c.time_ms, (1ull << 48) - 2);
-	cr_assert_eq(c.seq, 0xabcd);
+	cr_assert_eq(c.time_ms, (1ull << 40) - 2);
+	cr_assert_eq(c.seq, 0xab);
 }

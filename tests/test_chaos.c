@@ -321,9 +321,10 @@ Test(chaos, kill_storm_loses_no_acknowledged_outcome)
 		iso_account_t d;
 
 		cr_assert_eq(iso_register(reg, "platform", "driver", "KRAKEN", &d), 0);
+		cr_assert_eq(iso_force_open(&d), 0);
 	}
 	ev.cursor = ev.start = iso_events_head(reg);
-	cr_assert_neq(ev.start, 0, "registering made no event");
+	cr_assert_neq(ev.start, 0, "halting made no event");
 
 	for (unsigned i = 0; i < writers; i++) {
 		live[i] = pids[npids++] = ks_spawn(sh, i);

@@ -29,6 +29,10 @@ static char seg[64];
 /* Verdict of the last child, for messages. */
 static int v;
 
+/* The creator's uid: nobody trusts it by name (ISO_ATTACH_OWNER), so that
+ * what these tests see is the kernel applying the mode [R3]. */
+static uid_t creator;
+
 static void fini_seg(void)
 {
 	iso_unlink(seg);
@@ -46,6 +50,7 @@ static iso_reg_t *create_with_mode(mode_t mode, mode_t mask)
 	mode_t old = umask(mask);
 
 	chaos_segname(seg, sizeof(seg), "perms");
+	creator = geteuid();
 	cr_assert_eq(iso_attach(seg, &opts, &reg), 0, "%s", iso_last_error());
 	umask(old);
 	cr_assert_eq(iso_register(reg, "user", "owner", "KRAKEN", &h), 0);
@@ -62,7 +67,9 @@ static iso_reg_t *create_with_mode(mode_t mode, mode_t mask)
 struct as_user {
 	gid_t group;  /* supplementary group, or (gid_t)-1 for none */
 	uint32_t flags;
+	mode_t mode;  /* the mode the attacher expects [R7] */
 };
+
 
 enum { U_OK = 0, U_EPERM = 10, U_DROP = 20, U_OTHER = 30, U_WRITE = 40 };
 
@@ -70,7 +77,7 @@ enum { U_OK = 0, U_EPERM = 10, U_DROP = 20, U_OTHER = 30, U_WRITE = 40 };
 static int attach_as_nobody(void *p)
 {
 	const struct as_user *u = p;
-	struct iso_attach_opts opts = { .flags = u->flags };
+	struct iso_attach_opts opts = { .flags = u->flags, .mode = u->mode };
 	iso_reg_t *reg;
 	iso_account_t h;
 	struct iso_status st;
@@ -82,6 +89,11 @@ static int attach_as_nobody(void *p)
 		return U_DROP;
 	if (geteuid() != NOBODY)
 		return U_DROP;
+	/* CREATE makes our own segment, so it cannot trust another owner. */
+	if (!(u->flags & ISO_ATTACH_CREATE)) {
+		opts.flags |= ISO_ATTACH_OWNER;
+		opts.owner = creator;
+	}
 	rc = iso_attach(seg, &opts, &reg);
 	if (rc == ISO_EPERM)
 		return iso_last_error()[0] ? U_EPERM : U_OTHER + 1;
@@ -99,9 +111,9 @@ static int attach_as_nobody(void *p)
 	return U_OK;
 }
 
-static int run_as_nobody(gid_t group, uint32_t flags)
+static int run_as_nobody(gid_t group, uint32_t flags, mode_t mode)
 {
-	struct as_user u = { group, flags };
+	struct as_user u = { group, flags, mode };
 	int status;
 	pid_t pid = chaos_fork(attach_as_nobody, &u);
 
@@ -118,14 +130,14 @@ Test(perms, default_0600_segment_refuses_another_uid, .fini = fini_seg)
 		iso_detach(reg);
 		cr_skip_test("needs root to switch to uid %d", NOBODY);
 	}
-	v = run_as_nobody((gid_t)-1, 0);
+	v = run_as_nobody((gid_t)-1, 0, 0);
 	cr_expect_eq(v, U_EPERM, "read-write attach: verdict %d", v);
-	v = run_as_nobody((gid_t)-1, ISO_ATTACH_RDONLY);
+	v = run_as_nobody((gid_t)-1, ISO_ATTACH_RDONLY, 0);
 	cr_expect_eq(v, U_EPERM, "read-only attach: verdict %d", v);
-	v = run_as_nobody((gid_t)-1, ISO_ATTACH_CREATE);
+	v = run_as_nobody((gid_t)-1, ISO_ATTACH_CREATE, 0);
 	cr_expect_eq(v, U_EPERM, "create-or-attach of an existing segment: verdict %d", v);
 	/* Even a member of the owner's group: 0600 gives groups nothing. */
-	v = run_as_nobody(getegid(), 0);
+	v = run_as_nobody(getegid(), 0, 0);
 	cr_expect_eq(v, U_EPERM, "group member: verdict %d", v);
 	iso_detach(reg);
 }
@@ -140,13 +152,13 @@ Test(perms, group_mode_0660_admits_group_members_only, .fini = fini_seg)
 		iso_detach(reg);
 		cr_skip_test("needs root to switch to uid %d", NOBODY);
 	}
-	v = run_as_nobody(getegid(), 0);
+	v = run_as_nobody(getegid(), 0, 0660);
 	cr_expect_eq(v, U_OK, "group member, read-write: verdict %d", v);
-	v = run_as_nobody(getegid(), ISO_ATTACH_RDONLY);
+	v = run_as_nobody(getegid(), ISO_ATTACH_RDONLY, 0660);
 	cr_expect_eq(v, U_OK, "group member, read-only: verdict %d", v);
-	v = run_as_nobody((gid_t)-1, 0);
+	v = run_as_nobody((gid_t)-1, 0, 0660);
 	cr_expect_eq(v, U_EPERM, "outsider, read-write: verdict %d", v);
-	v = run_as_nobody((gid_t)-1, ISO_ATTACH_RDONLY);
+	v = run_as_nobody((gid_t)-1, ISO_ATTACH_RDONLY, 0660);
 	cr_expect_eq(v, U_EPERM, "outsider, read-only: verdict %d", v);
 
 	iso_account_t h;
@@ -166,9 +178,9 @@ Test(perms, mode_0644_lets_others_read_but_not_write, .fini = fini_seg)
 		iso_detach(reg);
 		cr_skip_test("needs root to switch to uid %d", NOBODY);
 	}
-	v = run_as_nobody((gid_t)-1, ISO_ATTACH_RDONLY);
+	v = run_as_nobody((gid_t)-1, ISO_ATTACH_RDONLY, 0644);
 	cr_expect_eq(v, U_OK, "read-only: verdict %d", v);
-	v = run_as_nobody((gid_t)-1, 0);
+	v = run_as_nobody((gid_t)-1, 0, 0644);
 	cr_expect_eq(v, U_EPERM, "read-write: verdict %d", v);
 	iso_detach(reg);
 }

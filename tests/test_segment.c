@@ -180,11 +180,11 @@ Test(segment, out_of_range_indices_are_survived_and_reported)
 	iso_dirent_t *dir = (iso_dirent_t *)(p + h->dir_off);
 	struct iso_slot *slots = (struct iso_slot *)(p + h->slots_off);
 	for (uint32_t i = 0; i < h->dir_capacity; i++)
-		if (dir[i].hi == (uint64_t)a.slot + 1)
-			dir[i].hi = 1u << 30; /* points far past the slots */
+		if (dir[i].hi == ISO_DE_MAKE(a.gen, a.slot, 0))
+			dir[i].hi = ISO_DE_MAKE(a.gen, 1u << 30, 0); /* far past the slots */
 	slots[b.slot].breaker.lo |= 3ull << ISO_BW_STATE_SHIFT |
 				    1ull << ISO_BW_DEGRADED_SHIFT;
-	slots[5].state = ISO_SW_MAKE(1, 0x7f, 0);
+	slots[5].state.lo = ISO_SW_MAKE(1, 0x7f, 0);
 	munmap(p, size);
 
 	iso_reg_t *r2 = NULL;
@@ -241,20 +241,27 @@ Test(segment, read_only_attachment_refuses_writes)
 	iso_unlink(name);
 }
 
-/* [R2] a creator's temporary file is never the segment; one left by a
- * dead creator is swept by the next creator. */
-Test(segment, dead_creators_temporary_files_are_swept)
+/* [R2] creation uses no temporary name (O_TMPFILE, linked when whole):
+ * files planted beside the name are neither swept nor an obstacle, and
+ * never taken for a segment. */
+Test(segment, planted_temporary_names_neither_block_nor_are_swept)
 {
 	const char *name = tu_segment("tmp");
-	char tmp[300];
-	/* pid 2^22+1 exceeds pid_max: certainly not running. */
-	snprintf(tmp, sizeof(tmp), "/dev/shm%s.tmp.4194305.0", name);
-	int fd = open(tmp, O_CREAT | O_RDWR, 0600);
-	cr_assert_geq(fd, 0);
-	close(fd);
+	char tmp[2][300];
+	/* What the old creation named its temporaries: a dead pid, a live one. */
+	snprintf(tmp[0], sizeof(tmp[0]), "/dev/shm%s.tmp.4194305.0", name);
+	snprintf(tmp[1], sizeof(tmp[1]), "/dev/shm%s.tmp.%d.0", name, (int)getpid());
+	for (int i = 0; i < 2; i++) {
+		int fd = open(tmp[i], O_CREAT | O_RDWR, 0600);
+		cr_assert_geq(fd, 0);
+		close(fd);
+	}
 	iso_reg_t *r = NULL;
 	cr_assert_eq(attach_rw(name, &r), ISO_ENOENT, "a temp is not a segment");
 	iso_detach(tu_create(name, 8, NULL));
-	cr_assert_neq(access(tmp, F_OK), 0, "swept");
+	for (int i = 0; i < 2; i++) {
+		cr_expect_eq(access(tmp[i], F_OK), 0, "%s was removed", tmp[i]);
+		unlink(tmp[i]);
+	}
 	iso_unlink(name);
 }

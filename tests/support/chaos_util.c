@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,21 +223,32 @@ int chaos_maps_find(const char *name, char perms[5], unsigned long *inode,
 
 	if (!f)
 		return -1;
+	struct stat named;
+	bool have_named;
+
 	snprintf(want, sizeof(want), "/dev/shm%s", name);
+	have_named = stat(want, &named) == 0;
 	while (fgets(line, sizeof(line), f)) {
 		char *p = strstr(line, want);
 		char *end;
 
-		if (!p)
-			continue;
-		/* The path must be exactly ours: "/dev/shm/x-1" is not "/x".
-		 * A creator maps the object under its private name
-		 * "<name>.tmp.<pid>.<n>" before linking it into place (same
-		 * inode), so that counts as ours too. */
-		end = p + strlen(want);
-		if (*end != '\n' && *end != '\0' && strncmp(end, " (deleted)", 10) != 0 &&
-		    strncmp(end, ".tmp.", 5) != 0)
-			continue;
+		if (!p) {
+			/* A creator maps the object while it has no name yet
+			 * (O_TMPFILE): "/dev/shm/#INODE (deleted)" of the same
+			 * inode as the name now has counts as ours. */
+			unsigned long ino = 0;
+			if (!have_named || !strstr(line, "/dev/shm/#") ||
+			    sscanf(line, "%*x-%*x %*s %*s %*s %lu", &ino) != 1 ||
+			    ino != (unsigned long)named.st_ino)
+				continue;
+		} else {
+			/* The path must be exactly ours: "/dev/shm/x-1" is
+			 * not "/x". */
+			end = p + strlen(want);
+			if (*end != '\n' && *end != '\0' &&
+			    strncmp(end, " (deleted)", 10) != 0)
+				continue;
+		}
 		/* "start-end perms offset dev inode path" */
 		{
 			char pm[5] = "";

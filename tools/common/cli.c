@@ -9,11 +9,13 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -46,6 +48,63 @@ const char *cli_segment(const char *arg)
 	return arg ? arg : iso_segment_name();
 }
 
+int cli_parse_owner(const char *prog, const char *what, const char *text,
+		    uid_t *uid)
+{
+	struct passwd pw, *found = NULL;
+	char buf[4096];
+	int e;
+
+	if (!text || !*text) {
+		cli_error(prog, "%s: empty; want a user name or a uid", what);
+		return -1;
+	}
+	if (text[0] >= '0' && text[0] <= '9') {
+		uint64_t v;
+
+		/* (uid_t)-1 means "no uid" to the kernel: never an owner. */
+		if (cli_parse_u64(prog, what, text, 0, UINT32_MAX - 1, &v) < 0)
+			return -1;
+		*uid = (uid_t)v;
+		return 0;
+	}
+	e = getpwnam_r(text, &pw, buf, sizeof(buf), &found);
+	if (e || !found) {
+		cli_error(prog, "%s: no user named '%s'%s%s", what, text,
+			  e ? ": " : "", e ? strerror(e) : "");
+		return -1;
+	}
+	*uid = found->pw_uid;
+	return 0;
+}
+
+int cli_trust_opts(const char *prog, struct iso_attach_opts *opts)
+{
+	const char *owner = getenv("ISOREG_OWNER");
+	const char *mode = getenv("ISOREG_MODE");
+
+	if (owner && *owner) {
+		uid_t uid;
+
+		if (cli_parse_owner(prog, "ISOREG_OWNER", owner, &uid) < 0)
+			return -1;
+		if (uid != geteuid()) {
+			opts->flags |= ISO_ATTACH_OWNER;
+			opts->owner = uid;
+		}
+	}
+	if (mode && *mode && !opts->mode) {
+		unsigned m;
+
+		if (cli_parse_mode(prog, mode, &m) < 0) {
+			cli_error(prog, "(that was ISOREG_MODE)");
+			return -1;
+		}
+		opts->mode = (mode_t)m;
+	}
+	return 0;
+}
+
 int tool_attach(const char *prog, const char *segment, unsigned flags,
 		iso_reg_t **reg)
 {
@@ -54,6 +113,8 @@ int tool_attach(const char *prog, const char *segment, unsigned flags,
 	char what[300];
 	int rc;
 
+	if (cli_trust_opts(prog, &opts) < 0)
+		return CLI_EXIT_RUNTIME;
 	rc = iso_attach(name, &opts, reg);
 	if (rc == 0)
 		return CLI_EXIT_OK;
@@ -266,6 +327,51 @@ char *cli_format_breakdown(const uint64_t by_type[ISO_FAIL__COUNT], char *buf,
 	if (used == 0)
 		snprintf(buf, len, "-");
 	return buf;
+}
+
+bool cli_escape(const char *s, size_t max, char *buf, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	bool clean = true;
+	size_t o = 0;
+
+	if (!len)
+		return false;
+	for (size_t i = 0; i < max && s[i]; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c > 0x20 && c < 0x7f) {
+			if (o + 1 >= len)
+				break;
+			buf[o++] = (char)c;
+			continue;
+		}
+		clean = false;
+		if (o + 4 >= len)
+			break;
+		buf[o++] = '\\';
+		buf[o++] = 'x';
+		buf[o++] = hex[c >> 4];
+		buf[o++] = hex[c & 15];
+	}
+	buf[o] = '\0';
+	return clean;
+}
+
+bool cli_key_escape(const struct iso_key *key, char *buf, size_t len)
+{
+	char t[ISO_TYPE_MAX * 4 + 1], i[ISO_ID_MAX * 4 + 1],
+		b[ISO_BROKER_MAX * 4 + 1];
+	bool clean = cli_escape(key->type, sizeof(key->type), t, sizeof(t));
+
+	/* Every field, even if one is already known bad: each is shown. */
+	clean = cli_escape(key->id, sizeof(key->id), i, sizeof(i)) && clean;
+	clean = cli_escape(key->broker, sizeof(key->broker), b, sizeof(b)) &&
+		clean;
+	/* An empty field is no key either (a hostile slot can hold one). */
+	clean = clean && t[0] && i[0] && b[0];
+	snprintf(buf, len, "%s/%s/%s", t, i, b);
+	return clean;
 }
 
 int64_t cli_now_unix_ms(void)

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "isoreg.h"
 
@@ -48,7 +49,31 @@ void cli_iso_error(const char *prog, const char *what, int rc);
 const char *cli_segment(const char *arg);
 
 /**
- * tool_attach - attach the segment named by --segment or ISOREG_SEGMENT.
+ * cli_parse_owner - parse an owner for --owner / ISOREG_OWNER: a user name
+ * ("isoreg") or a numeric uid ("1001").
+ * @what: how to name the value in an error ("--owner", "ISOREG_OWNER").
+ *
+ * Returns 0, or -1 after printing an error naming @what and the text.
+ */
+int cli_parse_owner(const char *prog, const char *what, const char *text,
+		    uid_t *uid);
+
+/**
+ * cli_trust_opts - fill @opts with whom the user told the tools to trust
+ * [R7]: ISOREG_OWNER (set it, or pass --owner, to attach a segment that
+ * belongs to another uid, e.g. a fleet's service uid) and ISOREG_MODE (the
+ * most permissive mode to accept, e.g. 0660 to accept a group-writable
+ * segment; also the mode a create uses when no --mode is given).
+ * An owner equal to the caller's euid is the default and is left out, so
+ * that a create (which makes an object of the caller's own) still works.
+ *
+ * Returns 0, or -1 after printing which variable held what.
+ */
+int cli_trust_opts(const char *prog, struct iso_attach_opts *opts);
+
+/**
+ * tool_attach - attach the segment named by --segment or ISOREG_SEGMENT,
+ * trusting whom ISOREG_OWNER / ISOREG_MODE say (cli_trust_opts).
  * @prog: for error messages.
  * @segment: the --segment argument, or NULL.
  * @flags: ISO_ATTACH_* (ISO_ATTACH_RDONLY for viewers).
@@ -124,6 +149,28 @@ char *cli_format_mask(uint32_t mask, char *buf, size_t len);
  */
 char *cli_format_breakdown(const uint64_t by_type[ISO_FAIL__COUNT], char *buf,
 			   size_t len);
+
+/* Room for any key escaped by cli_key_escape: 4 bytes per raw byte. */
+#define CLI_KEY_ESC_MAX ((ISO_TYPE_MAX + ISO_ID_MAX + ISO_BROKER_MAX) * 4 + 3)
+
+/**
+ * cli_escape - copy at most @max bytes of @s (up to its NUL) into @buf for
+ * a terminal: every byte outside printable ASCII (0x21..0x7e) becomes
+ * "\xHH", so bytes read from a hostile segment never reach the terminal
+ * raw [R7]. Always NUL-terminates @buf (cut short if @len is too small).
+ *
+ * Returns true if nothing needed escaping (an empty @s counts as clean).
+ */
+bool cli_escape(const char *s, size_t max, char *buf, size_t len);
+
+/**
+ * cli_key_escape - "type/id/BROKER" like iso_key_format, each field passed
+ * through cli_escape; CLI_KEY_ESC_MAX + 1 bytes are always enough.
+ *
+ * Returns true if the key is printable as is; false means the slot holds
+ * bytes no valid key has, and the caller must flag it as corrupt.
+ */
+bool cli_key_escape(const struct iso_key *key, char *buf, size_t len);
 
 /**
  * cli_now_unix_ms - wall-clock time in Unix ms (for "how long ago").

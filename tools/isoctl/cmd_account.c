@@ -1,7 +1,7 @@
 /*
  * cmd_account.c - isoctl sub-commands that act on one account: register,
- * reset, halt, release, retire, record, and config (per account or the
- * segment default).
+ * record, and config (per account or the segment default). Halt, release,
+ * reset and retire are in cmd_operator.c.
  *
  * Each one calls the library once for the action and reports the state
  * before and after as the library saw it; the "before" is read just ahead
@@ -34,15 +34,10 @@ static int one_key(struct isoctl *ctx, int argc, char **argv, const char **key)
 	return -1;
 }
 
-static void state_str(const struct iso_status *st, char *buf, size_t len)
-{
-	snprintf(buf, len, "%s (%s)", iso_health_name(st->health),
-		 iso_breaker_state_name(st->breaker));
-}
 
 int isoctl_cmd_register(struct isoctl *ctx, int argc, char **argv)
 {
-	const char *text;
+	const char *text = NULL;
 	struct iso_key key;
 	struct iso_status st;
 	iso_account_t acct;
@@ -76,101 +71,6 @@ int isoctl_cmd_register(struct isoctl *ctx, int argc, char **argv)
 	return CLI_EXIT_OK;
 }
 
-enum acct_action { ACT_RESET, ACT_HALT, ACT_RELEASE, ACT_RETIRE };
-
-/* reset, halt, release and retire: look up, act once, say what changed. */
-static int act(struct isoctl *ctx, int argc, char **argv, enum acct_action a)
-{
-	const char *text;
-	struct iso_key key;
-	struct iso_status before, after;
-	iso_account_t acct;
-	iso_reg_t *reg;
-	char k[ISO_KEY_STR_MAX + 1], was[48], now[48];
-	int rc = one_key(ctx, argc, argv, &text);
-
-	if (rc >= 0)
-		return rc;
-	rc = isoctl_lookup(ctx, text, false, &reg, &acct, &key);
-	if (rc != CLI_EXIT_OK) {
-		if (reg)
-			iso_detach(reg);
-		return rc;
-	}
-	iso_key_format(&key, k, sizeof(k));
-	rc = iso_status(&acct, &before);
-	if (rc == 0) {
-		switch (a) {
-		case ACT_RESET:
-		case ACT_RELEASE:
-			rc = iso_reset(&acct);
-			break;
-		case ACT_HALT:
-			rc = iso_force_open(&acct);
-			break;
-		case ACT_RETIRE:
-			rc = iso_retire(&acct);
-			break;
-		}
-	}
-	if (rc < 0) {
-		char what[ISO_KEY_STR_MAX + 32];
-
-		snprintf(what, sizeof(what), "%s of '%s' failed", ctx->cmd, k);
-		cli_iso_error(ctx->prog, what, rc);
-		iso_detach(reg);
-		return CLI_EXIT_RUNTIME;
-	}
-	state_str(&before, was, sizeof(was));
-	if (a == ACT_RETIRE) {
-		printf("retired %s (was %s, slot %u); its slot is reused after "
-		       "the retire cooldown\n", k, was, acct.slot);
-		iso_detach(reg);
-		return CLI_EXIT_OK;
-	}
-	if (iso_status(&acct, &after) == 0)
-		state_str(&after, now, sizeof(now));
-	else
-		snprintf(now, sizeof(now), "unknown");
-	switch (a) {
-	case ACT_HALT:
-		printf("halted %s: was %s, now %s; every operation is refused "
-		       "until 'isoctl release %s'\n", k, was, now, k);
-		break;
-	case ACT_RELEASE:
-		if (before.breaker == ISO_BREAKER_FORCED_OPEN)
-			printf("released %s: was %s, now %s\n", k, was, now);
-		else
-			printf("released %s: it was not halted (was %s); "
-			       "reset it anyway, now %s\n", k, was, now);
-		break;
-	default:
-		printf("reset %s: was %s, now %s\n", k, was, now);
-		break;
-	}
-	iso_detach(reg);
-	return CLI_EXIT_OK;
-}
-
-int isoctl_cmd_reset(struct isoctl *ctx, int argc, char **argv)
-{
-	return act(ctx, argc, argv, ACT_RESET);
-}
-
-int isoctl_cmd_halt(struct isoctl *ctx, int argc, char **argv)
-{
-	return act(ctx, argc, argv, ACT_HALT);
-}
-
-int isoctl_cmd_release(struct isoctl *ctx, int argc, char **argv)
-{
-	return act(ctx, argc, argv, ACT_RELEASE);
-}
-
-int isoctl_cmd_retire(struct isoctl *ctx, int argc, char **argv)
-{
-	return act(ctx, argc, argv, ACT_RETIRE);
-}
 
 int isoctl_cmd_record(struct isoctl *ctx, int argc, char **argv)
 {

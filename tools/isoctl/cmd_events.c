@@ -6,7 +6,10 @@
  * writer; events lost to overwrite or to a writer that died are reported as
  * "missed", never silently skipped. A follower outlives its segment: if the
  * name is unlinked it keeps reading the old mapping, and if a segment is
- * created again under the name it moves to the new one.
+ * created again under the name it moves to the new one. A segment that
+ * shrinks or is overwritten under it is dropped, said so, and attached
+ * again once a valid one carries the name [R7]: the reads run under the
+ * SIGBUS guard and each pass starts with iso_segment_check.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -18,6 +21,7 @@
 #include <time.h>
 
 #include "isoctl.h"
+#include "../common/busguard.h"
 
 #define EVENTS_BATCH 256
 
@@ -31,24 +35,30 @@ static void on_stop(int sig)
 
 static void print_event(const struct iso_event *ev, bool json)
 {
-	char t[48], key[ISO_KEY_STR_MAX + 32], ft[32] = "";
+	char t[48], key[CLI_KEY_ESC_MAX + 32], ft[32] = "";
 
 	if (json) {
 		isoctl_print_json(isoctl_json_event(ev), true);
 		return;
 	}
-	if (ev->key.type[0])
-		iso_key_format(&ev->key, key, sizeof(key));
-	else /* the slot was reused since: the event outlived its key */
+	if (ev->key.type[0]) {
+		/* Keys come from slots: never raw to the terminal [R7]. */
+		if (!cli_key_escape(&ev->key, key, sizeof(key)))
+			strcat(key, " (CORRUPT key)");
+	} else if (ev->slot == ISO_NO_SLOT) { /* about the segment */
+		snprintf(key, sizeof(key), "%s%s", ev->key.broker[0] ? "broker "
+			 : "(segment)", ev->key.broker);
+	} else /* the slot was reused since: the event outlived its key */
 		snprintf(key, sizeof(key), "(slot %u, reused)", ev->slot);
 	if (ev->failure_type >= 0 && ev->failure_type < ISO_FAIL__COUNT)
 		snprintf(ft, sizeof(ft), " %s",
 			 iso_failure_type_name(ev->failure_type));
-	printf("%s  %-24s  %-11s -> %-11s  %-11s  %s%s  pid %u  seq %" PRIu64
-	       "\n", cli_format_time_ms(ev->time_ms, t, sizeof(t)), key,
+	printf("%s  %-24s  %-11s -> %-11s  %-11s  %s%s  uid %u pid %u  seq %" PRIu64
+	       "%s%s%s\n", cli_format_time_ms(ev->time_ms, t, sizeof(t)), key,
 	       iso_health_name(ev->from), iso_health_name(ev->to),
 	       iso_breaker_state_name(ev->breaker), iso_cause_name(ev->cause),
-	       ft, ev->pid, ev->seq);
+	       ft, ev->uid, ev->pid, ev->seq, ev->reason[0] ? "  \"" : "",
+	       ev->reason, ev->reason[0] ? "\"" : "");
 }
 
 static void print_missed(uint64_t missed, bool json)
@@ -62,21 +72,6 @@ static void print_missed(uint64_t missed, bool json)
 		printf("-- missed %" PRIu64 " event(s): overwritten, torn, or "
 		       "left unfinished by a writer that died\n", missed);
 	}
-}
-
-/*
- * The identity of the shm object now behind @name, or 0 if there is none.
- * A follower compares it over time: traders keep writing to an unlinked
- * segment they still map, but a segment created again under the same name
- * is a new object with a new inode.
- */
-static ino_t shm_identity(const char *name)
-{
-	char path[300];
-	struct stat sb;
-
-	snprintf(path, sizeof(path), "/dev/shm/%s", name + (name[0] == '/'));
-	return stat(path, &sb) == 0 ? sb.st_ino : 0;
 }
 
 /* Keeps the last N events of the backlog for --last. */
@@ -130,6 +125,47 @@ static long drain(iso_reg_t *reg, uint64_t *cursor, struct iso_event *buf,
 	}
 }
 
+/* drain() as a pass for tool_bus_guard. */
+struct drain_pass {
+	iso_reg_t *reg;
+	uint64_t *cursor;
+	struct iso_event *buf;
+	struct tail *tail;
+	bool json;
+	long n;
+};
+
+static int drain_pass(void *arg)
+{
+	struct drain_pass *d = arg;
+
+	d->n = drain(d->reg, d->cursor, d->buf, d->tail, d->json);
+	return 0;
+}
+
+/* drain() under the SIGBUS guard: TOOL_BUS_FAULT if the segment shrank
+ * during the read, else what drain returned. */
+static long drain_guarded(iso_reg_t *reg, uint64_t *cursor,
+			  struct iso_event *buf, struct tail *tail, bool json)
+{
+	struct drain_pass d = { reg, cursor, buf, tail, json, 0 };
+
+	return tool_bus_guard(drain_pass, &d) == TOOL_BUS_FAULT
+		       ? TOOL_BUS_FAULT : d.n;
+}
+
+/* Attach @name read-only as tool_attach would, silently: 0 or the
+ * library's code (the reason stays in iso_last_error). */
+static int attach_quiet(const char *prog, const char *name, iso_reg_t **reg)
+{
+	struct iso_attach_opts ro = { .flags = ISO_ATTACH_RDONLY };
+
+	*reg = NULL;
+	if (cli_trust_opts(prog, &ro) < 0)
+		return ISO_EINVAL;
+	return iso_attach(name, &ro, reg);
+}
+
 int isoctl_cmd_events(struct isoctl *ctx, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -140,10 +176,9 @@ int isoctl_cmd_events(struct isoctl *ctx, int argc, char **argv)
 		{ "interval-ms", required_argument, NULL, 'i' },
 		ISOCTL_COMMON_OPTS
 	};
-	const struct iso_attach_opts ro = { .flags = ISO_ATTACH_RDONLY };
 	bool follow = false, from_start = false, json = false, gone_said = false;
+	bool damage_said = false;
 	const char *name = cli_segment(ctx->segment);
-	ino_t ino;
 	uint32_t last = 0, interval_ms = 200;
 	struct iso_event *buf = NULL;
 	struct tail tail = { 0 };
@@ -193,7 +228,6 @@ int isoctl_cmd_events(struct isoctl *ctx, int argc, char **argv)
 	if ((rc = tool_attach(ctx->prog, ctx->segment, ISO_ATTACH_RDONLY,
 			      &reg)) != CLI_EXIT_OK)
 		return rc;
-	ino = shm_identity(name);
 	buf = calloc(EVENTS_BATCH, sizeof(*buf));
 	if (last) {
 		tail.cap = last;
@@ -210,7 +244,15 @@ int isoctl_cmd_events(struct isoctl *ctx, int argc, char **argv)
 	if (follow && !from_start && !last) {
 		cursor = iso_events_head(reg);
 	} else {
-		n = drain(reg, &cursor, buf, last ? &tail : NULL, json);
+		n = drain_guarded(reg, &cursor, buf, last ? &tail : NULL, json);
+		if (n == TOOL_BUS_FAULT || isoctl_verify(ctx, reg) != CLI_EXIT_OK) {
+			if (n == TOOL_BUS_FAULT)
+				cli_error(ctx->prog, "segment %s shrank while its "
+					  "events were read (SIGBUS caught): "
+					  "nothing above can be trusted", name);
+			rc = CLI_EXIT_RUNTIME;
+			goto out;
+		}
 		if (n < 0) {
 			cli_iso_error(ctx->prog, "reading events", (int)n);
 			rc = CLI_EXIT_RUNTIME;
@@ -239,33 +281,65 @@ int isoctl_cmd_events(struct isoctl *ctx, int argc, char **argv)
 			.tv_sec = interval_ms / 1000,
 			.tv_nsec = (long)(interval_ms % 1000) * 1000000L,
 		};
-		ino_t now_ino = shm_identity(name);
+		int check = reg ? iso_segment_check(reg) : ISO_ECORRUPT;
 
-		if (now_ino != ino) {
-			iso_reg_t *fresh = NULL;
+		if (check == ISO_ECORRUPT && reg) {
+			/* Shrunk or overwritten: its mapping must not be read
+			 * again. Dropped; the name is tried on each pass. */
+			fprintf(stderr, "%s: segment %s is damaged: %s; waiting "
+				"for a valid one\n", ctx->prog, name,
+				iso_last_error());
+			iso_detach(reg);
+			reg = NULL;
+			damage_said = true;
+		}
+		if (check != 0) {
+			iso_reg_t *fresh;
+			int arc = attach_quiet(ctx->prog, name, &fresh);
 
 			/* Gone: keep reading the old mapping (its writers may
 			 * still be at work) and say so once. New: move to it,
-			 * from its first event, since all of them are news. */
-			if (now_ino == 0) {
-				if (!gone_said)
+			 * from its first event, since all of them are news.
+			 * Refused (foreign, damaged): say why, once. */
+			if (arc == 0) {
+				if (reg)
+					iso_detach(reg);
+				reg = fresh;
+				cursor = 0;
+				gone_said = damage_said = false;
+				fprintf(stderr, "%s: segment %s was created "
+					"again; following the new one from its "
+					"first event\n", ctx->prog, name);
+			} else if (reg && !gone_said) {
+				if (arc == ISO_ENOENT)
 					fprintf(stderr, "%s: segment %s was "
 						"unlinked; still following the "
 						"old one until it comes back\n",
 						ctx->prog, name);
+				else
+					fprintf(stderr, "%s: segment %s was "
+						"replaced by one refused (%s: %s); "
+						"still following the old one\n",
+						ctx->prog, name, iso_strerror(arc),
+						iso_last_error());
 				gone_said = true;
-			} else if (iso_attach(name, &ro, &fresh) == 0) {
-				iso_detach(reg);
-				reg = fresh;
-				ino = now_ino;
-				cursor = 0;
-				gone_said = false;
-				fprintf(stderr, "%s: segment %s was created "
-					"again; following the new one from its "
-					"first event\n", ctx->prog, name);
+			} else if (!reg && !damage_said) {
+				fprintf(stderr, "%s: no valid segment %s yet: "
+					"%s\n", ctx->prog, name, iso_last_error());
+				damage_said = true;
 			}
 		}
-		n = drain(reg, &cursor, buf, NULL, json);
+		n = reg ? drain_guarded(reg, &cursor, buf, NULL, json) : 0;
+		if (n == TOOL_BUS_FAULT) {
+			fprintf(stderr, "%s: segment %s damaged: it shrank while "
+				"being read (SIGBUS caught); waiting for a valid "
+				"one\n",
+				ctx->prog, name);
+			iso_detach(reg);
+			reg = NULL;
+			damage_said = true;
+			n = 0;
+		}
 		if (n < 0) {
 			cli_iso_error(ctx->prog, "reading events", (int)n);
 			rc = CLI_EXIT_RUNTIME;
@@ -281,6 +355,7 @@ int isoctl_cmd_events(struct isoctl *ctx, int argc, char **argv)
 out:
 	free(tail.v);
 	free(buf);
-	iso_detach(reg);
+	if (reg)
+		iso_detach(reg);
 	return rc;
 }

@@ -103,7 +103,7 @@ int isoctl_cmd_create(struct isoctl *ctx, int argc, char **argv)
 	};
 	struct iso_segment_info info;
 	struct iso_config cfg;
-	unsigned mode = 0600;
+	unsigned mode = 0; /* 0: $ISOREG_MODE, else 0600 */
 	const char *name;
 	iso_reg_t *reg;
 	char what[300];
@@ -137,6 +137,11 @@ int isoctl_cmd_create(struct isoctl *ctx, int argc, char **argv)
 		return rc;
 	opts.mode = (mode_t)mode;
 	opts.defaults = &cfg;
+	/* A foreign --owner is refused by the library with its reason. */
+	if (cli_trust_opts(ctx->prog, &opts) < 0)
+		return CLI_EXIT_USAGE;
+	if (!opts.mode)
+		opts.mode = 0600;
 	name = cli_segment(ctx->segment);
 	rc = iso_attach(name, &opts, &reg);
 	if (rc < 0) {
@@ -156,7 +161,7 @@ int isoctl_cmd_create(struct isoctl *ctx, int argc, char **argv)
 	}
 	printf("created %s: %u accounts, mode %04o, %" PRIu64
 	       " bytes (%" PRIu64 " per account)\n",
-	       info.name, info.capacity, mode, info.segment_size,
+	       info.name, info.capacity, (unsigned)opts.mode, info.segment_size,
 	       info.bytes_per_account);
 	iso_detach(reg);
 	return CLI_EXIT_OK;
@@ -164,19 +169,48 @@ int isoctl_cmd_create(struct isoctl *ctx, int argc, char **argv)
 
 int isoctl_cmd_unlink(struct isoctl *ctx, int argc, char **argv)
 {
-	static const struct option longopts[] = { ISOCTL_COMMON_OPTS };
+	static const struct option longopts[] = {
+		{ "force", no_argument, NULL, 'f' },
+		ISOCTL_COMMON_OPTS
+	};
 	const char *name;
 	char what[300];
-	int c, rc;
+	struct iso_user users[16];
+	bool force = false;
+	int c, rc, unknown = 0;
 
-	while ((c = getopt_long(argc, argv, ISOCTL_SHORT_OPTS, longopts,
-				NULL)) != -1)
-		if ((rc = isoctl_common_opt(ctx, c, argc, argv)) >= 0)
+	while ((c = getopt_long(argc, argv, ISOCTL_SHORT_OPTS "f", longopts,
+				NULL)) != -1) {
+		if (c == 'f')
+			force = true;
+		else if ((rc = isoctl_common_opt(ctx, c, argc, argv)) >= 0)
 			return rc;
+	}
 	if (optind < argc)
 		return isoctl_usage_error(ctx, "unexpected argument '%s' "
 			"(name the segment with --segment)", argv[optind]);
 	name = cli_segment(ctx->segment);
+	/* Traders on an unlinked segment go on trading on an orphan that no
+	 * tool can see or halt: say who they are, and refuse unless told. */
+	int n = iso_segment_users(name, users, 16, &unknown);
+	if (n > 0) {
+		fprintf(stderr, "%s: %d process%s %s segment %s mapped:\n",
+			ctx->prog, n, n == 1 ? "" : "es", n == 1 ? "has" : "have",
+			name);
+		for (int i = 0; i < n && i < 16; i++)
+			fprintf(stderr, "  pid %u (%s)\n", users[i].pid, users[i].comm);
+		if (n > 16)
+			fprintf(stderr, "  ... and %d more\n", n - 16);
+		if (!force) {
+			cli_error(ctx->prog, "not unlinked: they would keep "
+				  "trading on an orphan no tool can see or halt "
+				  "(stop them first, or --force)");
+			return CLI_EXIT_RUNTIME;
+		}
+	}
+	if (unknown && !force)
+		fprintf(stderr, "%s: %d process%s of other users could not be "
+			"checked\n", ctx->prog, unknown, unknown == 1 ? "" : "es");
 	rc = iso_unlink(name);
 	if (rc < 0) {
 		snprintf(what, sizeof(what), "cannot unlink segment '%s'", name);
@@ -184,6 +218,11 @@ int isoctl_cmd_unlink(struct isoctl *ctx, int argc, char **argv)
 		return CLI_EXIT_RUNTIME;
 	}
 	printf("unlinked %s\n", name);
+	if (n > 0)
+		printf("%d process%s still %s the old segment: they see it as "
+		       "replaced (iso_segment_check: ISO_ESTALE) and should "
+		       "attach again\n", n, n == 1 ? "" : "es",
+		       n == 1 ? "maps" : "map");
 	return CLI_EXIT_OK;
 }
 
@@ -201,6 +240,10 @@ int isoctl_cmd_info(struct isoctl *ctx, int argc, char **argv)
 		cli_iso_error(ctx->prog, "segment info", rc);
 		iso_detach(reg);
 		return CLI_EXIT_RUNTIME;
+	}
+	if ((rc = isoctl_verify(ctx, reg)) != CLI_EXIT_OK) {
+		iso_detach(reg);
+		return rc;
 	}
 	if (json)
 		isoctl_print_json(isoctl_json_info(&info), false);
@@ -267,6 +310,10 @@ int isoctl_cmd_doctor(struct isoctl *ctx, int argc, char **argv)
 		cli_iso_error(ctx->prog, "doctor", rc);
 		iso_detach(reg);
 		return CLI_EXIT_RUNTIME;
+	}
+	if ((rc = isoctl_verify(ctx, reg)) != CLI_EXIT_OK) {
+		iso_detach(reg);
+		return rc;
 	}
 	if (json)
 		isoctl_print_json(isoctl_json_doctor(&rep), false);

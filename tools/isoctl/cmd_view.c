@@ -6,6 +6,8 @@
  * and filtered here; every figure in it comes from struct iso_status.
  */
 #include <inttypes.h>
+#include <pwd.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,13 +106,22 @@ static const char *retry_in(const struct iso_status *st, char *buf, size_t len)
 	}
 }
 
+/* The HEALTH column: a slot whose key holds bytes no key may hold is
+ * flagged, whatever its breaker says [R7]. */
+static const char *health_col(const struct iso_status *st, bool clean)
+{
+	return clean ? iso_health_name(st->health) : "CORRUPT-KEY";
+}
+
 static void print_table(const struct collect *c)
 {
 	int kw = 3;
-	char key[ISO_KEY_STR_MAX + 1], p50[24], p99[24], rin[24], bd[256];
+	char key[CLI_KEY_ESC_MAX + 1], p50[24], p99[24], rin[24], bd[256];
+	size_t corrupt = 0;
 
 	for (size_t i = 0; i < c->n; i++) {
-		int l = iso_key_format(&c->v[i].key, key, sizeof(key));
+		cli_key_escape(&c->v[i].key, key, sizeof(key));
+		int l = (int)strlen(key);
 
 		if (l > kw)
 			kw = l;
@@ -120,11 +131,12 @@ static void print_table(const struct collect *c)
 	       "P99", "RETRY-IN", "FAILURES BY TYPE");
 	for (size_t i = 0; i < c->n; i++) {
 		const struct iso_status *st = &c->v[i];
+		bool clean = cli_key_escape(&st->key, key, sizeof(key));
 
-		iso_key_format(&st->key, key, sizeof(key));
+		corrupt += !clean;
 		printf("%-*s  %-11s  %-11s  %10" PRIu64 "  %8" PRIu64
 		       "  %6u  %8s  %8s  %8s  %s\n",
-		       kw, key, iso_health_name(st->health),
+		       kw, key, health_col(st, clean),
 		       iso_breaker_state_name(st->breaker), st->operations,
 		       st->failures, st->consecutive_failures,
 		       cli_format_ns(st->p50_op_ns, p50, sizeof(p50)),
@@ -135,6 +147,10 @@ static void print_table(const struct collect *c)
 	if (c->n == 0)
 		printf("(no accounts%s)\n",
 		       c->opts->broker || c->opts->not_healthy ? " match" : "");
+	if (corrupt)
+		printf("%zu slot(s) hold a key with bytes no key may have "
+		       "(shown escaped, \\xHH): the segment is corrupt or "
+		       "hostile; see 'isoctl doctor'\n", corrupt);
 }
 
 /* Parse the options list and status share; returns -1 to go on. */
@@ -209,6 +225,11 @@ static int show_accounts(struct isoctl *ctx, const struct view_opts *o,
 		iso_detach(reg);
 		return CLI_EXIT_RUNTIME;
 	}
+	if ((rc = isoctl_verify(ctx, reg)) != CLI_EXIT_OK) {
+		free(c.v);
+		iso_detach(reg);
+		return rc;
+	}
 	if (c.n > 1) /* qsort must not see the NULL of an empty list */
 		qsort(c.v, c.n, sizeof(*c.v),
 		      o->sort == SORT_KEY ? cmp_key :
@@ -274,11 +295,12 @@ static void print_ago(const char *label, int64_t when, int64_t now)
 
 static void print_status(const struct iso_status *st)
 {
-	char key[ISO_KEY_STR_MAX + 1], bd[256], d[32], a[24], b[24];
+	char key[CLI_KEY_ESC_MAX + 1], bd[256], d[32], a[24], b[24];
 	int64_t now = cli_now_unix_ms();
+	bool clean = cli_key_escape(&st->key, key, sizeof(key));
 
-	iso_key_format(&st->key, key, sizeof(key));
-	printf("%-19s %s\n", "account", key);
+	printf("%-19s %s%s\n", "account", key,
+	       clean ? "" : "  (CORRUPT: bytes no key may hold, shown \\xHH)");
 	printf("%-19s %u (generation %u)\n", "slot", st->slot, st->gen);
 	printf("%-19s %s\n", "health", iso_health_name(st->health));
 	printf("%-19s %s (episode %u, back-off step %u)\n", "breaker",
@@ -287,6 +309,9 @@ static void print_status(const struct iso_status *st)
 	if (st->breaker == ISO_BREAKER_OPEN)
 		printf("%-19s %s\n", "retry in",
 		       cli_format_duration_ms(st->retry_in_ms, d, sizeof(d)));
+	else if (st->broker_halted)
+		printf("%-19s never by itself: its broker is halted ('isoctl "
+		       "release --broker %s')\n", "retry in", st->key.broker);
 	else if (st->breaker == ISO_BREAKER_FORCED_OPEN)
 		printf("%-19s never by itself: halted ('isoctl release %s')\n",
 		       "retry in", key);
@@ -335,6 +360,55 @@ static void print_status(const struct iso_status *st)
 	isoctl_print_config(&st->config, 2);
 }
 
+/* Who halted @key (or its broker), when and why: the state file's word. */
+struct who {
+	const struct iso_key *key;
+	bool found_key, found_broker;
+	struct iso_state_entry key_e, broker_e;
+};
+
+static int find_halt(const struct iso_state_entry *e, void *ctx)
+{
+	struct who *w = ctx;
+	if (e->kind == ISO_STATE_HALT && !strcmp(e->key.type, w->key->type) &&
+	    !strcmp(e->key.id, w->key->id) && !strcmp(e->key.broker, w->key->broker)) {
+		w->found_key = true;
+		w->key_e = *e;
+	} else if (e->kind == ISO_STATE_HALT_BROKER &&
+		   !strcmp(e->broker, w->key->broker)) {
+		w->found_broker = true;
+		w->broker_e = *e;
+	}
+	return 0;
+}
+
+static void print_who(const char *label, const struct iso_state_entry *e)
+{
+	struct passwd *pw = getpwuid(e->uid);
+	char when[32];
+	time_t t = (time_t)(e->time_ms / 1000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%SZ", &tm);
+	printf("%-19s by uid %u%s%s%s at %s%s%s%s\n", label, e->uid,
+	       pw ? " (" : "", pw ? pw->pw_name : "", pw ? ")" : "", when,
+	       e->reason[0] ? ": \"" : "", e->reason, e->reason[0] ? "\"" : "");
+}
+
+/* The halt records of the state file for @st's account, if any. */
+static void print_halt_records(struct isoctl *ctx, const struct iso_status *st)
+{
+	char path[4096];
+	struct who w = { .key = &st->key };
+	if (iso_state_path(cli_segment(ctx->segment), path, sizeof(path)) < 0 ||
+	    iso_state_foreach(path, find_halt, &w) < 0)
+		return;
+	if (w.found_key)
+		print_who("halted", &w.key_e);
+	if (w.found_broker)
+		print_who("broker halted", &w.broker_e);
+}
+
 int isoctl_cmd_status(struct isoctl *ctx, int argc, char **argv)
 {
 	struct view_opts o = { .sort = SORT_SEVERITY };
@@ -363,10 +437,16 @@ int isoctl_cmd_status(struct isoctl *ctx, int argc, char **argv)
 		iso_detach(reg);
 		return CLI_EXIT_RUNTIME;
 	}
-	if (o.json)
+	if ((rc = isoctl_verify(ctx, reg)) != CLI_EXIT_OK) {
+		iso_detach(reg);
+		return rc;
+	}
+	if (o.json) {
 		isoctl_print_json(isoctl_json_status(&st), false);
-	else
+	} else {
 		print_status(&st);
+		print_halt_records(ctx, &st);
+	}
 	iso_detach(reg);
 	return CLI_EXIT_OK;
 }
@@ -390,10 +470,16 @@ static void print_report(const struct iso_report *r, const char *segment)
 	if (n) {
 		printf("\n%-16s %8s %9s %8s\n", "BROKER", "ACCOUNTS", "UNHEALTHY",
 		       "DEGRADED");
-		for (uint32_t i = 0; i < n; i++)
-			printf("%-16s %8u %9u %8u\n", r->brokers[i].broker,
+		for (uint32_t i = 0; i < n; i++) {
+			char b[ISO_BROKER_MAX * 4 + 1];
+
+			/* Broker names come from slots: never raw [R7]. */
+			cli_escape(r->brokers[i].broker,
+				   sizeof(r->brokers[i].broker), b, sizeof(b));
+			printf("%-16s %8u %9u %8u\n", b,
 			       r->brokers[i].accounts, r->brokers[i].unhealthy,
 			       r->brokers[i].degraded);
+		}
 	}
 	if (r->brokers_dropped)
 		printf("(%u more brokers not listed)\n", r->brokers_dropped);
@@ -414,6 +500,10 @@ int isoctl_cmd_report(struct isoctl *ctx, int argc, char **argv)
 		cli_iso_error(ctx->prog, "report", rc);
 		iso_detach(reg);
 		return CLI_EXIT_RUNTIME;
+	}
+	if ((rc = isoctl_verify(ctx, reg)) != CLI_EXIT_OK) {
+		iso_detach(reg);
+		return rc;
 	}
 	if (json)
 		isoctl_print_json(isoctl_json_report(&rep, cli_segment(ctx->segment)),

@@ -28,6 +28,7 @@ struct isoctl {
 #define ISOCTL_COMMON_OPTS                                          \
 	{ "help", no_argument, NULL, 'h' },                         \
 	{ "segment", required_argument, NULL, 'S' },                \
+	{ "owner", required_argument, NULL, 'O' },                  \
 	{ NULL, 0, NULL, 0 }
 
 /* The short-option string every sub-command starts from (-h, -s NAME):
@@ -37,7 +38,7 @@ struct isoctl {
 
 /**
  * isoctl_common_opt - handle an option char that a sub-command's own switch
- * did not: --help, --segment, unknown options and missing values.
+ * did not: --help, --segment, --owner, unknown options and missing values.
  *
  * Returns -1 to go on parsing, or the exit code the sub-command must return
  * now (0 after --help, 2 after a usage error).
@@ -54,6 +55,15 @@ int isoctl_common_opt(struct isoctl *ctx, int c, int argc, char **argv);
  */
 int isoctl_view_open(struct isoctl *ctx, int argc, char **argv, bool *json,
 		     iso_reg_t **reg);
+
+/**
+ * isoctl_verify - after a read of @reg, make sure the segment did not
+ * shrink or get overwritten during it (iso_segment_check) [R7].
+ * Returns CLI_EXIT_OK, or CLI_EXIT_RUNTIME after saying that what was read
+ * cannot be trusted. An unlink during the read is no error: what was read
+ * was the segment at the time.
+ */
+int isoctl_verify(struct isoctl *ctx, iso_reg_t *reg);
 
 /** isoctl_help - print the sub-command's full help on stdout. */
 void isoctl_help(const struct isoctl *ctx);
@@ -122,5 +132,6 @@ int isoctl_cmd_retire(struct isoctl *ctx, int argc, char **argv);
 int isoctl_cmd_record(struct isoctl *ctx, int argc, char **argv);
 int isoctl_cmd_config(struct isoctl *ctx, int argc, char **argv);
 int isoctl_cmd_events(struct isoctl *ctx, int argc, char **argv);
+int isoctl_cmd_state(struct isoctl *ctx, int argc, char **argv);
 
 #endif /* ISOCTL_H */

@@ -166,6 +166,10 @@ json_object *isoctl_json_event(const struct iso_event *ev)
 	    ev->failure_type >= 0 && ev->failure_type < ISO_FAIL__COUNT
 		    ? str(iso_failure_type_name(ev->failure_type))
 		    : NULL);
+	add(o, "uid", u64(ev->uid));
+	add(o, "reason", ev->reason[0] ? str(ev->reason) : NULL);
+	if (ev->slot == ISO_NO_SLOT && ev->key.broker[0])
+		add(o, "broker", str(ev->key.broker));
 	return o;
 }
 

@@ -13,6 +13,7 @@
 
 #include "isoctl.h"
 #include "serve.h"
+#include "../common/busguard.h"
 
 struct isoctl_command {
 	const char *name;
@@ -41,10 +42,13 @@ static const struct isoctl_command commands[] = {
 	  "degrade_after open_timeout_ms max_open_timeout_ms probe_timeout_ms\n"
 	  "trip_on ignore observe_only.\n" },
 	{ "unlink", isoctl_cmd_unlink, "remove the segment's name",
-	  "usage: isoctl unlink\n"
+	  "usage: isoctl unlink [--force]\n"
 	  "\n"
-	  "Remove the segment's name. Attached processes keep their mapping\n"
-	  "until they detach; new attaches fail until it is created again.\n" },
+	  "Remove the segment's name. Processes that have it mapped would keep\n"
+	  "trading on an orphan that no tool can see or halt, so while any do,\n"
+	  "it lists them (pid, command) and refuses; --force unlinks anyway.\n"
+	  "New attaches fail until it is created again; halts and configs in\n"
+	  "the state file ('isoctl state') apply to the new one.\n" },
 	{ "info", isoctl_cmd_info, "segment facts: capacity, use, sizes",
 	  "usage: isoctl info [--json]\n"
 	  "\n"
@@ -79,29 +83,50 @@ static const struct isoctl_command commands[] = {
 	  "\n"
 	  "Find or create the account KEY (type/id/BROKER) and print its slot.\n" },
 	{ "reset", isoctl_cmd_reset, "close an account's breaker",
-	  "usage: isoctl reset KEY\n"
+	  "usage: isoctl reset KEY... [--force] [--reason TEXT]\n"
 	  "\n"
 	  "Close the breaker and clear the consecutive counts: the account is\n"
 	  "HEALTHY and may act at once. Statistics are kept. Do this only once\n"
-	  "the cause of its failures is fixed.\n" },
-	{ "halt", isoctl_cmd_halt, "stop an account (force its breaker open)",
-	  "usage: isoctl halt KEY\n"
+	  "the cause of its failures is fixed. An operator's halt is left alone\n"
+	  "(use 'isoctl release'), unless --force.\n"
+	  "  --force        lift a halt too (and drop it from the state file)\n"
+	  "  --reason TEXT  why, in the event log (at most 200 bytes)\n" },
+	{ "halt", isoctl_cmd_halt, "stop accounts or a broker",
+	  "usage: isoctl halt KEY... [--reason TEXT] [--no-state]\n"
+	  "       isoctl halt --broker BROKER [--reason TEXT] [--no-state]\n"
 	  "\n"
 	  "Force the breaker open (FORCED_OPEN): every operation of the\n"
 	  "account is refused until 'isoctl release KEY'. It never reopens by\n"
-	  "itself.\n" },
+	  "itself. With --broker, every account of BROKER is refused, accounts\n"
+	  "registered later too, until 'isoctl release --broker BROKER'. The\n"
+	  "halt is an event with your uid, pid and reason, and is recorded in\n"
+	  "the segment's state file ('isoctl state'), so it is in force again\n"
+	  "when the segment is created anew (after a reboot, or an unlink).\n"
+	  "  --reason TEXT  why (at most 200 bytes; 'isoctl status KEY' shows it)\n"
+	  "  --no-state     act on the segment only; record nothing\n" },
 	{ "release", isoctl_cmd_release, "undo a halt",
-	  "usage: isoctl release KEY\n"
+	  "usage: isoctl release KEY... [--reason TEXT] [--no-state]\n"
+	  "       isoctl release --broker BROKER [--reason TEXT] [--no-state]\n"
 	  "\n"
-	  "Undo 'isoctl halt': reset the breaker to CLOSED. Release is a reset,\n"
-	  "so it also closes a breaker that was not halted; it says so when\n"
-	  "that happens.\n" },
-	{ "retire", isoctl_cmd_retire, "remove an account",
-	  "usage: isoctl retire KEY\n"
+	  "Undo 'isoctl halt': FORCED_OPEN becomes CLOSED, and the halt is\n"
+	  "dropped from the state file. An account that is not halted is left\n"
+	  "as it is (it says so). With --broker: lift a broker halt; its\n"
+	  "accounts act as their own breakers say.\n" },
+	{ "retire", isoctl_cmd_retire, "remove accounts",
+	  "usage: isoctl retire KEY... [--reason TEXT] [--no-state]\n"
 	  "\n"
-	  "The account is gone: its directory entry is removed and its slot is\n"
-	  "reused after the segment's retire cooldown. Handles still held by\n"
-	  "processes are refused from now on.\n" },
+	  "The account is gone: its slot is retired and its directory entry\n"
+	  "removed; the slot is reused after the segment's retire cooldown.\n"
+	  "Handles still held by processes are refused from now on. Its halt\n"
+	  "and config, if recorded, leave the state file.\n" },
+	{ "state", isoctl_cmd_state, "the operators' durable state",
+	  "usage: isoctl state\n"
+	  "\n"
+	  "Show (and so check) the segment's state file: the halts, broker\n"
+	  "halts and config overrides applied whenever the segment is created,\n"
+	  "before any trader can act. It lives in $ISOREG_STATE_DIR (default\n"
+	  "/var/lib/isoreg) as NAME.state; see docs/state.md for its format.\n"
+	  "A malformed file is refused with its line and field named.\n" },
 	{ "record", isoctl_cmd_record, "inject outcomes (tests, drills)",
 	  "usage: isoctl record KEY success|failure [--type T] [--op-ms X]\n"
 	  "                     [--retry-after-ms N] [--count N]\n"
@@ -163,7 +188,7 @@ static const struct isoctl_command *find_command(const char *name)
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: isoctl [--segment NAME] COMMAND [options] [args]\n"
+		"usage: isoctl [--segment NAME] [--owner USER|UID] COMMAND [options] [args]\n"
 		"\n"
 		"Administer an isoreg segment (default %s, or ISOREG_SEGMENT).\n"
 		"\n"
@@ -173,8 +198,10 @@ static void usage(FILE *out)
 		fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
 	fprintf(out,
 		"\n"
-		"Every command takes --help and --segment NAME. KEY is an account\n"
-		"key type/id/BROKER, e.g. user/user1/KRAKEN.\n"
+		"Every command takes --help, --segment NAME and --owner USER|UID\n"
+		"(attach a segment that belongs to that user; default: your own\n"
+		"uid, or ISOREG_OWNER). KEY is an account key type/id/BROKER,\n"
+		"e.g. user/user1/KRAKEN.\n"
 		"Exit status: 0 ok, 1 runtime error, 2 usage error.\n");
 }
 
@@ -185,7 +212,9 @@ void isoctl_help(const struct isoctl *ctx)
 	if (c)
 		fputs(c->help, stdout);
 	printf("\nCommon options: -s, --segment NAME (default $ISOREG_SEGMENT or "
-	       "%s), --help.\n", ISO_DEFAULT_SEGMENT);
+	       "%s), --owner USER|UID (trust a segment of that owner; default "
+	       "$ISOREG_OWNER, else your own uid), --help.\n",
+	       ISO_DEFAULT_SEGMENT);
 }
 
 int isoctl_usage_error(const struct isoctl *ctx, const char *fmt, ...)
@@ -198,6 +227,35 @@ int isoctl_usage_error(const struct isoctl *ctx, const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "\nTry 'isoctl %s --help'.\n", ctx->cmd);
 	return CLI_EXIT_USAGE;
+}
+
+/*
+ * --owner: checked here, then exported as ISOREG_OWNER, so that every
+ * attach of this run (serve's re-attaches included) reads one rule,
+ * cli_trust_opts. Returns 0, or -1 after printing what was wrong.
+ */
+static int set_owner(const char *prog, const char *text)
+{
+	uid_t uid;
+
+	if (cli_parse_owner(prog, "--owner", text, &uid) < 0)
+		return -1;
+	if (setenv("ISOREG_OWNER", text, 1) != 0) {
+		perror("isoctl: setenv ISOREG_OWNER");
+		return -1;
+	}
+	return 0;
+}
+
+int isoctl_verify(struct isoctl *ctx, iso_reg_t *reg)
+{
+	int rc = iso_segment_check(reg);
+
+	if (rc == 0 || rc == ISO_ESTALE)
+		return CLI_EXIT_OK;
+	cli_iso_error(ctx->prog, "the segment changed under this read; what "
+		      "it showed cannot be trusted", rc);
+	return CLI_EXIT_RUNTIME;
 }
 
 int isoctl_common_opt(struct isoctl *ctx, int c, int argc, char **argv)
@@ -215,6 +273,8 @@ int isoctl_common_opt(struct isoctl *ctx, int c, int argc, char **argv)
 			return isoctl_usage_error(ctx, "--segment needs a name");
 		ctx->segment = optarg;
 		return -1;
+	case 'O':
+		return set_owner(ctx->prog, optarg) < 0 ? CLI_EXIT_USAGE : -1;
 	case ':':
 		return isoctl_usage_error(ctx, "option '%s' needs a value", word);
 	default:
@@ -295,6 +355,21 @@ static int finish_output(int rc)
 	return rc;
 }
 
+/* One sub-command, run under the SIGBUS guard. */
+struct run {
+	const struct isoctl_command *c;
+	struct isoctl *ctx;
+	int argc;
+	char **argv;
+};
+
+static int run_command(void *arg)
+{
+	struct run *r = arg;
+
+	return r->c->fn(r->ctx, r->argc, r->argv);
+}
+
 int main(int argc, char **argv)
 {
 	struct isoctl ctx = { .segment = NULL };
@@ -322,6 +397,18 @@ int main(int argc, char **argv)
 			i += 2;
 		} else if (strncmp(a, "--segment=", 10) == 0 && a[10]) {
 			ctx.segment = a + 10;
+			i++;
+		} else if (strcmp(a, "--owner") == 0) {
+			if (i + 1 >= argc || set_owner("isoctl", argv[i + 1]) < 0) {
+				if (i + 1 >= argc)
+					fprintf(stderr, "isoctl: --owner needs a "
+						"user name or uid\n");
+				return CLI_EXIT_USAGE;
+			}
+			i += 2;
+		} else if (strncmp(a, "--owner=", 8) == 0) {
+			if (set_owner("isoctl", a + 8) < 0)
+				return CLI_EXIT_USAGE;
 			i++;
 		} else {
 			fprintf(stderr, "isoctl: unknown option '%s'\n"
@@ -358,5 +445,18 @@ int main(int argc, char **argv)
 	snprintf(ctx.prog, sizeof(ctx.prog), "isoctl %s", c->name);
 	optind = 0; /* GNU: re-initialise getopt for the sub-command */
 	opterr = 0; /* we word option errors ourselves */
-	return finish_output(c->fn(&ctx, argc - i, argv + i));
+	struct run r = { c, &ctx, argc - i, argv + i };
+	int rc = tool_bus_guard(run_command, &r);
+
+	if (rc == TOOL_BUS_FAULT) {
+		/* The segment shrank under a read [R7]: no figure printed
+		 * so far can be trusted, and the process must not die. */
+		fflush(stdout);
+		fprintf(stderr, "%s: segment '%s' shrank or was damaged while "
+			"being read (SIGBUS caught): nothing above can be "
+			"trusted; 'isoctl info' checks it\n", ctx.prog,
+			cli_segment(ctx.segment));
+		rc = CLI_EXIT_RUNTIME;
+	}
+	return finish_output(rc);
 }

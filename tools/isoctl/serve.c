@@ -34,6 +34,8 @@
 #include "isoreg.h"
 #include "metrics.h"
 #include "serve.h"
+#include "../common/busguard.h"
+#include "../common/cli.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:9464"
 #define SHM_DIR "/dev/shm/" /* where glibc's shm_open keeps its objects */
@@ -68,15 +70,18 @@ struct server {
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: isoctl serve [--listen ADDR:PORT] [--segment NAME]\n"
+		"usage: isoctl serve [--listen ADDR:PORT] [--segment NAME] [--owner USER|UID]\n"
 		"\n"
 		"Serve the registry's metrics for Prometheus, attached read-only.\n"
-		"  GET /metrics   text exposition format 0.0.4\n"
-		"  GET /healthz   200 while the segment is attached, else 503\n"
+		"  GET /metrics   text exposition format 0.0.4; 503 while the\n"
+		"                 segment is missing, refused or damaged\n"
+		"  GET /healthz   200 while a valid segment is attached, else 503\n"
 		"\n"
 		"  -l, --listen ADDR:PORT  address to listen on (default %s;\n"
 		"                          [::1]:PORT for IPv6, port 0 picks one)\n"
 		"  -s, --segment NAME      segment (default $ISOREG_SEGMENT or %s)\n"
+		"  -o, --owner USER|UID    trust a segment of that owner (default\n"
+		"                          $ISOREG_OWNER, else your own uid)\n"
 		"  -h, --help              this text\n",
 		DEFAULT_LISTEN, ISO_DEFAULT_SEGMENT);
 }
@@ -104,6 +109,12 @@ static int segment_attach(struct server *srv, uint32_t timeout_ms, char *err,
 		.attach_timeout_ms = timeout_ms,
 	};
 
+	/* Whom to trust, as every tool: ISOREG_OWNER / --owner [R7]. */
+	if (cli_trust_opts("isoctl serve", &opts) < 0) {
+		snprintf(err, errlen, "segment %s: bad ISOREG_OWNER or "
+			 "ISOREG_MODE (see stderr)", srv->segment);
+		return -1;
+	}
 	for (int attempt = 0; attempt < 3; attempt++) {
 		struct stat before, after;
 		iso_reg_t *reg;
@@ -155,10 +166,11 @@ static void segment_detach(struct server *srv)
 /*
  * Make sure the attachment is the segment that carries the name now. An
  * unlinked segment is dropped (no new trader can attach it; what matters
- * is whatever takes the name next), a recreated one is attached afresh.
- * Renderers hold text, not pointers into the mapping, so a response still
- * being sent survives the detach. Returns 0, or -1 with @err saying why
- * there is nothing to serve.
+ * is whatever takes the name next), a recreated one is attached afresh,
+ * and one that shrank or was overwritten under us is dropped before its
+ * mapping is read again [R7]. Renderers hold text, not pointers into the
+ * mapping, so a response still being sent survives the detach. Returns 0,
+ * or -1 with @err saying why there is nothing to serve.
  */
 static int segment_check(struct server *srv, char *err, size_t errlen)
 {
@@ -175,10 +187,36 @@ static int segment_check(struct server *srv, char *err, size_t errlen)
 				 srv->segment, srv->shm_path, strerror(errno));
 		return -1;
 	}
-	if (srv->reg && st.st_dev == srv->dev && st.st_ino == srv->ino)
-		return 0;
+	if (srv->reg && st.st_dev == srv->dev && st.st_ino == srv->ino) {
+		char damage[600];
+
+		if (iso_segment_check(srv->reg) != ISO_ECORRUPT)
+			return 0;
+		snprintf(damage, sizeof(damage), "%s", iso_last_error());
+		segment_detach(srv);
+		/* The same object, damaged: attaching it again is refused
+		 * until someone puts a valid segment at the name. */
+		if (segment_attach(srv, SCRAPE_ATTACH_TIMEOUT_MS, err, errlen) == 0)
+			return 0;
+		snprintf(err, errlen, "segment %s is damaged (%s); waiting for "
+			 "a valid one", srv->segment, damage);
+		return -1;
+	}
 	segment_detach(srv);
 	return segment_attach(srv, SCRAPE_ATTACH_TIMEOUT_MS, err, errlen);
+}
+
+/* iso_metrics_render as a pass for the SIGBUS guard. */
+struct render_pass {
+	struct renderer *r;
+	struct server *srv;
+};
+
+static int render_pass(void *arg)
+{
+	struct render_pass *p = arg;
+
+	return iso_metrics_render(p->r->m, p->srv->reg, &p->srv->self);
 }
 
 /* ------------------------------------------------------------- HTTP */
@@ -284,8 +322,21 @@ static enum MHD_Result serve_metrics(struct server *srv,
 				  "%d scrapes are still being sent; try again\n",
 				  MAX_RENDERERS);
 	uint64_t t0 = mono_ns();
-	rc = iso_metrics_render(r->m, srv->reg, &srv->self);
+	struct render_pass pass = { r, srv };
+
+	rc = tool_bus_guard(render_pass, &pass);
 	srv->self.last_render_ns = mono_ns() - t0;
+	if (rc == TOOL_BUS_FAULT) {
+		/* Shrunk during the render: the text is garbage, the mapping
+		 * unreadable. Drop it; a later scrape attaches a valid one. */
+		segment_detach(srv);
+		srv->self.unavailable++;
+		return reply_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+				  "segment %s damaged: it shrank while being "
+				  "read (SIGBUS caught); waiting for a valid "
+				  "one\n",
+				  srv->segment);
+	}
 	if (rc < 0)
 		return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
 				  "cannot read segment %s: %s\n", srv->segment,
@@ -441,6 +492,7 @@ int isoctl_serve(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, 'l' },
 		{ "segment", required_argument, NULL, 's' },
+		{ "owner", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -454,10 +506,18 @@ int isoctl_serve(int argc, char **argv)
 	srv.segment = NULL;
 	optind = 0; /* a fresh scan: main.c may have run getopt already */
 	opterr = 0; /* the message below names the option in our words */
-	while ((c = getopt_long(argc, argv, "+:l:s:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:l:s:o:h", longopts, NULL)) != -1) {
+		uid_t uid;
+
 		switch (c) {
 		case 'l': listen_at = optarg; break;
 		case 's': srv.segment = optarg; break;
+		case 'o':
+			/* Exported: every re-attach reads it (cli_trust_opts). */
+			if (cli_parse_owner("isoctl serve", "--owner", optarg, &uid) < 0 ||
+			    setenv("ISOREG_OWNER", optarg, 1) != 0)
+				return 2;
+			break;
 		case 'h': usage(stdout); return 0;
 		case ':':
 			fprintf(stderr, "isoctl serve: option '%s' needs a value\n",

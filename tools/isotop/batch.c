@@ -62,13 +62,21 @@ int top_batch_run(struct top_app *app)
 		.max_events = TOP_BATCH_EVENTS,
 	};
 
+	int rc = 0;
+
 	for (unsigned long i = 0; !app->iterations || i < app->iterations; i++) {
 		if (i)
 			top_sleep(app->interval_s);
+		/* A missing or damaged segment is said, and the frames go on
+		 * once a valid one is attached again [R7]. The exit status is
+		 * that of the last frame. */
 		if (top_app_refresh(app) < 0) {
 			fprintf(stderr, "isotop: %s\n", app->error);
-			return 1;
+			fflush(stderr);
+			rc = 1;
+			continue;
 		}
+		rc = 0;
 		fo.interval_s = app->interval_s;
 		if (i)
 			putchar('\n');
@@ -82,5 +90,5 @@ int top_batch_run(struct top_app *app)
 			return 1;
 		}
 	}
-	return 0;
+	return rc;
 }

@@ -33,7 +33,7 @@ static void top_events_push(struct top_events *te, const struct iso_event *e)
 	d->gen = e->gen;
 	d->pid = e->pid;
 	if (e->key.type[0])
-		iso_key_format(&e->key, d->key, sizeof(d->key));
+		cli_key_escape(&e->key, d->key, sizeof(d->key));
 	else
 		d->key[0] = '\0';
 	d->from = e->from;

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "isoreg.h"
+#include "../common/cli.h"
 
 #define TOP_EVENTS_KEEP 256 /* transitions remembered; more than a screenful */
 
@@ -18,7 +19,8 @@ struct top_event {
 	uint32_t slot;
 	uint32_t gen;
 	uint32_t pid;
-	char key[ISO_KEY_STR_MAX + 1]; /* empty: the slot was reused since */
+	char key[CLI_KEY_ESC_MAX + 1]; /* escaped [R7]; empty: the slot was
+					  reused since */
 	enum iso_health from;
 	enum iso_health to;
 	enum iso_breaker_state breaker;

@@ -62,23 +62,45 @@ static struct top_line *top_line_new(struct top_frame *f,
 	return l;
 }
 
-/* Append formatted text in @style; text past the line's end is dropped. */
+/*
+ * Append formatted text in @style; text past the line's end is dropped.
+ * Any byte outside printable ASCII becomes "\xHH" here, whatever it came
+ * from: names and keys read from a hostile segment never reach the
+ * terminal raw [R7] (the model escapes keys already, so their widths are
+ * right; this catches everything else, broker names included).
+ */
 static void __attribute__((format(printf, 3, 4)))
 top_put(struct top_line *l, enum top_style style, const char *fmt, ...)
 {
+	static const char hex[] = "0123456789abcdef";
 	size_t room = TOP_LINE_MAX - 1 - l->len;
+	char raw[TOP_LINE_MAX];
 	va_list ap;
-	int n;
+	int n = 0;
 
 	if (!room)
 		return;
 	va_start(ap, fmt);
-	n = vsnprintf(l->text + l->len, room + 1, fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	for (const unsigned char *c = (const unsigned char *)raw;
+	     *c && (size_t)n < room; c++) {
+		char *out = l->text + l->len;
+
+		if (*c >= 0x20 && *c < 0x7f) {
+			out[n++] = (char)*c;
+		} else if ((size_t)n + 4 <= room) {
+			out[n++] = '\\';
+			out[n++] = 'x';
+			out[n++] = hex[*c >> 4];
+			out[n++] = hex[*c & 15];
+		} else {
+			break;
+		}
+	}
+	l->text[l->len + (size_t)n] = '\0';
 	if (n <= 0)
 		return;
-	if ((size_t)n > room)
-		n = (int)room;
 	if (style != TOP_ST_NORMAL && l->n_spans < TOP_SPANS_MAX) {
 		struct top_span *s = &l->spans[l->n_spans++];
 
@@ -230,7 +252,7 @@ static void top_row_line(struct top_frame *f, const struct top_frame_opts *o,
 			 const struct top_row *r, int kw)
 {
 	struct top_line *l = top_table_line(f, o);
-	char key[ISO_KEY_STR_MAX + 2], ops[16], fail[16], p50[16], p99[16], left[16];
+	char key[CLI_KEY_ESC_MAX + 2], ops[16], fail[16], p50[16], p99[16], left[16];
 
 	if (!l)
 		return;
@@ -259,8 +281,11 @@ static void top_row_line(struct top_frame *f, const struct top_frame_opts *o,
 
 	top_put(l, TOP_ST_NORMAL, "%-*s ", kw,
 		top_clip(r->key, (size_t)kw, key, sizeof(key)));
-	top_put(l, TOP_ST_HEALTH + r->health, "%-11s",
-		iso_health_name(r->health));
+	if (r->corrupt) /* a key no valid slot holds: flagged, not judged */
+		top_put(l, TOP_ST_ALERT, "%-11s", "CORRUPT-KEY");
+	else
+		top_put(l, TOP_ST_HEALTH + r->health, "%-11s",
+			iso_health_name(r->health));
 	top_put(l, TOP_ST_NORMAL, " %-11s %7s %7s %6u %8s %8s %7s  ",
 		iso_breaker_state_name(r->breaker), ops, fail,
 		r->consecutive_failures, p50, p99, left);

@@ -22,7 +22,7 @@ struct top_app {
 	struct top_model model;
 	struct top_events events;
 	struct top_frame frame;
-	char error[256];       /* the last refresh's failure, or "" */
+	char error[1024];      /* the last refresh's failure, or "" */
 };
 
 /**

@@ -4,8 +4,12 @@
  * It attaches read-only and never writes to the segment: every refresh
  * samples all accounts, derives rates from the previous sample, and shows
  * them worst first, with the per-broker summary and the recent transitions.
- * This file parses the command line and attaches; model.c samples, frame.c
- * decides what is shown, screen.c and batch.c show it.
+ * This file parses the command line, attaches, and keeps the attachment
+ * sound: a segment that shrinks or is overwritten under it is dropped
+ * before its mapping is read again, every sample runs under the SIGBUS
+ * guard, and a replaced or damaged segment is attached again once a valid
+ * one carries the name [R7]. model.c samples, frame.c decides what is
+ * shown, screen.c and batch.c show it.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -15,6 +19,7 @@
 #include <string.h>
 
 #include "isotop.h"
+#include "../common/busguard.h"
 #include "../common/cli.h"
 #include "../common/top_units.h"
 
@@ -28,6 +33,8 @@ static void top_usage(FILE *out)
 "\n"
 "Options:\n"
 "  --segment NAME      segment to watch (default: $ISOREG_SEGMENT, else %s)\n"
+"  --owner USER|UID    trust a segment of that owner (default: $ISOREG_OWNER,\n"
+"                      else your own uid)\n"
 "  -d, --delay SECONDS refresh interval, fractional allowed (default 1)\n"
 "  -b, --batch         print plain-text frames to stdout, like top -b\n"
 "  -n, --iterations N  stop after N frames (default: until q / forever)\n"
@@ -51,13 +58,107 @@ static int top_usage_error(const char *fmt, const char *arg)
 	return 2;
 }
 
-int top_app_refresh(struct top_app *app)
+/* Forget the attachment and everything sampled from it; the view (sort,
+ * grouping, filter) stays. */
+static void top_app_drop(struct top_app *app)
 {
+	struct top_model *m = &app->model;
+	enum top_sort sort = m->sort;
+	bool group = m->group;
+	char filter[TOP_FILTER_MAX + 1];
+
+	memcpy(filter, m->filter, sizeof(filter));
+	top_model_free(m);
+	if (app->reg)
+		iso_detach(app->reg);
+	app->reg = NULL;
+	top_model_init(m, NULL);
+	top_model_set_view(m, sort, group, filter);
+	top_events_init(&app->events);
+}
+
+/* Take @fresh as the attachment, from a clean slate. */
+static void top_app_adopt(struct top_app *app, iso_reg_t *fresh)
+{
+	top_app_drop(app);
+	app->reg = fresh;
+	app->model.reg = fresh;
+}
+
+/* Attach the segment again, trusting whom the user said; 0 or the code. */
+static int top_app_attach(struct top_app *app, iso_reg_t **fresh)
+{
+	struct iso_attach_opts o = { .flags = ISO_ATTACH_RDONLY,
+				     .attach_timeout_ms = 200 };
+
+	*fresh = NULL;
+	if (cli_trust_opts("isotop", &o) < 0)
+		return ISO_EINVAL;
+	return iso_attach(app->segment, &o, fresh);
+}
+
+/* One sample and one poll of the transitions: the pass over the mapping
+ * that runs under the SIGBUS guard. */
+static int top_app_sample(void *arg)
+{
+	struct top_app *app = arg;
 	int rc = top_model_sample(&app->model);
 
 	if (rc == 0)
 		rc = top_events_poll(&app->events, app->reg,
 				     app->model.info.ring_capacity);
+	return rc;
+}
+
+/*
+ * Make sure the attachment is sound and is the segment of the name: a
+ * damaged one is dropped, a replaced one swapped for the new one (an
+ * unlinked one is kept: its writers may still be at work). Returns 0 with
+ * app->reg set, or -1 with app->error saying why there is nothing to read.
+ */
+static int top_app_follow(struct top_app *app)
+{
+	char why[300] = "";
+	iso_reg_t *fresh;
+	int rc;
+
+	if (app->reg) {
+		rc = iso_segment_check(app->reg);
+		if (rc == 0)
+			return 0;
+		if (rc == ISO_ECORRUPT) {
+			snprintf(why, sizeof(why), "damaged under us (%s); ",
+				 iso_last_error());
+			top_app_drop(app);
+		}
+	}
+	rc = top_app_attach(app, &fresh);
+	if (rc == 0) {
+		top_app_adopt(app, fresh);
+		return 0;
+	}
+	if (app->reg)
+		return 0; /* unlinked, nothing new: keep the old mapping */
+	snprintf(app->error, sizeof(app->error), "segment %s: %sno valid "
+		 "segment to attach: %s: %s", app->segment, why,
+		 iso_strerror(rc), iso_last_error());
+	return -1;
+}
+
+int top_app_refresh(struct top_app *app)
+{
+	int rc;
+
+	if (top_app_follow(app) < 0)
+		return -1;
+	rc = tool_bus_guard(top_app_sample, app);
+	if (rc == TOOL_BUS_FAULT) {
+		snprintf(app->error, sizeof(app->error), "segment %s damaged: "
+			 "it shrank while being read (SIGBUS caught); waiting "
+			 "for a valid one", app->segment);
+		top_app_drop(app);
+		return -1;
+	}
 	if (rc < 0) {
 		const char *detail = iso_last_error();
 
@@ -70,7 +171,7 @@ int top_app_refresh(struct top_app *app)
 	return 0;
 }
 
-enum { OPT_SEGMENT = 256, OPT_SORT, OPT_FILTER, OPT_GROUP };
+enum { OPT_SEGMENT = 256, OPT_SORT, OPT_FILTER, OPT_GROUP, OPT_OWNER };
 
 int main(int argc, char **argv)
 {
@@ -82,6 +183,7 @@ int main(int argc, char **argv)
 		{ "sort", required_argument, NULL, OPT_SORT },
 		{ "filter", required_argument, NULL, OPT_FILTER },
 		{ "group", no_argument, NULL, OPT_GROUP },
+		{ "owner", required_argument, NULL, OPT_OWNER },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -131,6 +233,18 @@ int main(int argc, char **argv)
 		case OPT_GROUP:
 			group = true;
 			break;
+		case OPT_OWNER: {
+			uid_t uid;
+
+			/* Exported: every re-attach reads it (cli_trust_opts). */
+			if (cli_parse_owner("isotop", "--owner", optarg, &uid) < 0)
+				return 2;
+			if (setenv("ISOREG_OWNER", optarg, 1) != 0) {
+				perror("isotop: setenv ISOREG_OWNER");
+				return 1;
+			}
+			break;
+		}
 		case 'h':
 			top_usage(stdout);
 			return 0;
@@ -155,6 +269,7 @@ int main(int argc, char **argv)
 
 	top_frame_free(&app.frame);
 	top_model_free(&app.model);
-	iso_detach(app.reg);
+	if (app.reg)
+		iso_detach(app.reg);
 	return rc;
 }

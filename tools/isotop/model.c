@@ -106,7 +106,7 @@ static int top_collect(const struct iso_status *st, void *ctx)
 		return ISO_ENOMEM;
 	r = &m->rows[m->n_rows++];
 	memset(r, 0, sizeof(*r));
-	iso_key_format(&st->key, r->key, sizeof(r->key));
+	r->corrupt = !cli_key_escape(&st->key, r->key, sizeof(r->key));
 	memcpy(r->broker, st->key.broker, sizeof(r->broker));
 	r->broker[ISO_BROKER_MAX] = '\0';
 	r->slot = st->slot;

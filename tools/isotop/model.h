@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "isoreg.h"
+#include "../common/cli.h"
 
 #define TOP_FILTER_MAX 64
 
@@ -24,7 +25,8 @@ enum top_sort {
 
 /* One account as sampled: only what the viewer shows or derives from. */
 struct top_row {
-	char key[ISO_KEY_STR_MAX + 1];
+	char key[CLI_KEY_ESC_MAX + 1]; /* escaped: never raw bytes [R7] */
+	bool corrupt;  /* the slot's key holds bytes no key may hold */
 	char broker[ISO_BROKER_MAX + 1];
 	uint32_t slot;
 	uint32_t gen;

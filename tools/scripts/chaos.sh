@@ -41,6 +41,19 @@ date -u '+%Y-%m-%d %H:%M UTC' >>"$summary"
 run build-chaos || status=1
 run build-chaos-asan SANITIZE=address,undefined OPT=-O1 || status=1
 
+# The kill-and-stall harness, long form: every point stalled 1x, 10x and
+# 100x past the cooldown [R6].
+for dir in build-chaos build-chaos-asan; do
+  echo "== kill and stall, long: $dir"
+  make --no-print-directory -j"$jobs" BUILD="$dir" $( [ "$dir" = build-chaos-asan ] && echo SANITIZE=address,undefined OPT=-O1 ) \
+    "$dir/tests/isoreg_killpoints" >/dev/null 2>&1 || { echo "build $dir killpoints failed"; status=1; continue; }
+  ISOREG_CHAOS_LONG=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+    LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp" \
+    "$dir/tests/isoreg_killpoints" --jobs="$jobs" 2>&1 | tee "$dir/killpoints.log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+  grep -aE '^killpoints:' "$dir/killpoints.log" | sed "s|^|[$dir] |" >>"$summary"
+done
+
 if [ "${CHAOS_FUZZ:-1}" != 0 ]; then
   echo "== fuzz, ${FUZZ_SECONDS:-300} s per target"
   FUZZ_SECONDS=${FUZZ_SECONDS:-300} tools/scripts/fuzz.sh 2>&1 | tee -a "$summary"

@@ -198,7 +198,12 @@ static int open_accounts(const struct opts *o, const char *broker,
 	struct iso_attach_opts ao = { .flags = ISO_ATTACH_CREATE };
 	const char *seg = cli_segment(o->segment);
 	char what[320];
-	int rc = iso_attach(seg, &ao, reg);
+	int rc;
+
+	/* ISOREG_OWNER / ISOREG_MODE, as every tool [R7]. */
+	if (cli_trust_opts(PROG, &ao) < 0)
+		return -1;
+	rc = iso_attach(seg, &ao, reg);
 	if (rc) {
 		snprintf(what, sizeof(what), "attach %s", seg);
 		cli_iso_error(PROG, what, rc);

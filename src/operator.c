@@ -1,0 +1,120 @@
+/*
+ * operator.c - what operators do to accounts, attributed [R8]: halt,
+ * release, reset, retire and configure with a reason, each an event that
+ * carries the uid and pid of the process that did it. The breaker side of
+ * each is one event of the pure function (breaker.c): RELEASE lifts only a
+ * halt and RESET_UNHALTED leaves one alone, so "release what is halted"
+ * and "reset unless halted" are each one CAS, never a check and then an
+ * act that a racing halt could slip between.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+static int op_text(const struct iso_op *op, const char **text);
+
+int iso_op_check(const struct iso_op *op)
+{
+	const char *text;
+	return op_text(op, &text);
+}
+
+/* The reason text of @op: "" when none (operator actions are always
+ * logged), or ISO_EINVAL if it is too long or not printable. */
+static int op_text(const struct iso_op *op, const char **text)
+{
+	*text = op && op->reason ? op->reason : "";
+	size_t n = strlen(*text);
+	if (n > ISO_OP_REASON_MAX)
+		return iso_fail(ISO_EINVAL, "reason is %zu bytes; at most %u",
+				n, ISO_OP_REASON_MAX);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)(*text)[i];
+		if (c < 0x20 || c >= 0x7f)
+			return iso_fail(ISO_EINVAL, "reason: byte %zu (0x%02x) is "
+					"not printable ASCII", i, c);
+	}
+	if (op && (op->flags & ~ISO_OP_FORCE))
+		return iso_fail(ISO_EINVAL, "operator flags 0x%x: unknown bits",
+				op->flags);
+	return 0;
+}
+
+int iso_halt(const iso_account_t *acct, const struct iso_op *op)
+{
+	const char *text;
+	bool changed;
+	int rc = op_text(op, &text);
+	if (rc)
+		return rc;
+	rc = iso_operator_event(acct, ISO_BEV_FORCE_OPEN, ISO_CAUSE_FORCE_OPEN,
+				text, &changed);
+	if (rc)
+		return rc;
+	return changed ? 0 : iso_fail(ISO_EEXIST, "account (slot %u) is "
+				      "already halted", acct->slot);
+}
+
+int iso_release(const iso_account_t *acct, const struct iso_op *op)
+{
+	const char *text;
+	bool changed;
+	int rc = op_text(op, &text);
+	if (rc)
+		return rc;
+	rc = iso_operator_event(acct, ISO_BEV_RELEASE, ISO_CAUSE_RELEASE, text,
+				&changed);
+	if (rc)
+		return rc;
+	return changed ? 0 : iso_fail(ISO_ENOENT, "account (slot %u) is not "
+				      "halted: nothing to release", acct->slot);
+}
+
+int iso_reset_op(const iso_account_t *acct, const struct iso_op *op)
+{
+	const char *text;
+	bool changed;
+	int rc = op_text(op, &text);
+	if (rc)
+		return rc;
+	bool force = op && (op->flags & ISO_OP_FORCE);
+	rc = iso_operator_event(acct, force ? ISO_BEV_RESET : ISO_BEV_RESET_UNHALTED,
+				ISO_CAUSE_RESET, text, &changed);
+	if (rc || force || changed)
+		return rc;
+	/* Unchanged: a reset always moves the episode, unless the account
+	 * is halted and the reset left the halt alone. */
+	struct iso_status st;
+	if (iso_status(acct, &st) == 0 && st.breaker == ISO_BREAKER_FORCED_OPEN)
+		return iso_fail(ISO_EPERM, "account (slot %u) is halted by an "
+				"operator: release it (iso_release, isoctl "
+				"release), or reset with force", acct->slot);
+	return 0;
+}
+
+int iso_retire_op(const iso_account_t *acct, const struct iso_op *op)
+{
+	const char *text;
+	int rc = op_text(op, &text);
+	return rc ? rc : iso_retire_text(acct, text);
+}
+
+int iso_configure_op(const iso_account_t *acct, const struct iso_config *cfg,
+		     const struct iso_op *op)
+{
+	const char *text;
+	int rc = op_text(op, &text);
+	return rc ? rc : iso_configure_text(acct, cfg, text);
+}
+
+int iso_configure_default_op(iso_reg_t *reg, const struct iso_config *cfg,
+			     const struct iso_op *op)
+{
+	const char *text;
+	int rc = op_text(op, &text);
+	if (rc || (rc = iso_configure_default(reg, cfg)))
+		return rc;
+	iso_event_append_text(reg, ISO_NO_SLOT, 0, ISO_HEALTHY, ISO_HEALTHY,
+			      ISO_BREAKER_CLOSED, ISO_CAUSE_DEFAULTS, -1, text);
+	return 0;
+}

@@ -1,0 +1,70 @@
+/*
+ * slot.h - one account's record in the segment: its publication pair, its
+ * key words and its config in force. Sits below the directory and the
+ * event ring, which need only these; nothing here calls upward.
+ *
+ * A slot's life (the lo word of its publication pair):
+ *
+ *   FREE(g) --reserve--> RESERVED(g+1, owner) --publish--> LIVE(g+1)
+ *      ^                     |                                 |
+ *      +-------give back-----+                              retire
+ *   RETIRED(g) --after the cooldown, reserve--> RESERVED(g+1) ...
+ *
+ * Every step is one CAS on the whole pair, so the step and what it says
+ * about the slot (its owner, its retire time) land together.
+ */
+#ifndef ISO_SLOT_H
+#define ISO_SLOT_H
+
+#include "internal.h"
+
+/* The key words: 96 bytes moved as twelve 64-bit atomic words. */
+#define ISO_KEY_WORDS ((ISO_TYPE_MAX + 1 + ISO_BROKER_MAX + 1 + ISO_ID_MAX + 1) / 8)
+
+/**
+ * iso_slot_read_key - copy a slot's key out, word by word.
+ * Each word is an acquire load, so a caller's later re-check of the
+ * publication word cannot be satisfied before the key was read: a copy
+ * torn by a reuse is caught by that re-check (the generation moved).
+ */
+void iso_slot_read_key(const struct iso_slot *s, struct iso_key *key);
+
+/** iso_slot_write_key - store a key into a slot this process has reserved;
+ * published later by the release of the directory claim or LIVE CAS. */
+void iso_slot_write_key(struct iso_slot *s, const struct iso_key *key);
+
+/** iso_slot_key_equals - whether @s holds @key (same re-check rule). */
+bool iso_slot_key_equals(const struct iso_slot *s, const struct iso_key *key);
+
+/**
+ * iso_slot_lo - the publication word alone (acquire: pairs with the
+ * release of the CAS that wrote it, so what that CAS published is seen).
+ */
+static inline uint64_t iso_slot_lo(const struct iso_slot *s)
+{
+	return iso_load64_acquire(&s->state.lo);
+}
+
+/**
+ * iso_slot_pair - the whole publication pair, exactly (writers) or as two
+ * acquire loads re-checked until lo is stable (read-only mappings; hi
+ * changes only together with lo's state, so a stable lo dates hi).
+ */
+iso_pair_t iso_slot_pair(iso_reg_t *reg, struct iso_slot *s);
+
+/**
+ * iso_slot_publish - RESERVED(@gen) -> LIVE(@gen), for its registrant or
+ * for anyone who found a live directory entry naming it (the registrant
+ * may have died after publishing the entry). Returns true if the slot is
+ * LIVE(@gen) afterwards, whoever did it. Writers only. Full acq_rel CAS.
+ */
+bool iso_slot_publish(iso_reg_t *reg, uint32_t slot, uint32_t gen);
+
+/** iso_slot_config - the config in force for @s (its own or the default). */
+void iso_slot_config(iso_reg_t *reg, const struct iso_slot *s,
+		     struct iso_config *cfg);
+
+/** iso_count_violation - one detected isolation violation [S5 §5]. */
+void iso_count_violation(iso_reg_t *reg);
+
+#endif /* ISO_SLOT_H */
