@@ -30,7 +30,8 @@
 	X(iso_register) X(iso_lookup) X(iso_account_key) X(iso_acquire)    \
 	X(iso_record_success) X(iso_record_failure_retry)                  \
 	X(iso_permit_reason) X(iso_status) X(iso_foreach) X(iso_report)    \
-	X(iso_reset) X(iso_force_open) X(iso_configure) X(iso_retire)      \
+	X(iso_reset) X(iso_configure) X(iso_retire) X(iso_halt)            \
+	X(iso_release) X(iso_configure_op)                                 \
 	X(iso_classify_errno) X(iso_classify_http) X(iso_classify_message) \
 	X(iso_retry_after_parse) X(iso_classify_add_message)               \
 	X(iso_clock_set) X(iso_now_ns)

@@ -700,33 +700,32 @@ static PyObject *reg_status(isoext_registry *self, PyObject *const *args,
 
 enum op { OP_RESET, OP_HALT, OP_RELEASE, OP_RETIRE, OP_CONFIGURE };
 
-/* One operator action on a known account. For OP_RELEASE the result says
- * whether a halt was lifted. Returns 0/1 or -1 with an exception;
- * ISO_ESTALE is returned as is for the caller's retry. */
+/* One operator action on a known account, attributed (@op: uid, pid and
+ * reason in its event [R8]). For OP_RELEASE the result says whether a
+ * halt was lifted. Returns 0/1 or a negative code; ISO_ESTALE is returned
+ * as is for the caller's retry. */
 static int act(const iso_account_t *a, enum op op,
-	       const struct iso_config *cfg)
+	       const struct iso_config *cfg, const struct iso_op *attr)
 {
-	struct iso_status st;
 	int rc;
 
 	switch (op) {
 	case OP_RESET:
 		return isoext.iso_reset(a);
 	case OP_HALT:
-		return isoext.iso_force_open(a);
+		/* Halting a halted account changes nothing: not an error
+		 * for the binding, as it was not before. */
+		rc = isoext.iso_halt(a, attr);
+		return rc == ISO_EEXIST ? 0 : rc;
 	case OP_CONFIGURE:
-		return isoext.iso_configure(a, cfg);
+		return isoext.iso_configure_op(a, cfg, attr);
 	case OP_RETIRE:
 		return isoext.iso_retire(a);
 	case OP_RELEASE:
-		if ((rc = isoext.iso_status(a, &st)) < 0)
-			return rc;
-		/* Only a halt is lifted: a breaker the account tripped
-		 * itself is left to recover (reset_account forces it). */
-		if (st.breaker != ISO_BREAKER_FORCED_OPEN)
-			return 0;
-		rc = isoext.iso_reset(a);
-		return rc < 0 ? rc : 1;
+		/* One CAS in the library: only a halt is lifted; a breaker
+		 * the account tripped itself is left to recover. */
+		rc = isoext.iso_release(a, attr);
+		return rc == 0 ? 1 : rc == ISO_ENOENT ? 0 : rc;
 	}
 	return ISO_EINVAL;
 }
@@ -736,7 +735,8 @@ static int act(const iso_account_t *a, enum op op,
  * account; otherwise the result is False. */
 static PyObject *operate(isoext_registry *self, const char *fn,
 			 const char *call, PyObject *const *k, enum op op,
-			 const struct iso_config *cfg, int strict)
+			 const struct iso_config *cfg, const struct iso_op *attr,
+			 int strict)
 {
 	iso_account_t a;
 	int rc = handle(self, k, 0, &a), absent;
@@ -752,7 +752,7 @@ static PyObject *operate(isoext_registry *self, const char *fn,
 				return NULL;
 			cache_del(&self->cache, k, h);
 		}
-		rc = act(&a, op, cfg);
+		rc = act(&a, op, cfg, attr);
 		if (rc == ISO_ESTALE && op == OP_RETIRE)
 			Py_RETURN_FALSE;
 		if (rc == ISO_ESTALE) {
@@ -760,7 +760,7 @@ static PyObject *operate(isoext_registry *self, const char *fn,
 				return NULL;
 			absent = rc == 1;
 			if (!absent)
-				rc = act(&a, op, cfg);
+				rc = act(&a, op, cfg, attr);
 		}
 	}
 	if (absent) {
@@ -777,6 +777,30 @@ static PyObject *operate(isoext_registry *self, const char *fn,
 	Py_RETURN_TRUE;
 }
 
+/* An operator's reason for the event: None, or a str with no NUL (the
+ * library checks its length and bytes and names what is wrong). */
+static int reason_of(PyObject *o, struct iso_op *attr)
+{
+	Py_ssize_t n;
+
+	memset(attr, 0, sizeof(*attr));
+	if (!o || o == Py_None)
+		return 0;
+	if (!PyUnicode_Check(o)) {
+		PyErr_Format(PyExc_TypeError, "reason: expected a string, got %R",
+			     o);
+		return -1;
+	}
+	if (!(attr->reason = PyUnicode_AsUTF8AndSize(o, &n)))
+		return -1;
+	if ((size_t)n != strlen(attr->reason)) {
+		PyErr_Format(PyExc_ValueError,
+			     "reason: %R contains a NUL character", o);
+		return -1;
+	}
+	return 0;
+}
+
 static PyObject *reg_reset(isoext_registry *self, PyObject *const *args,
 			   Py_ssize_t nargs, PyObject *kwnames)
 {
@@ -784,7 +808,8 @@ static PyObject *reg_reset(isoext_registry *self, PyObject *const *args,
 
 	if (parse3("reset_account", args, nargs, kwnames, k) < 0)
 		return NULL;
-	return operate(self, "reset_account", "reset", k, OP_RESET, NULL, 0);
+	return operate(self, "reset_account", "reset", k, OP_RESET, NULL, NULL,
+		       0);
 }
 
 static PyObject *reg_retire(isoext_registry *self, PyObject *const *args,
@@ -794,44 +819,59 @@ static PyObject *reg_retire(isoext_registry *self, PyObject *const *args,
 
 	if (parse3("retire_account", args, nargs, kwnames, k) < 0)
 		return NULL;
-	return operate(self, "retire_account", "retire", k, OP_RETIRE, NULL, 0);
+	return operate(self, "retire_account", "retire", k, OP_RETIRE, NULL,
+		       NULL, 0);
 }
+
+static const char *const names_op[] = { "account_type", "account_id",
+					 "broker_type", "reason" };
 
 static PyObject *reg_halt(isoext_registry *self, PyObject *const *args,
 			  Py_ssize_t nargs, PyObject *kwnames)
 {
-	PyObject *k[3];
+	PyObject *k[4];
+	struct iso_op attr;
 
-	if (parse3("halt_account", args, nargs, kwnames, k) < 0)
+	if (isoext_parse("halt_account", args, nargs, kwnames, names_op, 4, 3,
+			 k) < 0 ||
+	    reason_of(k[3], &attr) < 0)
 		return NULL;
-	return operate(self, "halt_account", "halt", k, OP_HALT, NULL, 1);
+	return operate(self, "halt_account", "halt", k, OP_HALT, NULL, &attr,
+		       1);
 }
 
 static PyObject *reg_release(isoext_registry *self, PyObject *const *args,
 			     Py_ssize_t nargs, PyObject *kwnames)
 {
-	PyObject *k[3];
+	PyObject *k[4];
+	struct iso_op attr;
 
-	if (parse3("release_account", args, nargs, kwnames, k) < 0)
+	if (isoext_parse("release_account", args, nargs, kwnames, names_op, 4,
+			 3, k) < 0 ||
+	    reason_of(k[3], &attr) < 0)
 		return NULL;
 	return operate(self, "release_account", "release", k, OP_RELEASE,
-		       NULL, 1);
+		       NULL, &attr, 1);
 }
 
 static PyObject *reg_configure(isoext_registry *self, PyObject *const *args,
 			       Py_ssize_t nargs, PyObject *kwnames)
 {
 	static const char *const names[] = { "account_type", "account_id",
-					     "broker_type", "config" };
-	PyObject *k[4];
+					     "broker_type", "config",
+					     "reason" };
+	PyObject *k[5];
 	struct iso_config cfg;
+	struct iso_op attr;
 
-	if (isoext_parse("configure_account", args, nargs, kwnames, names, 4, 4, k) < 0)
+	if (isoext_parse("configure_account", args, nargs, kwnames, names, 5,
+			 4, k) < 0 ||
+	    reason_of(k[4], &attr) < 0)
 		return NULL;
 	if (k[3] != Py_None && isoext_config_from(k[3], &cfg) < 0)
 		return NULL;
 	return operate(self, "configure_account", "configure", k, OP_CONFIGURE,
-		       k[3] == Py_None ? NULL : &cfg, 1);
+		       k[3] == Py_None ? NULL : &cfg, &attr, 1);
 }
 
 PyDoc_STRVAR(guard_doc,

@@ -467,34 +467,42 @@ class AccountIsolationManager(N.Registry):
     # ------------------------------------------------------------ extras
 
     def halt_account(self, account_type: str, account_id: str,
-                     broker_type: str) -> None:
+                     broker_type: str, reason: Optional[str] = None) -> None:
         """Refuse every operation of the account until release_account (an
-        operator's halt; it never reopens by itself).
+        operator's halt; it never reopens by itself). The library records
+        it as an event with this process's uid and pid and @reason (at most
+        200 printable bytes), as `isoctl halt --reason` does. Halting a
+        halted account changes nothing.
 
         Raises UnknownAccountError (a KeyError) for an account nobody
         registered: nothing is registered, so a mistyped key is noticed.
+        Halts from Python live in the segment only: `isoctl halt` is what
+        also records one in the segment's state file.
         """
-        self._halt(account_type, account_id, broker_type)
+        self._halt(account_type, account_id, broker_type, reason)
 
     def release_account(self, account_type: str, account_id: str,
-                        broker_type: str) -> bool:
-        """Lift an operator's halt: the account is healthy again.
+                        broker_type: str, reason: Optional[str] = None
+                        ) -> bool:
+        """Lift an operator's halt: the account is healthy again (one
+        compare-and-swap in the library, an event with @reason).
 
         Returns True if it was halted, False if it was not (then nothing is
         changed: a breaker the account tripped itself recovers on its own,
         or by reset_account). Raises UnknownAccountError for an account
         nobody registered.
         """
-        return self._release(account_type, account_id, broker_type)
+        return self._release(account_type, account_id, broker_type, reason)
 
     def configure_account(self, account_type: str, account_id: str,
                           broker_type: str,
-                          config: Optional[CircuitBreakerConfig]) -> None:
+                          config: Optional[CircuitBreakerConfig],
+                          reason: Optional[str] = None) -> None:
         """Give the account its own breaker config, or None to follow the
-        segment's default again. Raises UnknownAccountError for an account
-        nobody registered."""
+        segment's default again (an event with @reason). Raises
+        UnknownAccountError for an account nobody registered."""
         c = config.to_c() if config is not None else None
-        self._configure(account_type, account_id, broker_type, c)
+        self._configure(account_type, account_id, broker_type, c, reason)
 
     def retire_account(self, account_type: str, account_id: str,
                        broker_type: str) -> bool:

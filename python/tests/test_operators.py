@@ -6,6 +6,8 @@ mistyped key must not create and halt an empty account while the real one
 keeps trading. reset_account keeps the reference's answer, False.
 """
 
+import os
+import subprocess
 import unittest
 
 import _support
@@ -86,6 +88,47 @@ class UnknownAccountTests(unittest.TestCase):
         self.assertTrue(self.m.reset_account(*ACCT))
         self.assertIs(self.m.get_account_status(*ACCT)[0],
                       AccountHealthStatus.HEALTHY)
+
+    def test_operator_reasons_are_checked(self):
+        self.m.register_account(*ACCT)
+        with self.assertRaises(ValueError) as cm:
+            self.m.halt_account(*ACCT, reason="x" * 201)
+        self.assertIn("reason", str(cm.exception))
+        with self.assertRaises(ValueError) as cm:
+            self.m.halt_account(*ACCT, reason="rotating\0 keys")
+        self.assertIn("NUL", str(cm.exception))
+        with self.assertRaises(TypeError):
+            self.m.release_account(*ACCT, reason=42)
+        self.assertTrue(self.m.can_execute_operation(*ACCT)[0])
+        self.m.halt_account(*ACCT, reason="key leaked")
+        self.m.halt_account(*ACCT)  # halting a halted account: no error
+        self.assertFalse(self.m.can_execute_operation(*ACCT)[0])
+        self.assertTrue(self.m.release_account(*ACCT, reason="rotated"))
+
+    def test_operator_actions_are_attributed_events(self):
+        # [R8]: halt and release from Python are events of their own with
+        # this process's pid and the reason, as isoctl's are.
+        isoctl = os.path.join(os.path.dirname(N.LIB_PATH), "bin", "isoctl")
+        if not os.access(isoctl, os.X_OK):
+            self.skipTest("no isoctl beside %s (make tools)" % N.LIB_PATH)
+        name = _support.unique_segment("events")
+        self.addCleanup(unlink_segment, name)
+        with AccountIsolationManager(segment=name) as m:
+            m.register_account(*ACCT)
+            m.halt_account(*ACCT, reason="key leaked")
+            m.release_account(*ACCT, reason="rotated")
+            out = subprocess.run([isoctl, "events", "--segment", name],
+                                 capture_output=True, text=True,
+                                 timeout=60).stdout
+        lines = [ln for ln in out.splitlines() if "user/user1/KRAKEN" in ln]
+        self.assertEqual(len(lines), 2, out)
+        pid = "pid %d" % os.getpid()
+        self.assertIn("force_open", lines[0])
+        self.assertIn('"key leaked"', lines[0])
+        self.assertIn(pid, lines[0])
+        self.assertIn("release", lines[1])
+        self.assertIn('"rotated"', lines[1])
+        self.assertIn(pid, lines[1])
 
     def test_reset_of_an_unknown_account_is_false_and_registers_nothing(self):
         self.assertFalse(self.m.reset_account("user", "ghost", "KRAKEN"))
