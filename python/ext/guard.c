@@ -38,6 +38,7 @@ static inline uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* A new guard of @type for account (@t, @i, @b) of manager @m. */
 PyObject *isoext_guard_make(PyTypeObject *type, PyObject *m, PyObject *t,
 			    PyObject *i, PyObject *b, PyObject *classify)
 {
@@ -56,6 +57,7 @@ PyObject *isoext_guard_make(PyTypeObject *type, PyObject *m, PyObject *t,
 	return (PyObject *)g;
 }
 
+/* Guard(manager, account_type, account_id, broker_type, classify=None). */
 static PyObject *guard_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
 	static char *names[] = { "manager", "account_type", "account_id",
@@ -69,6 +71,7 @@ static PyObject *guard_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 	return isoext_guard_make(type, m, t, i, b, classify);
 }
 
+/* GC: the references a guard holds. */
 static int guard_traverse(isoext_guard *g, visitproc visit, void *arg)
 {
 	/* A heap subclass's traverse (subtype_traverse) visits the type. */
@@ -78,6 +81,7 @@ static int guard_traverse(isoext_guard *g, visitproc visit, void *arg)
 	return 0;
 }
 
+/* GC: drop the references a guard holds. */
 static int guard_clear(isoext_guard *g)
 {
 	Py_CLEAR(g->owner);
@@ -117,6 +121,7 @@ static PyObject *library_key_text(isoext_guard *g)
 	return key_text(g);
 }
 
+/* The AccountHealthStatus of health code @h (None before binding). */
 static PyObject *health_member(int h)
 {
 	if (h >= 0 && h < ISO_HEALTH__COUNT && isoext_st.health_members[h])
@@ -158,6 +163,7 @@ out:
 	return NULL;
 }
 
+/* __enter__: ask the breaker; a refusal raises AccountBlockedError. */
 static PyObject *guard_enter(isoext_guard *g, PyObject *unused)
 {
 	PyObject *const *k = &PyTuple_GET_ITEM(g->key, 0);
@@ -246,6 +252,7 @@ static void outcome_of(isoext_guard *g, PyObject *exc, int *code,
 	*retry_ms = ms;
 }
 
+/* __exit__: record the outcome with the permit; never swallows. */
 static PyObject *guard_exit(isoext_guard *g, PyObject *const *args,
 			    Py_ssize_t nargs)
 {
@@ -300,36 +307,43 @@ static PyObject *guard_fail(isoext_guard *g, PyObject *args)
 	Py_RETURN_NONE;
 }
 
+/* g.reason: the breaker's answer in the reference's words. */
 static PyObject *guard_get_reason(isoext_guard *g, void *unused)
 {
 	return isoext_reason(&g->permit);
 }
 
+/* g.status: the account's health at entry. */
 static PyObject *guard_get_status(isoext_guard *g, void *unused)
 {
 	return health_member(g->permit.health);
 }
 
+/* g.account: "type/id/BROKER" as the caller spelt it. */
 static PyObject *guard_get_account(isoext_guard *g, void *unused)
 {
 	return key_text(g);
 }
 
+/* g.manager: the AccountIsolationManager. */
 static PyObject *guard_get_manager(isoext_guard *g, void *unused)
 {
 	return Py_NewRef(g->owner);
 }
 
+/* g.key: the (type, id, broker) tuple. */
 static PyObject *guard_get_key(isoext_guard *g, void *unused)
 {
 	return Py_NewRef(g->key);
 }
 
+/* g.classify: the caller's classifier or None. */
 static PyObject *guard_get_classify(isoext_guard *g, void *unused)
 {
 	return Py_NewRef(g->classify);
 }
 
+/* g._active: a permit is held and no outcome recorded yet. */
 static PyObject *guard_get_active(isoext_guard *g, void *unused)
 {
 	return PyBool_FromLong(g->entered && !g->done);

@@ -48,6 +48,7 @@ PyObject *isoext_raise(int rc, const char *call)
 	return NULL;
 }
 
+/* isoext_raise for @call on the caller's key @key ("call t/i/b"). */
 PyObject *isoext_raise_key(int rc, const char *call, PyObject *const *key)
 {
 	char buf[64 + 3 * 128];
@@ -65,6 +66,7 @@ PyObject *isoext_raise_key(int rc, const char *call, PyObject *const *key)
 	return isoext_raise(rc, buf);
 }
 
+/* An int in 0..@max, else OverflowError naming @what (see the header). */
 int isoext_to_u64(PyObject *o, const char *what, uint64_t max, uint64_t *out)
 {
 	unsigned long long v = 0;
@@ -103,6 +105,7 @@ static const char *const cfg_fields[10] = {
 	"probe_timeout_ms", "trip_on", "ignore", "flags"
 };
 
+/* struct iso_config from CircuitBreakerConfig.to_c()'s 10-tuple. */
 int isoext_config_from(PyObject *o, struct iso_config *cfg)
 {
 	uint32_t *f[10] = { &cfg->failure_threshold, &cfg->success_threshold,
@@ -128,6 +131,7 @@ int isoext_config_from(PyObject *o, struct iso_config *cfg)
 	return 0;
 }
 
+/* The 10-tuple of @c, in struct iso_config's field order. */
 PyObject *isoext_config_tuple(const struct iso_config *c)
 {
 	return Py_BuildValue("(IIIIIIIIII)", c->failure_threshold,
@@ -207,6 +211,7 @@ static PyObject *mod_load(PyObject *m, PyObject *arg)
 	Py_RETURN_NONE;
 }
 
+/* Whether load() has run; RuntimeError (-1) if not. */
 static int need_lib(void)
 {
 	if (isoext_loaded)
@@ -291,6 +296,7 @@ static PyObject *cstr(const char *s)
 				     "replace");
 }
 
+/* strerror(code): iso_strerror. */
 static PyObject *mod_strerror(PyObject *m, PyObject *arg)
 {
 	int rc = PyLong_AsLong(arg);
@@ -300,6 +306,7 @@ static PyObject *mod_strerror(PyObject *m, PyObject *arg)
 	return cstr(isoext.iso_strerror(rc));
 }
 
+/* last_error(): this thread's iso_last_error. */
 static PyObject *mod_last_error(PyObject *m, PyObject *unused)
 {
 	if (need_lib() < 0)
@@ -321,6 +328,7 @@ NAME_FN(mod_breaker_state_name, iso_breaker_state_name, enum iso_breaker_state)
 NAME_FN(mod_reason_name, iso_reason_name, enum iso_reason)
 NAME_FN(mod_failure_type_name, iso_failure_type_name, enum iso_failure_type)
 
+/* failure_type_parse(bytes): a type code or ISO_EINVAL. */
 static PyObject *mod_failure_type_parse(PyObject *m, PyObject *args)
 {
 	const char *s;
@@ -331,6 +339,7 @@ static PyObject *mod_failure_type_parse(PyObject *m, PyObject *args)
 	return PyLong_FromLong(isoext.iso_failure_type_parse(s));
 }
 
+/* config_default(): iso_config_default as a 10-tuple. */
 static PyObject *mod_config_default(PyObject *m, PyObject *unused)
 {
 	struct iso_config c;
@@ -341,6 +350,7 @@ static PyObject *mod_config_default(PyObject *m, PyObject *unused)
 	return isoext_config_tuple(&c);
 }
 
+/* config_validate(tuple): ValueError naming the bad field. */
 static PyObject *mod_config_validate(PyObject *m, PyObject *arg)
 {
 	struct iso_config c;
@@ -353,6 +363,7 @@ static PyObject *mod_config_validate(PyObject *m, PyObject *arg)
 	Py_RETURN_NONE;
 }
 
+/* segment_name(): $ISOREG_SEGMENT or the default. */
 static PyObject *mod_segment_name(PyObject *m, PyObject *unused)
 {
 	if (need_lib() < 0)
@@ -360,6 +371,7 @@ static PyObject *mod_segment_name(PyObject *m, PyObject *unused)
 	return PyUnicode_DecodeFSDefault(isoext.iso_segment_name());
 }
 
+/* unlink(name) -> ISO_* code; a NUL in the name is refused. */
 static PyObject *mod_unlink(PyObject *m, PyObject *args)
 {
 	const char *name;
@@ -378,6 +390,7 @@ static PyObject *mod_unlink(PyObject *m, PyObject *args)
 
 /* --------------------------------------------------------- classifiers */
 
+/* classify_errno(errno): iso_classify_errno. */
 static PyObject *mod_classify_errno(PyObject *m, PyObject *args)
 {
 	int e;
@@ -404,6 +417,7 @@ static PyObject *mod_classify_http(PyObject *m, PyObject *args)
 	return Py_BuildValue("(iK)", t, (unsigned long long)ms);
 }
 
+/* classify_message(bytes): iso_classify_message. */
 static PyObject *mod_classify_message(PyObject *m, PyObject *args)
 {
 	const char *s;
@@ -428,6 +442,7 @@ static PyObject *mod_retry_after_parse(PyObject *m, PyObject *args)
 	return PyLong_FromUnsignedLongLong(ms);
 }
 
+/* classify_add_message(bytes, type): teach the process a text. */
 static PyObject *mod_classify_add_message(PyObject *m, PyObject *args)
 {
 	const char *s;
@@ -447,6 +462,7 @@ static PyObject *mod_classify_add_message(PyObject *m, PyObject *args)
  * library without calling back into Python (no GIL needed, any thread). */
 static _Atomic uint64_t manual_now;
 
+/* The library's clock while a ManualClock is installed. */
 static uint64_t manual_clock(void *ctx)
 {
 	/* relaxed: a test moves the clock between calls, from one thread;
@@ -454,6 +470,7 @@ static uint64_t manual_clock(void *ctx)
 	return atomic_load_explicit(&manual_now, memory_order_relaxed);
 }
 
+/* clock_manual(now_ns, install): set the manual clock's value. */
 static PyObject *mod_clock_manual(PyObject *m, PyObject *args)
 {
 	PyObject *now_o;
@@ -470,6 +487,7 @@ static PyObject *mod_clock_manual(PyObject *m, PyObject *args)
 	Py_RETURN_NONE;
 }
 
+/* clock_real(): give the library its real clock back. */
 static PyObject *mod_clock_real(PyObject *m, PyObject *unused)
 {
 	if (need_lib() < 0)
@@ -478,6 +496,7 @@ static PyObject *mod_clock_real(PyObject *m, PyObject *unused)
 	Py_RETURN_NONE;
 }
 
+/* now_ns(): the library's clock. */
 static PyObject *mod_now_ns(PyObject *m, PyObject *unused)
 {
 	if (need_lib() < 0)
@@ -514,6 +533,7 @@ static PyObject *mod_now_ns(PyObject *m, PyObject *unused)
 		Py_DECREF(t_);                                          \
 	} while (0)
 
+/* d[k] = v for a size; 0 or -1. */
 static int put_size(PyObject *d, const char *k, size_t v)
 {
 	PyObject *o = PyLong_FromSize_t(v);
@@ -523,6 +543,7 @@ static int put_size(PyObject *d, const char *k, size_t v)
 	return rc;
 }
 
+/* struct_layout(): sizes and offsets as compiled here. */
 static PyObject *mod_struct_layout(PyObject *m, PyObject *unused)
 {
 	PyObject *out = PyDict_New();
@@ -663,6 +684,7 @@ static struct PyModuleDef module = {
 	.m_methods = mod_methods,
 };
 
+/* The module: types, interned keys, and the header's constants. */
 PyMODINIT_FUNC PyInit__isoreg(void)
 {
 	PyObject *m;

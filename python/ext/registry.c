@@ -217,6 +217,7 @@ static const char *key_part(PyObject *o, const char *field)
 	return s;
 }
 
+/* Whether the three key parts are exact str objects (cacheable). */
 static inline int exact_strs(PyObject *const *k)
 {
 	return PyUnicode_CheckExact(k[0]) && PyUnicode_CheckExact(k[1]) &&
@@ -295,18 +296,21 @@ static int refresh(isoext_registry *self, PyObject *const *k, int create,
 	return handle_slow(self, k, create, acct);
 }
 
+/* handle() for guard.c. */
 int isoext_handle(isoext_registry *self, PyObject *const *k, int create,
 		  iso_account_t *acct)
 {
 	return handle(self, k, create, acct);
 }
 
+/* refresh() for guard.c. */
 int isoext_refresh(isoext_registry *self, PyObject *const *k, int create,
 		   iso_account_t *acct)
 {
 	return refresh(self, k, create, acct);
 }
 
+/* closed_error() for guard.c. */
 int isoext_closed_error(isoext_registry *self)
 {
 	return closed_error(self);
@@ -801,6 +805,7 @@ static int reason_of(PyObject *o, struct iso_op *attr)
 	return 0;
 }
 
+/* reset_account: True, or False for an unknown account. */
 static PyObject *reg_reset(isoext_registry *self, PyObject *const *args,
 			   Py_ssize_t nargs, PyObject *kwnames)
 {
@@ -812,6 +817,7 @@ static PyObject *reg_reset(isoext_registry *self, PyObject *const *args,
 		       0);
 }
 
+/* retire_account: True, or False for an unknown account. */
 static PyObject *reg_retire(isoext_registry *self, PyObject *const *args,
 			    Py_ssize_t nargs, PyObject *kwnames)
 {
@@ -826,6 +832,7 @@ static PyObject *reg_retire(isoext_registry *self, PyObject *const *args,
 static const char *const names_op[] = { "account_type", "account_id",
 					 "broker_type", "reason" };
 
+/* halt_account(t, i, b, reason=None); an unknown account is refused. */
 static PyObject *reg_halt(isoext_registry *self, PyObject *const *args,
 			  Py_ssize_t nargs, PyObject *kwnames)
 {
@@ -840,6 +847,7 @@ static PyObject *reg_halt(isoext_registry *self, PyObject *const *args,
 		       1);
 }
 
+/* release_account(t, i, b, reason=None): whether a halt was lifted. */
 static PyObject *reg_release(isoext_registry *self, PyObject *const *args,
 			     Py_ssize_t nargs, PyObject *kwnames)
 {
@@ -854,6 +862,7 @@ static PyObject *reg_release(isoext_registry *self, PyObject *const *args,
 		       NULL, &attr, 1);
 }
 
+/* configure_account(t, i, b, config, reason=None). */
 static PyObject *reg_configure(isoext_registry *self, PyObject *const *args,
 			       Py_ssize_t nargs, PyObject *kwnames)
 {
@@ -897,6 +906,9 @@ static PyObject *reg_guard(isoext_registry *self, PyObject *const *args,
 
 /* ------------------------------------------------------- the segment */
 
+/* _attach(name, flags, capacity, config|None[, timeout_ms]): attach or
+ * create; returns the ISO_* code, for the caller's retry loop (EEXIST for
+ * a private name taken, EBUSY while another creates). */
 static PyObject *reg_attach(isoext_registry *self, PyObject *args)
 {
 	const char *name;
@@ -945,6 +957,7 @@ static PyObject *reg_attach(isoext_registry *self, PyObject *args)
 	return PyLong_FromLong(rc);
 }
 
+/* _detach(): forget the handles and detach (close()); idempotent. */
 static PyObject *reg_detach(isoext_registry *self, PyObject *unused)
 {
 	iso_reg_t *reg = self->reg;
@@ -956,6 +969,7 @@ static PyObject *reg_detach(isoext_registry *self, PyObject *unused)
 	Py_RETURN_NONE;
 }
 
+/* _set_override(config|None): the config every registration applies. */
 static PyObject *reg_set_override(isoext_registry *self, PyObject *cfg_o)
 {
 	if (cfg_o == Py_None) {
@@ -968,6 +982,7 @@ static PyObject *reg_set_override(isoext_registry *self, PyObject *cfg_o)
 	Py_RETURN_NONE;
 }
 
+/* _segment_info(): struct iso_segment_info as a dict. */
 static PyObject *reg_segment_info(isoext_registry *self, PyObject *unused)
 {
 	struct iso_segment_info in;
@@ -1038,16 +1053,19 @@ static PyObject *reg_report(isoext_registry *self, PyObject *unused)
 	return d;
 }
 
+/* _attached: whether the manager is attached (not closed). */
 static PyObject *reg_get_attached(isoext_registry *self, void *unused)
 {
 	return PyBool_FromLong(self->reg != NULL);
 }
 
+/* _cached_handles: how many handles the cache holds. */
 static PyObject *reg_get_cached(isoext_registry *self, void *unused)
 {
 	return PyLong_FromSize_t(self->cache.used);
 }
 
+/* Free the cache and detach. */
 static void reg_dealloc(isoext_registry *self)
 {
 	iso_reg_t *reg = self->reg;
@@ -1059,6 +1077,7 @@ static void reg_dealloc(isoext_registry *self)
 	Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+/* A manager not attached yet (the Python __init__ attaches). */
 static PyObject *reg_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
 	isoext_registry *self;

@@ -88,6 +88,7 @@ static inline PyObject *time_or_none(int64_t ms)
  */
 static PyObject *template;
 
+/* The split template every status dict is copied from. */
 static int make_template(void)
 {
 	PyObject *keys[] = {
@@ -148,6 +149,7 @@ struct strcache {
 	PyObject *obj; /* strong */
 };
 
+/* A key field's str, shared through @c when it repeats. */
 static PyObject *field_str(struct strcache *c, const char *p, size_t cap)
 {
 	size_t n = strnlen(p, cap);
@@ -164,6 +166,7 @@ static PyObject *field_str(struct strcache *c, const char *p, size_t cap)
 	return s;
 }
 
+/* A new reference to a shared constant. */
 static inline PyObject *shared(PyObject *o)
 {
 	Py_INCREF(o);
@@ -259,6 +262,7 @@ fail:
 	return NULL;
 }
 
+/* The metrics dict of one account (get_account_status). */
 PyObject *isoext_status_dict(const struct iso_status *st)
 {
 	return status_dict(st, NULL, NULL);
