@@ -253,7 +253,11 @@ struct iso_attach_opts {
 	uint32_t attach_timeout_ms;   /* wait for a creator; 0: 2000 */
 	uid_t owner;                  /* with ISO_ATTACH_OWNER: the uid the
 					 object must belong to [R7] */
+	uint32_t events;              /* when creating: event ring entries, a
+					 power of two, 64..ISO_EVENTS_MAX; 0:
+					 capacity/4 (64..65536), within [P5] */
 };
+#define ISO_EVENTS_MAX (1u << 22) /* 256 MiB of events at most */
 
 /* A process that has a segment mapped. */
 struct iso_user {

@@ -33,7 +33,7 @@
 
 #define SHM_DIR "/dev/shm"
 #define RING_MIN 64u
-#define RING_MAX 65536u
+#define RING_MAX 65536u /* the default's cap; ISO_EVENTS_MAX when asked */
 #define DIR_MIN 64u
 
 struct geometry {
@@ -54,8 +54,9 @@ static uint64_t align_up(uint64_t v, uint64_t a)
 	return (v + a - 1) / a * a;
 }
 
-/* The only place sizes come from: attach recomputes and compares. */
-static void geometry_for(uint32_t capacity, struct geometry *g)
+/* The only place sizes come from: attach recomputes and compares. A ring
+ * of @events entries if asked (a power of two), else the default. */
+static void geometry_for(uint32_t capacity, uint32_t events, struct geometry *g)
 {
 	g->capacity = capacity;
 	/* [P5] Exactly twice the slots (load at most 1/2; probing wraps with
@@ -70,6 +71,8 @@ static void geometry_for(uint32_t capacity, struct geometry *g)
 		g->ring_capacity = RING_MIN;
 	if (g->ring_capacity > RING_MAX)
 		g->ring_capacity = RING_MAX;
+	if (events)
+		g->ring_capacity = events;
 	g->dir_off = ISO_HEADER_SIZE;
 	g->slots_off = align_up(g->dir_off +
 				(uint64_t)g->dir_capacity * sizeof(iso_dirent_t),
@@ -157,7 +160,7 @@ static int create_segment(iso_reg_t *reg, const char *name,
 		def = *o->defaults;
 	else
 		iso_config_default(&def);
-	geometry_for(cap, &g);
+	geometry_for(cap, o->events, &g);
 	/*
 	 * The segment is built in an object with no name at all (O_TMPFILE)
 	 * and given its name only when complete: a creator killed at any
@@ -418,7 +421,12 @@ static int attach_fd(iso_reg_t *reg, int fd, const struct stat *st,
 		return iso_fail(ISO_ECORRUPT, "segment %s: capacity %u out of "
 				"range 1..%u", name, h.capacity,
 				ISO_CAPACITY_MAX);
-	geometry_for(h.capacity, &g);
+	if (h.ring_capacity < RING_MIN || h.ring_capacity > ISO_EVENTS_MAX ||
+	    (h.ring_capacity & (h.ring_capacity - 1)))
+		return iso_fail(ISO_ECORRUPT, "segment %s: event ring of %u "
+				"entries (a power of two from %u to %u)", name,
+				h.ring_capacity, RING_MIN, ISO_EVENTS_MAX);
+	geometry_for(h.capacity, h.ring_capacity, &g);
 	if (h.dir_capacity != g.dir_capacity ||
 	    h.ring_capacity != g.ring_capacity || h.dir_off != g.dir_off ||
 	    h.slots_off != g.slots_off || h.ring_off != g.ring_off ||
@@ -475,6 +483,11 @@ int iso_attach(const char *name, const struct iso_attach_opts *opts,
 				"owned by this process's uid %u, not by the owner "
 				"named (uid %u)", (unsigned)geteuid(),
 				(unsigned)o.owner);
+	if (o.events && (o.events < RING_MIN || o.events > ISO_EVENTS_MAX ||
+			 (o.events & (o.events - 1))))
+		return iso_fail(ISO_EINVAL, "event ring of %u entries: a power "
+				"of two from %u to %u", o.events, RING_MIN,
+				ISO_EVENTS_MAX);
 	if (o.retire_cooldown_ms > ISO_TIMEOUT_MAX_MS)
 		return iso_fail(ISO_EINVAL, "retire cooldown %u ms: at most %u",
 				o.retire_cooldown_ms, ISO_TIMEOUT_MAX_MS);

@@ -1041,3 +1041,28 @@ Test(isoctl, broker_halt_refuses_every_account_of_the_broker)
 	cr_expect_str_eq(jstr(o, "health"), "HEALTHY");
 	J.put(o);
 }
+
+/* [R8] the event ring is sized at creation, and a fleet start of many
+ * registrations does not wipe what operators need from it. */
+Test(isoctl, event_ring_is_sized_at_create_and_survives_a_fleet_start)
+{
+	json_object *o;
+
+	run(&R, "create", "--capacity", "64", "--events", "100", NULL);
+	cr_expect_eq(R.code, 2, "a ring that is no power of two");
+	ok(&R, "create", "--capacity", "64", "--events", "4096", NULL);
+	ok(&R, "info", "--json", NULL);
+	o = json_parse(R.out);
+	cr_expect_eq(jint(o, "ring_capacity"), 4096);
+	J.put(o);
+	ok(&R, "register", "user/first/KRAKEN", NULL);
+	ok(&R, "halt", "user/first/KRAKEN", "--reason", "before the fleet", NULL);
+	for (int i = 0; i < 60; i++) {
+		char key[64];
+		snprintf(key, sizeof(key), "user/f%d/KRAKEN", i);
+		ok(&R, "register", key, NULL);
+	}
+	ok(&R, "events", "--json", NULL);
+	cr_expect(strstr(R.out, "before the fleet"), "the fleet start wiped the halt: %s",
+		  R.out);
+}

@@ -96,6 +96,7 @@ int isoctl_cmd_create(struct isoctl *ctx, int argc, char **argv)
 		{ "capacity", required_argument, NULL, 'c' },
 		{ "mode", required_argument, NULL, 'm' },
 		{ "cooldown-ms", required_argument, NULL, 'k' },
+		{ "events", required_argument, NULL, 'e' },
 		ISOCTL_COMMON_OPTS
 	};
 	struct iso_attach_opts opts = {
@@ -125,6 +126,15 @@ int isoctl_cmd_create(struct isoctl *ctx, int argc, char **argv)
 			if (cli_parse_u32(ctx->prog, "--cooldown-ms", optarg, 1,
 					  UINT32_MAX, &opts.retire_cooldown_ms) < 0)
 				return CLI_EXIT_USAGE;
+			break;
+		case 'e':
+			if (cli_parse_u32(ctx->prog, "--events", optarg, 64,
+					  ISO_EVENTS_MAX, &opts.events) < 0)
+				return CLI_EXIT_USAGE;
+			if (opts.events & (opts.events - 1))
+				return isoctl_usage_error(ctx, "--events %u: a power "
+							  "of two (64, 128, ... %u)",
+							  opts.events, ISO_EVENTS_MAX);
 			break;
 		default:
 			if ((rc = isoctl_common_opt(ctx, c, argc, argv)) >= 0)

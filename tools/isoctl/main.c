@@ -31,11 +31,15 @@ static int cmd_serve(struct isoctl *ctx, int argc, char **argv)
 static const struct isoctl_command commands[] = {
 	{ "create", isoctl_cmd_create, "create a new segment",
 	  "usage: isoctl create [--capacity N] [--mode 0660] [--cooldown-ms N]\n"
-	  "                     [field=value ...]\n"
+	  "                     [--events N] [field=value ...]\n"
 	  "\n"
 	  "Create the segment (it must not exist yet) with room for N accounts\n"
 	  "(default 4096), file mode MODE (default 0600), and a retire cooldown\n"
 	  "of N ms before a retired account's slot is reused (default 60000).\n"
+	  "--events N sizes the event ring (a power of two, 64 to 4194304;\n"
+	  "default capacity/4, 64 to 65536, 64 bytes each).\n"
+	  "The segment's state file ('isoctl state') is applied before the\n"
+	  "segment is linked into place.\n"
 	  "Each field=value sets a default breaker config field, e.g.\n"
 	  "failure_threshold=3 open_timeout_ms=60000 trip_on=AUTHENTICATION.\n"
 	  "Fields: failure_threshold success_threshold half_open_max_calls\n"

@@ -77,6 +77,10 @@ int top_batch_run(struct top_app *app)
 			continue;
 		}
 		rc = 0;
+		if (app->notice[0]) {
+			fprintf(stderr, "isotop: %s\n", app->notice);
+			fflush(stderr);
+		}
 		fo.interval_s = app->interval_s;
 		if (i)
 			putchar('\n');

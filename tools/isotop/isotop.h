@@ -23,6 +23,8 @@ struct top_app {
 	struct top_events events;
 	struct top_frame frame;
 	char error[1024];      /* the last refresh's failure, or "" */
+	char notice[512];      /* the segment was unlinked or replaced, or "" */
+	double notice_until;   /* monotonic s: show a replacement this long */
 };
 
 /**

@@ -124,17 +124,37 @@ static int top_app_follow(struct top_app *app)
 
 	if (app->reg) {
 		rc = iso_segment_check(app->reg);
-		if (rc == 0)
+		if (rc == 0) {
+			if (app->notice[0] && (double)cli_now_unix_ms() / 1000.0 > app->notice_until)
+				app->notice[0] = '\0';
 			return 0;
+		}
+		bool stale = rc == ISO_ESTALE;
+		if (stale) {
+			/* Say it, whatever comes next (SPEC §6: every tool
+			 * follows its segment and says so). */
+			snprintf(app->notice, sizeof(app->notice), "segment %s "
+				 "was unlinked: showing the orphan; traders still on "
+				 "it are invisible to every other tool",
+				 app->segment);
+			app->notice_until = 1e300;
+		}
 		if (rc == ISO_ECORRUPT) {
 			snprintf(why, sizeof(why), "damaged under us (%s); ",
 				 iso_last_error());
 			top_app_drop(app);
 		}
 	}
+	bool had = app->reg != NULL;
 	rc = top_app_attach(app, &fresh);
 	if (rc == 0) {
 		top_app_adopt(app, fresh);
+		if (had) {
+			snprintf(app->notice, sizeof(app->notice), "segment %s "
+				 "was replaced: now showing the new one",
+				 app->segment);
+			app->notice_until = (double)cli_now_unix_ms() / 1000.0 + 30;
+		}
 		return 0;
 	}
 	if (app->reg)

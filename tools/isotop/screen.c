@@ -148,9 +148,9 @@ static void top_draw_status(struct top_screen *s)
 		wattrset(stdscr, A_NORMAL);
 		return;
 	}
-	if (app->error[0]) {
+	if (app->error[0] || app->notice[0]) {
 		wattrset(stdscr, s->attr[TOP_ST_ALERT]);
-		waddnstr(stdscr, app->error, COLS);
+		waddnstr(stdscr, app->error[0] ? app->error : app->notice, COLS);
 		wattrset(stdscr, A_NORMAL);
 		return;
 	}

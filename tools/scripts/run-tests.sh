@@ -14,6 +14,9 @@ cd "$(dirname "$0")/../.."
 jobs=$(nproc 2>/dev/null || echo 2)
 # Logs of this run, apart from any other run on the machine (worktrees).
 logs=$(mktemp -d)
+# Readable by the second uid the hostile-neighbours tests run as: its
+# creations read the state directory below, as on a real host.
+chmod 0755 "$logs"
 # Operators' durable state written by tests stays in the run's directory,
 # never the machine's /var/lib/isoreg.
 export ISOREG_STATE_DIR="$logs/state"
