@@ -6,7 +6,8 @@
 #   make test-aarch64  cross-build for aarch64 into build-aarch64 and run the
 #                   breaker, registry and multiproc suites under qemu-user
 #   make demo       the demo fleet (isosim) watched in isotop
-#   make bench      the measurement harnesses
+#   make bench      the measurement harnesses (and the Python binding's)
+#   make python     the Python binding: extension module + libisoreg.so
 #   make install    PREFIX=/usr/local DESTDIR=
 #
 # Quiet unless V=1. Several builds can live side by side: BUILD=build-x.
@@ -90,7 +91,7 @@ BENCH_BINS   := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 all: threads
 
-.PHONY: threads all lib tools tests benches test test-aarch64 check-all bench demo install uninstall clean deps python fuzz chaos
+.PHONY: threads all lib tools tests benches test test-aarch64 check-all bench demo install uninstall clean deps python python-ext fuzz chaos
 .DEFAULT_GOAL := all
 # Keep objects that pattern rules make on the way, so tools are not relinked
 # from scratch on every build.
@@ -181,8 +182,8 @@ test-aarch64:
 	$(Q)tools/scripts/test-aarch64.sh build-aarch64
 
 bench:
-	$(Q)tools/scripts/deps.sh build
-	$(Q)$(MAKE) --no-print-directory BUILD=build-bench OPT=-O2 lib tools benches
+	$(Q)tools/scripts/deps.sh bench
+	$(Q)$(MAKE) --no-print-directory BUILD=build-bench OPT=-O2 lib tools benches python-ext
 	$(Q)tools/scripts/run-bench.sh build-bench
 
 demo:
@@ -216,12 +217,31 @@ fuzz:
 	$(Q)tools/scripts/deps.sh test
 	$(Q)tools/scripts/fuzz.sh
 
-python: lib
-	$(Q)tools/scripts/deps.sh build
+# The Python binding: the extension module isoreg._isoreg, built for the
+# python3 on PATH (PYTHON=... for another) against its own headers, and the
+# library copied beside the package (it is dlopen()ed at import).
+PYTHON      ?= python3
+PY_EXT_SRC  := $(wildcard python/ext/*.c)
+PY_EXT_CFLAGS := -std=c11 -O2 -g $(WARN) -Iinclude -D_GNU_SOURCE -fPIC \
+                 -fvisibility=hidden -fno-strict-aliasing
+
+python: lib python-ext
 	$(Q)mkdir -p python/isoreg/_lib
 	$(Q)cp -f $(LIB_SO) python/isoreg/_lib/.libisoreg.so.tmp
 	$(Q)mv -f python/isoreg/_lib/.libisoreg.so.tmp python/isoreg/_lib/libisoreg.so
 	@$(if $(Q),echo "  PY    python/isoreg/_lib/libisoreg.so")
+
+# Needs only include/isoreg.h, not the library: rebuilt every time (a
+# second or two), so a header change or another interpreter is never
+# missed.
+python-ext: $(PY_EXT_SRC) python/ext/isoreg_ext.h include/isoreg.h
+	$(Q)tools/scripts/deps.sh build
+	$(Q)inc=$$($(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["include"])') && \
+	  suf=$$($(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))') && \
+	  test -f "$$inc/Python.h" || { echo "isoreg: no Python.h in $$inc (Debian: python3-dev)" >&2; exit 1; } && \
+	  $(if $(Q),echo "  PYEXT python/isoreg/_isoreg$$suf" &&) \
+	  $(CC) $(PY_EXT_CFLAGS) -I"$$inc" -shared -o python/isoreg/.ext.tmp$$suf $(PY_EXT_SRC) -ldl && \
+	  mv -f python/isoreg/.ext.tmp$$suf python/isoreg/_isoreg$$suf
 
 clean:
 	rm -rf build build-*

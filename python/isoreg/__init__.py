@@ -14,8 +14,9 @@ See docs/python.md.
 """
 
 from ._native import LIB_PATH
-from .errors import AccountBlockedError, IsoregError
-from .guard import Guard, classify_exception, guarded, parse_retry_after
+from .errors import AccountBlockedError, IsoregError, UnknownAccountError
+from .guard import (EXCEPTION_CLASSES, Guard, add_exception_class,
+                    classify_exception, guarded, parse_retry_after)
 from .manager import (
     AccountHealthStatus,
     AccountIsolationManager,
@@ -23,6 +24,7 @@ from .manager import (
     FailureType,
     get_isolation_manager,
     segment_name,
+    sweep_private_segments,
     unlink_segment,
 )
 
@@ -33,14 +35,18 @@ __all__ = [
     "AccountHealthStatus",
     "AccountIsolationManager",
     "CircuitBreakerConfig",
+    "EXCEPTION_CLASSES",
     "FailureType",
     "Guard",
     "IsoregError",
     "LIB_PATH",
+    "UnknownAccountError",
+    "add_exception_class",
     "classify_exception",
     "get_isolation_manager",
     "guarded",
     "parse_retry_after",
     "segment_name",
+    "sweep_private_segments",
     "unlink_segment",
 ]

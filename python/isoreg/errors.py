@@ -4,7 +4,8 @@ A bad argument (ISO_EINVAL: a key field, a config value) is the caller's
 mistake, so it becomes the ValueError Python code expects, carrying the
 library's message that names the field. Everything else is an environment
 problem (segment missing, full, corrupt, permissions) and becomes an
-IsoregError, an OSError, with the code's name.
+IsoregError, an OSError, with the code's name. An operator's call on an
+account nobody registered is an UnknownAccountError, a KeyError.
 """
 
 from __future__ import annotations
@@ -26,10 +27,22 @@ class IsoregError(OSError):
     def __init__(self, code: int, detail: str = "", call: str = ""):
         self.code = code
         self.code_name = N.ERROR_NAMES.get(code, "ISO_E%d" % code)
-        self.detail = detail or N.text(N.iso_strerror(code))
+        self.detail = detail or N.text(N.strerror(code))
         self.call = call
         where = "%s: " % call if call else ""
         super().__init__("%s%s: %s" % (where, self.code_name, self.detail))
+
+
+class UnknownAccountError(KeyError):
+    """An operator's call (halt_account, configure_account, release_account)
+    named an account nobody registered. Nothing was changed and nothing
+    registered: a mistyped key must not create and halt an empty account
+    while the real one keeps trading."""
+
+    def __str__(self) -> str:
+        # KeyError's str() is the repr of its argument; this message is
+        # meant to be read.
+        return str(self.args[0]) if self.args else ""
 
 
 class AccountBlockedError(Exception):
@@ -60,9 +73,9 @@ class AccountBlockedError(Exception):
 
 def raise_for(rc: int, call: str = "") -> None:
     """Raise the exception for a negative return code @rc of @call."""
-    detail = N.text(N.iso_last_error())
+    detail = N.text(N.last_error())
     if rc == N.ISO_EINVAL:
-        raise ValueError(detail or N.text(N.iso_strerror(rc)))
+        raise ValueError(detail or N.text(N.strerror(rc)))
     raise IsoregError(rc, detail, call)
 
 

@@ -4,8 +4,9 @@ The reference keeps its accounts in a dict guarded by per-account locks,
 inside one process. Here the accounts live in the shared segment, so every
 process attached to it (C traders, isoctl, isotop, other Python processes)
 sees and moves the same breakers. This module keeps only process-local
-conveniences: the attachment and a cache of account handles, so the hot path
-is two C calls without a key lookup.
+conveniences: the attachment and, in its C base (isoreg._isoreg.Registry),
+a cache of account handles keyed by the caller's strings, so the hot path is
+a probe of that table and one library call.
 
 What it must never do: keep account state of its own (it would disagree with
 the segment), or unlink a segment it did not create.
@@ -13,20 +14,21 @@ the segment), or unlink a segment it did not create.
 
 from __future__ import annotations
 
-import ctypes
 import itertools
 import os
+import re
 import secrets
+import stat
 import threading
 import time
+import types
 import weakref
-from ctypes import byref, c_void_p, create_string_buffer
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Dict, Iterable, Optional, Tuple, Union
 
 from . import _native as N
-from .errors import IsoregError, check, raise_for
+from .errors import IsoregError, UnknownAccountError, check
 
 
 class AccountHealthStatus(Enum):
@@ -53,21 +55,21 @@ class FailureType(Enum):
 
 
 # enum iso_failure_type <-> FailureType: the C enum follows the reference's
-# order, so the index in the Python enum is the C value.
+# order, so the index in the Python enum is the C value. Checked against
+# the library's own names at import, so a renumbered enum cannot pass.
 _FT_LIST = list(FailureType)
 _FT_CODE = {ft: i for i, ft in enumerate(_FT_LIST)}
 _FT_BY_VALUE = {ft.value: ft for ft in _FT_LIST}
+for _i, _ft in enumerate(_FT_LIST):
+    if N.failure_type_name(_i) + "_ERROR" != _ft.name:
+        raise ImportError("isoreg: the library's failure type %d is %s, "
+                          "FailureType has %s" % (_i, N.failure_type_name(_i),
+                                                  _ft.name))
 
-# enum iso_health (ordered by severity) -> AccountHealthStatus.
-_HEALTH = {
-    N.ISO_HEALTHY: AccountHealthStatus.HEALTHY,
-    N.ISO_DEGRADED: AccountHealthStatus.DEGRADED,
-    N.ISO_RECOVERING: AccountHealthStatus.RECOVERING,
-    N.ISO_QUARANTINED: AccountHealthStatus.QUARANTINED,
-    N.ISO_FAILING: AccountHealthStatus.FAILING,
-}
-
-_BREAKER_NAMES = ("CLOSED", "OPEN", "HALF_OPEN", "FORCED_OPEN")
+# enum iso_health -> AccountHealthStatus, by the library's names
+# (iso_health_name), whose lower-case forms are the reference's values.
+_HEALTH = {h: AccountHealthStatus(N.health_name(h).lower())
+           for h in range(N.ISO_HEALTH__COUNT)}
 
 FailureTypeLike = Union[FailureType, str]
 
@@ -86,7 +88,8 @@ def failure_type_code(ft: FailureTypeLike) -> int:
         hit = _FT_BY_VALUE.get(ft.lower())
         if hit is not None:
             return _FT_CODE[hit]
-        code = N.iso_failure_type_parse(ft.encode("ascii", "replace"))
+        code = N.failure_type_parse(ft.encode("ascii", "replace")
+                                    .replace(b"\0", b"?"))
         if code >= 0:
             return code
     raise ValueError("failure_type: %r is not a FailureType (one of %s)"
@@ -100,13 +103,26 @@ def _mask(types: Iterable[FailureTypeLike]) -> int:
     return m
 
 
+# The library's defaults (iso_config_default), SPEC §3: the dataclass's
+# defaults are read from it, never written down a second time here.
+(_D_FAILURES, _D_SUCCESSES, _D_HALF_OPEN, _D_DEGRADE, _D_OPEN_MS,
+ _D_MAX_OPEN_MS, _D_PROBE_MS, _D_TRIP_ON, _D_IGNORE, _D_FLAGS) = \
+    N.config_default()
+
+
+def _seconds(ms: int) -> Union[int, float]:
+    # 300000 ms is shown as 300, as the reference writes it; 50 ms as 0.05.
+    return ms // 1000 if ms % 1000 == 0 else ms / 1000.0
+
+
 @dataclass
 class CircuitBreakerConfig:
     """Breaker configuration; the first four fields are the reference's.
 
     Times are seconds (floats allowed: 0.05 is 50 ms); the library keeps
     milliseconds, so anything below 1 ms is refused by its validation.
-    The extra fields are SPEC §3's; their defaults are the library's.
+    The extra fields are SPEC §3's; every default is the library's
+    (iso_config_default).
 
     Attributes:
         failure_threshold: consecutive failures that trip the breaker.
@@ -116,7 +132,8 @@ class CircuitBreakerConfig:
         half_open_max_calls: probes in flight at once while recovering.
         degrade_after: consecutive failures that make an account degraded.
         max_timeout_seconds: cap of the back-off after failed recoveries;
-            None means max(3600, timeout_seconds).
+            None means the library's default cap (3600 s), or
+            timeout_seconds if that is longer.
         probe_timeout_seconds: a probe whose outcome is never recorded frees
             its permit after this.
         trip_on: failure types that trip at once (e.g. authentication).
@@ -124,26 +141,27 @@ class CircuitBreakerConfig:
         observe_only: compute transitions but never refuse [B8].
     """
 
-    failure_threshold: int = 5
-    success_threshold: int = 3
-    timeout_seconds: float = 300
-    half_open_max_calls: int = 1
-    degrade_after: int = 1
+    failure_threshold: int = _D_FAILURES
+    success_threshold: int = _D_SUCCESSES
+    timeout_seconds: float = _seconds(_D_OPEN_MS)
+    half_open_max_calls: int = _D_HALF_OPEN
+    degrade_after: int = _D_DEGRADE
     max_timeout_seconds: Optional[float] = None
-    probe_timeout_seconds: float = 30
+    probe_timeout_seconds: float = _seconds(_D_PROBE_MS)
     trip_on: Tuple[FailureTypeLike, ...] = field(default_factory=tuple)
     ignore: Tuple[FailureTypeLike, ...] = field(default_factory=tuple)
     observe_only: bool = False
 
-    def to_c(self) -> N.IsoConfig:
-        """The library's struct iso_config, validated by the library.
+    def to_c(self) -> Tuple[int, ...]:
+        """The library's struct iso_config as a tuple in its field order,
+        validated by the library.
 
         Raises ValueError naming the field when a value is out of range.
         """
         def ms(name: str, seconds: float) -> int:
             try:
                 v = round(float(seconds) * 1000)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 raise ValueError("%s: %r is not a number of seconds"
                                  % (name, seconds)) from None
             if not 0 <= v <= 0xFFFFFFFF:
@@ -158,108 +176,157 @@ class CircuitBreakerConfig:
                 raise ValueError("%s: %r is out of range" % (name, v))
             return v
 
-        c = N.IsoConfig()
-        c.failure_threshold = count("failure_threshold", self.failure_threshold)
-        c.success_threshold = count("success_threshold", self.success_threshold)
-        c.half_open_max_calls = count("half_open_max_calls",
-                                      self.half_open_max_calls)
-        c.degrade_after = count("degrade_after", self.degrade_after)
-        c.open_timeout_ms = ms("timeout_seconds", self.timeout_seconds)
+        open_ms = ms("timeout_seconds", self.timeout_seconds)
         if self.max_timeout_seconds is None:
-            c.max_open_timeout_ms = max(3600000, c.open_timeout_ms)
+            max_ms = max(_D_MAX_OPEN_MS, open_ms)
         else:
-            c.max_open_timeout_ms = ms("max_timeout_seconds",
-                                       self.max_timeout_seconds)
-        c.probe_timeout_ms = ms("probe_timeout_seconds",
-                                self.probe_timeout_seconds)
-        c.trip_on = _mask(self.trip_on)
-        c.ignore = _mask(self.ignore)
-        c.flags = N.ISO_CFG_OBSERVE_ONLY if self.observe_only else 0
-        check(N.iso_config_validate(byref(c)), "config")
+            max_ms = ms("max_timeout_seconds", self.max_timeout_seconds)
+        c = (count("failure_threshold", self.failure_threshold),
+             count("success_threshold", self.success_threshold),
+             count("half_open_max_calls", self.half_open_max_calls),
+             count("degrade_after", self.degrade_after),
+             open_ms, max_ms,
+             ms("probe_timeout_seconds", self.probe_timeout_seconds),
+             _mask(self.trip_on), _mask(self.ignore),
+             N.ISO_CFG_OBSERVE_ONLY if self.observe_only else 0)
+        N.config_validate(c)
         return c
 
 
 def _enc(name: str, v: Any) -> bytes:
     # The library validates the alphabet and lengths [K2]; here we only turn
     # the value into bytes, refusing what has no faithful ASCII form rather
-    # than letting it be replaced or truncated on the way.
+    # than letting it be replaced or truncated on the way (a NUL would end
+    # the C string early).
     if not isinstance(v, str):
         raise ValueError("%s: expected a string, got %r" % (name, v))
     try:
-        return v.encode("ascii")
+        b = v.encode("ascii")
     except UnicodeEncodeError:
         raise ValueError("%s: %r is not printable ASCII" % (name, v)) from None
+    if b"\0" in b:
+        raise ValueError("%s: %r contains a NUL character" % (name, v))
+    return b
 
 
-def _time_or_none(ms: int) -> Optional[float]:
-    return ms / 1000.0 if ms else None
+# ------------------------------------------------------ private segments
+
+# A private segment's name says who made it: the pid namespace, the pid
+# and that process's start time (pid reuse), so a later process can tell
+# for certain that its creator is dead and remove it [R7]. Killed
+# processes (SIGKILL, OOM) never run their finalizers.
+_PRIVATE_PREFIX = "isoreg-py-"
+_PRIVATE_RE = re.compile(r"^isoreg-py-(\d+)-(\d+)-(\d+)-\d+-[0-9a-f]{8}$")
+_SHM_DIR = "/dev/shm"
+_private_seq = itertools.count()
+_swept = False
+_sweep_lock = threading.Lock()
 
 
-def status_dict(st: N.IsoStatus) -> Dict[str, Any]:
-    """The reference's metrics dict (plus isoreg's extras) from a snapshot."""
-    health = _HEALTH.get(st.health, AccountHealthStatus.HEALTHY)
-    breaker = st.breaker
-    return {
-        "account_type": st.key.type.decode(),
-        "account_id": st.key.id.decode(),
-        "broker_type": st.key.broker.decode(),
-        "status": health.value,
-        "total_failures": st.failures,
-        "consecutive_failures": st.consecutive_failures,
-        "consecutive_successes": st.consecutive_successes,
-        # As in the reference, the circuit counts as open while it is being
-        # probed; circuit_half_open tells the two apart.
-        "circuit_open": breaker != N.ISO_BREAKER_CLOSED,
-        "circuit_half_open": breaker == N.ISO_BREAKER_HALF_OPEN,
-        "quarantine_count": st.quarantines,
-        "last_failure_time": _time_or_none(st.last_failure_ms),
-        "last_success_time": _time_or_none(st.last_success_ms),
-        "average_operation_time_ms": st.avg_op_ms,
-        "failure_breakdown": {ft.value: st.failures_by_type[i]
-                              for i, ft in enumerate(_FT_LIST)
-                              if st.failures_by_type[i]},
-        # isoreg's extras.
-        "total_operations": st.operations,
-        "total_successes": st.successes,
-        "breaker_state": (_BREAKER_NAMES[breaker]
-                          if 0 <= breaker < len(_BREAKER_NAMES) else "?"),
-        "retry_in_seconds": (st.retry_in_ms / 1000.0
-                             if breaker == N.ISO_BREAKER_OPEN else None),
-        "ema_operation_time_ms": st.ema_op_ms,
-        "p50_operation_time_ms": st.p50_op_ns / 1e6,
-        "p99_operation_time_ms": st.p99_op_ns / 1e6,
-        "probes_in_flight": st.probes_in_flight,
-        "last_transition_time": _time_or_none(st.last_transition_ms),
-    }
+def _pid_ns() -> Optional[int]:
+    try:
+        link = os.readlink("/proc/self/ns/pid")  # "pid:[4026531836]"
+        return int(link[link.index("[") + 1:link.index("]")])
+    except (OSError, ValueError):
+        return None
 
 
-# The hot path's names, bound once: a module attribute lookup per call is
-# a measurable share of a call that costs a few hundred nanoseconds.
-_IsoPermit = N.IsoPermit
-_acquire = N.iso_acquire
-_record_success = N.iso_record_success
-_ESTALE = N.ISO_ESTALE
-_EOPEN = N.ISO_EOPEN
+def _start_time(pid: Union[int, str]) -> Optional[int]:
+    """Start time of @pid in clock ticks since boot (/proc/PID/stat field
+    22), None if there is no such process; raises OSError if it cannot
+    tell (e.g. /proc mounted with hidepid)."""
+    try:
+        with open("/proc/%s/stat" % pid, "rb") as f:
+            raw = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # comm may hold spaces and parentheses: fields follow the last ')'.
+    fields = raw[raw.rindex(b")") + 2:].split()
+    return int(fields[19])
 
 
-def _detach_and_unlink(reg: int, name: bytes, owner_pid: Optional[int]) -> None:
+_MY_NS = _pid_ns()
+
+
+def _private_name() -> Optional[str]:
+    try:
+        start = _start_time("self")
+    except (OSError, ValueError, IndexError):
+        start = None
+    if _MY_NS is None or start is None:
+        return None
+    return "/%s%d-%d-%d-%d-%s" % (_PRIVATE_PREFIX, _MY_NS, os.getpid(),
+                                  start, next(_private_seq),
+                                  secrets.token_hex(4))
+
+
+def sweep_private_segments() -> list:
+    """Remove the private segments (AccountIsolationManager() with no
+    segment name) that dead processes left behind; return their names.
+
+    Only names of the private pattern, in this process's pid namespace,
+    owned by this uid, regular files, whose creating process is
+    verifiably gone (no such pid, or a pid now running another process
+    with another start time) are removed; anything it cannot be sure of is
+    left. A new private manager runs it once per process.
+    """
+    removed = []
+    if _MY_NS is None:
+        return removed
+    try:
+        names = os.listdir(_SHM_DIR)
+    except OSError:
+        return removed
+    uid = os.getuid()
+    for name in names:
+        m = _PRIVATE_RE.match(name)
+        if not m or int(m.group(1)) != _MY_NS:
+            continue
+        pid, start = int(m.group(2)), int(m.group(3))
+        try:
+            st = os.lstat(os.path.join(_SHM_DIR, name))
+        except OSError:
+            continue
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != uid:
+            continue
+        try:
+            now = _start_time(pid)
+        except (OSError, ValueError, IndexError):
+            continue  # cannot tell: leave it
+        if now is not None and now == start:
+            continue  # its creator is alive
+        if N.unlink("/" + name) == 0:
+            removed.append("/" + name)
+    return removed
+
+
+def _sweep_once() -> None:
+    global _swept
+    if _swept:
+        return
+    with _sweep_lock:
+        if not _swept:
+            _swept = True
+            sweep_private_segments()
+
+
+def _unlink_private(name: str, owner_pid: int) -> None:
     # Runs from close() or from weakref.finalize (collection or interpreter
     # exit). A forked child inherits the object but must not remove the
-    # parent's private segment, hence the owner pid.
-    N.iso_detach(reg)
-    if owner_pid is not None and owner_pid == os.getpid():
-        N.iso_unlink(name)
+    # parent's private segment, hence the owner pid. The C object detaches
+    # itself when it is freed (or in close()).
+    if owner_pid == os.getpid():
+        N.unlink(name)
 
 
-_private_seq = itertools.count()
-
-
-class AccountIsolationManager:
+class AccountIsolationManager(N.Registry):
     """Per-account health and circuit breakers, kept in a shared segment.
 
     AccountIsolationManager() makes a private segment of its own, under a
     unique name, removed when the manager is closed (close(), a with block)
     or garbage-collected: it behaves like the reference's in-process manager.
+    A private segment left by a killed process is removed by the next
+    process that makes one (sweep_private_segments).
     AccountIsolationManager(segment="/name") attaches the named segment,
     creating it if missing, so that every process using that name shares
     the accounts; closing it detaches and leaves the segment in place.
@@ -277,8 +344,10 @@ class AccountIsolationManager:
             a viewer (statuses and reports; every write raises IsoregError
             ISO_ERDONLY, and an unknown account cannot be registered).
 
-    Every method may be called from any thread. close() must not race the
-    other methods.
+    The hot calls (can_execute_operation, record_success, record_failure),
+    get_all_account_statuses and get_isolation_report are implemented in C
+    (isoreg._isoreg.Registry). Every method may be called from any thread.
+    close() must not race the other methods.
     """
 
     def __init__(self, config: Optional[CircuitBreakerConfig] = None,
@@ -287,63 +356,60 @@ class AccountIsolationManager:
         if read_only and segment is None:
             raise ValueError("read_only: needs a segment name (a private "
                              "segment nobody writes would stay empty)")
+        self._finalizer = None
         self.read_only = read_only
         self.config = config or CircuitBreakerConfig()
         cfg = self.config.to_c()
         self._cfg = cfg
-        self._override: Optional[N.IsoConfig] = None
-        self._handles: Dict[Tuple[str, str, str], N.IsoAccount] = {}
-        self._reg = None
+        self.segment = segment
 
-        opts = N.IsoAttachOpts()
         # A viewer attaches read-only and never creates: it must not make
         # an empty segment that writers would then find instead of failing.
-        opts.flags = N.ISO_ATTACH_RDONLY if read_only else N.ISO_ATTACH_CREATE
-        opts.capacity = capacity
-        opts.defaults = ctypes.pointer(cfg)
-        reg = c_void_p()
+        flags = N.ISO_ATTACH_RDONLY if read_only else N.ISO_ATTACH_CREATE
         if segment is None:
             self.owns_segment = True
-            opts.flags |= N.ISO_ATTACH_EXCL
+            _sweep_once()
             while True:
-                name = "/isoreg-py-%d-%d-%s" % (os.getpid(), next(_private_seq),
-                                                secrets.token_hex(4))
-                rc = N.iso_attach(name.encode(), byref(opts), byref(reg))
+                name = _private_name()
+                if name is None:
+                    raise IsoregError(N.ISO_ESYS, "cannot read this "
+                                      "process's start time from /proc",
+                                      "private segment")
+                rc = self._attach(name, flags | N.ISO_ATTACH_EXCL, capacity,
+                                  cfg)
                 if rc != N.ISO_EEXIST:
                     break
         else:
             self.owns_segment = False
             name = segment
-            bname = _enc("segment", name)
+            _enc("segment", name)
             for _ in range(50):
-                rc = N.iso_attach(bname, byref(opts), byref(reg))
+                rc = self._attach(name, flags, capacity, cfg)
                 if rc != N.ISO_EBUSY:
                     break
                 time.sleep(0.01)
         check(rc, "attach %s" % name)
         self.segment = name
-        self._reg = reg.value
 
         if not self.owns_segment and config is not None and not read_only:
-            info = self.segment_info()
-            if info.defaults.as_tuple() != cfg.as_tuple():
-                self._override = cfg
+            if self._segment_info()["defaults"] != cfg:
+                self._set_override(cfg)
 
-        self._finalizer = weakref.finalize(
-            self, _detach_and_unlink, self._reg, name.encode(),
-            os.getpid() if self.owns_segment else None)
+        self._finalizer = (weakref.finalize(self, _unlink_private, name,
+                                            os.getpid())
+                           if self.owns_segment else None)
 
     # ---------------------------------------------------------- lifecycle
 
     def close(self) -> None:
         """Detach; a private segment is also removed. Idempotent."""
-        self._handles.clear()
-        self._reg = None
-        self._finalizer()
+        self._detach()
+        if self._finalizer is not None:
+            self._finalizer()
 
     @property
     def closed(self) -> bool:
-        return self._reg is None
+        return not self._attached
 
     def __enter__(self) -> "AccountIsolationManager":
         return self
@@ -356,65 +422,16 @@ class AccountIsolationManager:
             self.segment, " private" if self.owns_segment else "",
             " closed" if self.closed else "")
 
-    def _regp(self) -> int:
-        if self._reg is None:
-            raise ValueError("AccountIsolationManager: operation on a closed "
-                             "manager (segment %s)" % self.segment)
-        return self._reg
-
-    def segment_info(self) -> N.IsoSegmentInfo:
-        """The library's facts about the attached segment."""
-        info = N.IsoSegmentInfo()
-        check(N.iso_segment_info(self._regp(), byref(info)), "segment_info")
-        return info
-
-    # ------------------------------------------------------------ handles
-
-    def _handle(self, account_type: str, account_id: str,
-                broker_type: str) -> N.IsoAccount:
-        # The cache is keyed by the caller's spelling; several spellings of
-        # one account map to handles of the same slot, which is harmless.
-        k = (account_type, account_id, broker_type)
-        h = self._handles.get(k)
-        if h is not None:
-            return h
-        return self._register(k)
-
-    def _register(self, k: Tuple[str, str, str]) -> N.IsoAccount:
-        h = N.IsoAccount()
-        rc = N.iso_register(self._regp(), _enc("account_type", k[0]),
-                            _enc("account_id", k[1]),
-                            _enc("broker_type", k[2]), byref(h))
-        check(rc, "register %s/%s/%s" % k)
-        if self._override is not None:
-            check(N.iso_configure(byref(h), byref(self._override)),
-                  "configure %s/%s/%s" % k)
-        self._handles[k] = h
-        return h
-
-    def _refresh(self, k: Tuple[str, str, str]) -> N.IsoAccount:
-        # ISO_ESTALE: someone retired the account (isoctl, another process).
-        # The reference auto-registers, so we do too: a fresh registration.
-        self._handles.pop(k, None)
-        return self._register(k)
-
-    def _lookup(self, account_type: str, account_id: str,
-                broker_type: str) -> Optional[N.IsoAccount]:
-        k = (account_type, account_id, broker_type)
-        h = self._handles.get(k)
-        if h is not None:
-            return h
-        h = N.IsoAccount()
-        rc = N.iso_lookup(self._regp(), _enc("account_type", account_type),
-                          _enc("account_id", account_id),
-                          _enc("broker_type", broker_type), byref(h))
-        if rc == N.ISO_ENOENT:
-            return None
-        check(rc, "lookup %s/%s/%s" % k)
-        self._handles[k] = h
-        return h
+    def segment_info(self) -> types.SimpleNamespace:
+        """The library's facts about the attached segment (struct
+        iso_segment_info's fields; defaults as CircuitBreakerConfig.to_c()
+        gives them)."""
+        return types.SimpleNamespace(**self._segment_info())
 
     # ------------------------------------------------- the reference's API
+    #
+    # can_execute_operation, record_success, record_failure,
+    # get_all_account_statuses and get_isolation_report are the C base's.
 
     def register_account(self, account_type: str, account_id: str,
                          broker_type: str) -> bool:
@@ -423,74 +440,7 @@ class AccountIsolationManager:
         Returns True. Raises ValueError if a key part is invalid (the message
         names it), IsoregError if the segment is full.
         """
-        self._register((account_type, account_id, broker_type))
-        return True
-
-    def can_execute_operation(self, account_type: str, account_id: str,
-                              broker_type: str) -> Tuple[bool, str]:
-        """May the account act now? Registers it if needed.
-
-        Returns (allowed, reason), the reason in the reference's words. While
-        recovering, an allowed answer holds a probe permit that the next
-        record_success/record_failure of the account releases.
-        """
-        k = (account_type, account_id, broker_type)
-        h = self._handles.get(k) or self._register(k)
-        permit = _IsoPermit()
-        rc = _acquire(h, permit)
-        if rc == _ESTALE:
-            rc = _acquire(self._refresh(k), permit)
-        if rc == 0 or rc == _EOPEN:
-            text = _reason_cache.get(permit.reason) or _reason(permit)
-            return rc == 0, text
-        raise_for(rc, "acquire %s/%s/%s" % k)
-        raise AssertionError("unreachable")
-
-    def record_success(self, account_type: str, account_id: str,
-                       broker_type: str, operation_time_ms: float = 0.0) -> None:
-        """Record a successful operation that took @operation_time_ms (0: not
-        measured, kept out of the average)."""
-        k = (account_type, account_id, broker_type)
-        h = self._handles.get(k) or self._register(k)
-        ns = int(operation_time_ms * 1e6) if operation_time_ms > 0 else 0
-        rc = _record_success(h, None, ns)
-        if rc == _ESTALE:
-            rc = _record_success(self._refresh(k), None, ns)
-        if rc:
-            raise_for(rc, "record_success %s/%s/%s" % k)
-
-    def record_failure(self, account_type: str, account_id: str,
-                       broker_type: str, error: Any = None,
-                       failure_type: Optional[FailureTypeLike] =
-                       FailureType.UNKNOWN_ERROR,
-                       operation_time_ms: float = 0.0,
-                       retry_after_seconds: Optional[float] = None) -> None:
-        """Record a failed operation.
-
-        Args:
-            error: the exception (or message); used only to classify it when
-                @failure_type is None (see isoreg.classify_exception).
-            failure_type: a FailureType (default UNKNOWN_ERROR, like the
-                reference), its value string, or None to classify @error.
-            operation_time_ms: how long the failed call took; 0 if unknown.
-            retry_after_seconds: the exchange's Retry-After: if this failure
-                opens the breaker it stays open at least that long [M2].
-        """
-        if failure_type is None:
-            failure_type, retry = _guard.classify_exception(error)
-            if retry_after_seconds is None:
-                retry_after_seconds = retry
-        code = failure_type_code(failure_type)
-        k = (account_type, account_id, broker_type)
-        h = self._handles.get(k) or self._register(k)
-        ns = int(operation_time_ms * 1e6) if operation_time_ms > 0 else 0
-        retry_ms = _retry_ms(retry_after_seconds)
-        rc = N.iso_record_failure_retry(h, None, code, ns, retry_ms)
-        if rc == N.ISO_ESTALE:
-            rc = N.iso_record_failure_retry(self._refresh(k), None, code, ns,
-                                            retry_ms)
-        if rc:
-            raise_for(rc, "record_failure %s/%s/%s" % k)
+        return self._register(account_type, account_id, broker_type)
 
     def get_account_status(self, account_type: str, account_id: str,
                            broker_type: str
@@ -501,82 +451,10 @@ class AccountIsolationManager:
         account nobody registered, as the reference does. Times are seconds
         since the epoch (like time.time()) or None.
         """
-        st = N.IsoStatus()
-        h = self._lookup(account_type, account_id, broker_type)
-        if h is None:
+        d = self._status(account_type, account_id, broker_type)
+        if d is None:
             return AccountHealthStatus.HEALTHY, {}
-        rc = N.iso_status(h, byref(st))
-        if rc == N.ISO_ESTALE:
-            self._handles.pop((account_type, account_id, broker_type), None)
-            h = self._lookup(account_type, account_id, broker_type)
-            if h is None:
-                return AccountHealthStatus.HEALTHY, {}
-            rc = N.iso_status(h, byref(st))
-        check(rc, "status %s/%s/%s" % (account_type, account_id, broker_type))
-        d = status_dict(st)
         return AccountHealthStatus(d["status"]), d
-
-    def get_all_account_statuses(self) -> Dict[str, Dict[str, Any]]:
-        """Metrics of every account in the segment, from every process.
-
-        Keyed like the reference, "type/id/BROKER" (normalised: type and id
-        lower-case, broker upper-case); each value has a 'status' field.
-        """
-        out: Dict[str, Dict[str, Any]] = {}
-        failure: list = []
-
-        def visit(stp, _ctx) -> int:
-            try:
-                st = stp.contents
-                out[st.key.text()] = status_dict(st)
-                return 0
-            except BaseException as exc:  # never let it unwind through C
-                failure.append(exc)
-                return 1
-
-        cb = N.FOREACH_FN(visit)
-        rc = N.iso_foreach(self._regp(), cb, None)
-        if failure:
-            raise failure[0]
-        check(rc, "foreach")
-        return out
-
-    def get_isolation_report(self) -> Dict[str, Any]:
-        """The reference's isolation report over the whole segment.
-
-        cross_account_errors_detected counts the violations the library
-        detected (writes refused through stale handles, slots failing their
-        integrity check); isolation_guarantee is "ACTIVE" while it is 0.
-        'brokers' maps each broker to its accounts, unhealthy and degraded
-        counts, so a broker-wide incident shows as one line.
-        """
-        rep = N.IsoReport()
-        check(N.iso_report(self._regp(), byref(rep)), "report")
-        h = rep.by_health
-        brokers = {}
-        for i in range(min(rep.brokers_count, N.ISO_REPORT_MAX_BROKERS)):
-            b = rep.brokers[i]
-            brokers[b.broker.decode()] = {"accounts": b.accounts,
-                                          "unhealthy": b.unhealthy,
-                                          "degraded": b.degraded}
-        return {
-            "total_accounts": rep.total_accounts,
-            "healthy_accounts": h[N.ISO_HEALTHY],
-            "degraded_accounts": h[N.ISO_DEGRADED],
-            "quarantined_accounts": h[N.ISO_QUARANTINED],
-            "failing_accounts": h[N.ISO_FAILING],
-            "recovering_accounts": h[N.ISO_RECOVERING],
-            "total_failures_across_all_accounts": rep.total_failures,
-            "total_quarantines": rep.total_quarantines,
-            "total_operations": rep.total_operations,
-            "cross_account_errors_detected": rep.cross_account_errors,
-            "isolation_guarantee": ("ACTIVE" if rep.isolation_active
-                                    else "VIOLATED"),
-            "brokers": brokers,
-            "brokers_dropped": rep.brokers_dropped,
-            "capacity": rep.capacity,
-            "timestamp": time.time(),
-        }
 
     def reset_account(self, account_type: str, account_id: str,
                       broker_type: str) -> bool:
@@ -584,109 +462,70 @@ class AccountIsolationManager:
 
         Statistics are kept. Returns False if nobody registered the account.
         """
-        h = self._lookup(account_type, account_id, broker_type)
-        if h is None:
-            return False
-        rc = N.iso_reset(h)
-        if rc == N.ISO_ESTALE:
-            self._handles.pop((account_type, account_id, broker_type), None)
-            h = self._lookup(account_type, account_id, broker_type)
-            if h is None:
-                return False
-            rc = N.iso_reset(h)
-        check(rc, "reset %s/%s/%s" % (account_type, account_id, broker_type))
-        return True
+        return self._reset(account_type, account_id, broker_type)
 
     # ------------------------------------------------------------ extras
 
     def halt_account(self, account_type: str, account_id: str,
-                     broker_type: str) -> None:
-        """Refuse every operation of the account until reset_account (an
-        operator's halt; it never reopens by itself)."""
-        k = (account_type, account_id, broker_type)
-        rc = N.iso_force_open(self._handle(*k))
-        if rc == N.ISO_ESTALE:
-            rc = N.iso_force_open(self._refresh(k))
-        check(rc, "halt %s/%s/%s" % k)
+                     broker_type: str, reason: Optional[str] = None) -> None:
+        """Refuse every operation of the account until release_account (an
+        operator's halt; it never reopens by itself). The library records
+        it as an event with this process's uid and pid and @reason (at most
+        200 printable bytes), as `isoctl halt --reason` does. Halting a
+        halted account changes nothing.
+
+        Raises UnknownAccountError (a KeyError) for an account nobody
+        registered: nothing is registered, so a mistyped key is noticed.
+        Halts from Python live in the segment only: `isoctl halt` is what
+        also records one in the segment's state file.
+        """
+        self._halt(account_type, account_id, broker_type, reason)
+
+    def release_account(self, account_type: str, account_id: str,
+                        broker_type: str, reason: Optional[str] = None
+                        ) -> bool:
+        """Lift an operator's halt: the account is healthy again (one
+        compare-and-swap in the library, an event with @reason).
+
+        Returns True if it was halted, False if it was not (then nothing is
+        changed: a breaker the account tripped itself recovers on its own,
+        or by reset_account). Raises UnknownAccountError for an account
+        nobody registered.
+        """
+        return self._release(account_type, account_id, broker_type, reason)
 
     def configure_account(self, account_type: str, account_id: str,
                           broker_type: str,
-                          config: Optional[CircuitBreakerConfig]) -> None:
+                          config: Optional[CircuitBreakerConfig],
+                          reason: Optional[str] = None) -> None:
         """Give the account its own breaker config, or None to follow the
-        segment's default again."""
-        k = (account_type, account_id, broker_type)
+        segment's default again (an event with @reason). Raises
+        UnknownAccountError for an account nobody registered."""
         c = config.to_c() if config is not None else None
-        p = byref(c) if c is not None else None
-        rc = N.iso_configure(self._handle(*k), p)
-        if rc == N.ISO_ESTALE:
-            rc = N.iso_configure(self._refresh(k), p)
-        check(rc, "configure %s/%s/%s" % k)
+        self._configure(account_type, account_id, broker_type, c, reason)
 
     def retire_account(self, account_type: str, account_id: str,
                        broker_type: str) -> bool:
         """The account is gone: free its slot (after the segment's cooldown).
         Returns False if it was not registered."""
-        k = (account_type, account_id, broker_type)
-        h = self._lookup(*k)
-        if h is None:
-            return False
-        self._handles.pop(k, None)
-        rc = N.iso_retire(h)
-        if rc == N.ISO_ESTALE:
-            return False
-        check(rc, "retire %s/%s/%s" % k)
-        return True
+        return self._retire(account_type, account_id, broker_type)
 
-    def guard(self, account_type: str, account_id: str, broker_type: str,
-              classify=None):
-        """A context manager around one operation of the account; see
-        isoreg.guard.Guard."""
-        return _guard.Guard(self, account_type, account_id, broker_type,
-                            classify)
+    # guard(account_type, account_id, broker_type, classify=None) is the C
+    # base's: it makes an isoreg.guard.Guard without a Python frame.
 
     def guarded(self, account_type: str, account_id: str, broker_type: str,
                 classify=None):
-        """A decorator: every call of the function is one guarded operation
-        of the account; see isoreg.guarded."""
+        """A decorator: every call of the function (plain or async) is one
+        guarded operation of the account; see isoreg.guarded."""
         return _guard.guarded(account_type, account_id, broker_type,
                               manager=self, classify=classify)
-
-
-# Reason texts come from the library (the reference's wording). The ones
-# with no number in them (everything but "retry in Ns") are the same every
-# time, so they are fetched once per reason code: formatting a string on
-# every call would double the cost of can_execute_operation.
-_reason_cache: Dict[int, str] = {}
-
-
-def _reason(permit: N.IsoPermit) -> str:
-    r = permit.reason
-    s = _reason_cache.get(r)
-    if s is not None:
-        return s
-    buf = create_string_buffer(N.ISO_KEY_STR_MAX + 128)
-    n = N.iso_permit_reason(permit, buf, len(buf))
-    s = buf.value[:max(n, 0)].decode("ascii", "replace")
-    if r != N.ISO_REASON_OPEN and not any(ch.isdigit() for ch in s):
-        _reason_cache[r] = s
-    return s
-
-
-def permit_reason(permit: N.IsoPermit) -> str:
-    """The reference's wording for a permit's decision."""
-    return _reason(permit)
-
-
-def _retry_ms(seconds: Optional[float]) -> int:
-    if seconds is None or seconds <= 0:
-        return 0
-    return min(int(seconds * 1000), N.c_uint64(-1).value)
 
 
 def unlink_segment(name: str) -> bool:
     """Remove the segment @name (attached processes keep their mapping).
     Returns False if there was none."""
-    rc = N.iso_unlink(_enc("segment", name))
+    _enc("segment", name)
+    rc = N.unlink(name)
     if rc == N.ISO_ENOENT:
         return False
     check(rc, "unlink %s" % name)
@@ -695,7 +534,7 @@ def unlink_segment(name: str) -> bool:
 
 def segment_name() -> str:
     """The default segment: $ISOREG_SEGMENT, else "/isoreg"."""
-    return N.text(N.iso_segment_name())
+    return N.segment_name()
 
 
 _singleton: Optional[AccountIsolationManager] = None
@@ -726,9 +565,9 @@ __all__ = [
     "CircuitBreakerConfig",
     "FailureType",
     "IsoregError",
+    "UnknownAccountError",
     "get_isolation_manager",
-    "permit_reason",
     "segment_name",
-    "status_dict",
+    "sweep_private_segments",
     "unlink_segment",
 ]

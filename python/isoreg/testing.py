@@ -15,32 +15,31 @@ necessarily moved by it.
 from __future__ import annotations
 
 import threading
-from ctypes import c_void_p, cast
 from typing import Optional
 
 from . import _native as N
 
 _installed: Optional["ManualClock"] = None
+_U64 = 1 << 64
 
 
 class ManualClock:
     """A monotonic clock in nanoseconds that only advance() moves.
 
     Use as a context manager (install on entry, restore the real clock on
-    exit), or call install()/uninstall().
+    exit), or call install()/uninstall(). The library reads the value from
+    C (isoreg._isoreg.clock_manual): no call back into Python, any thread.
     """
 
     def __init__(self, start_ns: Optional[int] = None):
         # Start where the real clock is, so no time the library already
         # stored (the moment a breaker opened) lies in the future.
-        self._now = N.iso_now_ns() if start_ns is None else int(start_ns)
+        now = N.now_ns() if start_ns is None else int(start_ns)
+        if not 0 <= now < _U64:
+            raise OverflowError("ManualClock: start_ns %r is out of range "
+                                "0..2**64-1" % start_ns)
+        self._now = now
         self._lock = threading.Lock()
-        # The CFUNCTYPE object must outlive every call the library makes
-        # through it: it is kept here and in the module's _installed.
-        self._fn = N.CLOCK_FN(self._read)
-
-    def _read(self, _ctx) -> int:
-        return self._now
 
     def now_ns(self) -> int:
         return self._now
@@ -50,18 +49,24 @@ class ManualClock:
         if seconds < 0:
             raise ValueError("ManualClock.advance: %r is negative" % seconds)
         with self._lock:
-            self._now += int(round(seconds * 1e9))
+            now = self._now + int(round(seconds * 1e9))
+            if now >= _U64:
+                raise OverflowError("ManualClock.advance: %r s would pass "
+                                    "2**64 ns" % seconds)
+            self._now = now
+            if _installed is self:
+                N.X.clock_manual(now, False)
 
     def install(self) -> "ManualClock":
         global _installed
-        N.iso_clock_set(cast(self._fn, c_void_p), None)
+        N.X.clock_manual(self._now, True)
         _installed = self
         return self
 
     def uninstall(self) -> None:
         global _installed
         if _installed is self:
-            N.iso_clock_set(None, None)
+            N.X.clock_real()
             _installed = None
 
     def __enter__(self) -> "ManualClock":

@@ -1,10 +1,13 @@
-"""The ctypes structures have the sizes and offsets of include/isoreg.h.
+"""The extension's view of the structures is the header's in this tree.
 
-A C probe compiled against the real header prints sizeof and offsetof of
-every field of every structure the binding mirrors, and the value of every
-ISO_ constant it copies; any drift (a field added to the header, a type
-changed, an enum renumbered) fails here rather than corrupting memory or
-misreading a code at run time.
+isoreg._isoreg is compiled against include/isoreg.h, so its structures
+match the header it was built from by construction. What can still go
+wrong is an extension built from another header: `make python` not re-run
+after the header changed, or an installed copy older than the tree. So a
+C probe compiled against the tree's header prints sizeof and offsetof of
+every field the extension reports (struct_layout()) and the value of every
+ISO_ constant the module exports; any drift fails here rather than
+misreading memory or a code at run time.
 """
 
 import os
@@ -16,23 +19,25 @@ import unittest
 import _support  # noqa: F401  (puts the package on sys.path)
 from isoreg import _native as N
 
+# Every constant the extension exports, from the header it was built with.
+CONSTANTS = sorted(n for n in dir(N.X) if n.startswith("ISO_"))
+LAYOUT = N.X.struct_layout()
 
-# Every constant the binding copies from the header.
-CONSTANTS = [n for n in dir(N) if n.startswith("ISO_")
-             and isinstance(getattr(N, n), int)]
+
+def _ctype(name: str) -> str:
+    return {"iso_account": "iso_account_t",
+            "iso_permit": "iso_permit_t"}.get(name, "struct %s" % name)
 
 
 def _probe_source() -> str:
     lines = ["#include <stddef.h>", "#include <stdio.h>",
              "#include \"isoreg.h\"", "int main(void) {"]
-    for cname, cls in N.STRUCTS.items():
-        ctype = ("iso_account_t" if cname == "iso_account"
-                 else "iso_permit_t" if cname == "iso_permit"
-                 else "struct %s" % cname)
-        lines.append('printf("%s size %%zu\\n", sizeof(%s));' % (cname, ctype))
-        for field, _ in cls._fields_:
+    for name, (_, fields) in sorted(LAYOUT.items()):
+        ct = _ctype(name)
+        lines.append('printf("%s size %%zu\\n", sizeof(%s));' % (name, ct))
+        for field in fields:
             lines.append('printf("%s.%s %%zu\\n", offsetof(%s, %s));'
-                         % (cname, field, ctype, field))
+                         % (name, field, ct, field))
     for name in CONSTANTS:
         lines.append('printf("%s %%lld\\n", (long long)(%s));' % (name, name))
     lines += ["return 0;", "}"]
@@ -40,10 +45,12 @@ def _probe_source() -> str:
 
 
 class AbiTest(unittest.TestCase):
-    def test_structs_match_the_c_header(self):
+    def test_the_extension_was_built_from_this_header(self):
         cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
         if cc is None:
             self.skipTest("no C compiler to build the ABI probe")
+        self.assertGreaterEqual(len(LAYOUT), 9)
+        self.assertGreaterEqual(len(CONSTANTS), 50)
         with tempfile.TemporaryDirectory() as d:
             src = os.path.join(d, "probe.c")
             exe = os.path.join(d, "probe")
@@ -60,15 +67,21 @@ class AbiTest(unittest.TestCase):
             c[k] = int(rest[-1])
         for name in CONSTANTS:
             with self.subTest(constant=name):
-                self.assertEqual(getattr(N, name), c[name], name)
-        for cname, cls in N.STRUCTS.items():
-            with self.subTest(struct=cname):
-                self.assertEqual(N.ctypes.sizeof(cls), c[cname],
-                                 "sizeof %s" % cname)
-                for field, _ in cls._fields_:
-                    self.assertEqual(getattr(cls, field).offset,
-                                     c["%s.%s" % (cname, field)],
-                                     "offsetof %s.%s" % (cname, field))
+                self.assertEqual(getattr(N.X, name), c[name], name)
+        for name, (size, fields) in LAYOUT.items():
+            with self.subTest(struct=name):
+                self.assertEqual(size, c[name], "sizeof %s" % name)
+                for field, off in fields.items():
+                    self.assertEqual(off, c["%s.%s" % (name, field)],
+                                     "offsetof %s.%s" % (name, field))
+
+    def test_the_library_loaded_has_every_function(self):
+        # load() resolved every function the extension calls, or the import
+        # would have failed; a second load of another path is refused
+        # rather than mixing two libraries.
+        with self.assertRaises(RuntimeError):
+            N.X.load("/nonexistent/libisoreg.so")
+        N.X.load(N.LIB_PATH)  # the same path again is a no-op
 
 
 if __name__ == "__main__":

@@ -72,6 +72,8 @@ class GuardTests(unittest.TestCase):
         self.assertEqual(self.metrics()["total_operations"], 2)
 
     def test_other_accounts_run_while_one_is_blocked(self):
+        # An operator halts only a known account (issue 13): register first.
+        self.m.register_account(*ACCT)
         self.m.halt_account(*ACCT)
         with self.assertRaises(AccountBlockedError):
             with self.m.guard(*ACCT):

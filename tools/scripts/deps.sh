@@ -3,7 +3,7 @@
 # installed. As root it installs what is missing with apt-get; otherwise it
 # prints the exact command to run and fails.
 #
-#   tools/scripts/deps.sh [build|test|demo]
+#   tools/scripts/deps.sh [build|test|demo|bench]
 #   tools/scripts/deps.sh aarch64 DIR
 #
 # aarch64 (make test-aarch64): installs the cross compiler and adds the arm64
@@ -116,11 +116,14 @@ fi
 
 want=(make gcc pkg-config liburcu-dev libck-dev libcriterion-dev
       libncurses-dev libjson-c-dev libmicrohttpd-dev libxxhash-dev
-      zlib1g-dev libgnutls28-dev libyaml-dev libcrypt-dev)
+      zlib1g-dev libgnutls28-dev libyaml-dev libcrypt-dev
+      python3-dev python3-setuptools)
 case "${1:-build}" in
   test) want+=(tmux curl openssl clang libclang-rt-14-dev valgrind prometheus python3 python3-wheel
                util-linux procps) ;;
   demo) want+=(tmux) ;;
+  # python_bench's peer (issue 17): Debian's circuit breaker for Python.
+  bench) want+=(python3 python3-circuitbreaker) ;;
 esac
 
 missing=()

@@ -3,9 +3,11 @@
 #
 #   ISOREG_BUILD=/abs/build/dir tools/scripts/run-python-tests.sh
 #
-# With ISOREG_BUILD the package loads that build's libisoreg.so (through
-# ISOREG_LIB, the variable a user would set); without it the script runs
-# `make python` and the package loads the copy in python/isoreg/_lib/.
+# The extension module isoreg._isoreg is built first for $PYTHON (default
+# python3; `make python-ext`). With ISOREG_BUILD the package then loads that
+# build's libisoreg.so (through ISOREG_LIB, the variable a user would set);
+# without it the script runs `make python` and the package loads the copy
+# in python/isoreg/_lib/.
 # The output is unittest's own ("Ran N tests", "OK" / "FAILED (...)"),
 # which run-tests.sh tallies.
 set -euo pipefail
@@ -18,9 +20,10 @@ if [ -n "${ISOREG_BUILD:-}" ]; then
     echo "run-python-tests: $lib not found (build it: make BUILD=... lib)" >&2
     exit 1
   fi
+  make --no-print-directory PYTHON="$py" python-ext >&2
   export ISOREG_LIB="$lib"
 else
-  make --no-print-directory python >&2
+  make --no-print-directory PYTHON="$py" python >&2
   unset ISOREG_LIB
 fi
 
