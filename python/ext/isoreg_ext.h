@@ -31,7 +31,8 @@
 	X(iso_record_success) X(iso_record_failure_retry)                  \
 	X(iso_permit_reason) X(iso_status) X(iso_foreach) X(iso_report)    \
 	X(iso_reset) X(iso_configure) X(iso_retire) X(iso_halt)            \
-	X(iso_release) X(iso_configure_op)                                 \
+	X(iso_release) X(iso_configure_op) X(iso_halt_broker)              \
+	X(iso_release_broker) X(iso_halted_brokers) X(iso_segment_check)   \
 	X(iso_classify_errno) X(iso_classify_http) X(iso_classify_message) \
 	X(iso_retry_after_parse) X(iso_classify_add_message)               \
 	X(iso_clock_set) X(iso_now_ns)
@@ -104,7 +105,8 @@ extern struct isoext_state isoext_st;
 	X(total_operations) X(total_successes) X(breaker_state)            \
 	X(retry_in_seconds) X(ema_operation_time_ms)                       \
 	X(p50_operation_time_ms) X(p99_operation_time_ms)                  \
-	X(probes_in_flight) X(last_transition_time) X(total_accounts)      \
+	X(probes_in_flight) X(last_transition_time) X(broker_halted)       \
+	X(total_accounts)                                                  \
 	X(healthy_accounts) X(degraded_accounts) X(quarantined_accounts)   \
 	X(failing_accounts) X(recovering_accounts)                         \
 	X(total_failures_across_all_accounts) X(total_quarantines)         \

@@ -957,6 +957,75 @@ static PyObject *reg_attach(isoext_registry *self, PyObject *args)
 	return PyLong_FromLong(rc);
 }
 
+/* _broker(op, broker, reason=None): halt (1) or release (0) a whole
+ * broker; the library's code (0, ISO_EEXIST, ISO_ENOENT) for Python. */
+static PyObject *reg_broker(isoext_registry *self, PyObject *args)
+{
+	int halt;
+	const char *broker;
+	Py_ssize_t n;
+	PyObject *reason_o = Py_None;
+	struct iso_op attr;
+	int rc;
+
+	if (!PyArg_ParseTuple(args, "ps#|O:_broker", &halt, &broker, &n,
+			      &reason_o))
+		return NULL;
+	if ((size_t)n != strlen(broker)) {
+		PyErr_Format(PyExc_ValueError, "broker: %R contains a NUL "
+			     "character", PyTuple_GET_ITEM(args, 1));
+		return NULL;
+	}
+	if (reason_of(reason_o, &attr) < 0)
+		return NULL;
+	if (!self->reg) {
+		closed_error(self);
+		return NULL;
+	}
+	rc = halt ? isoext.iso_halt_broker(self->reg, broker, &attr)
+		  : isoext.iso_release_broker(self->reg, broker, &attr);
+	if (rc < 0 && rc != ISO_EEXIST && rc != ISO_ENOENT)
+		return isoext_raise(rc, halt ? "halt_broker" : "release_broker");
+	return PyLong_FromLong(rc);
+}
+
+/* _halted_brokers(): the names of the brokers halted now. */
+static PyObject *reg_halted_brokers(isoext_registry *self, PyObject *unused)
+{
+	char names[ISO_BROKER_HALTS_MAX][ISO_BROKER_MAX + 1];
+	int n;
+
+	if (!self->reg) {
+		closed_error(self);
+		return NULL;
+	}
+	n = isoext.iso_halted_brokers(self->reg, names, ISO_BROKER_HALTS_MAX);
+	if (n < 0)
+		return isoext_raise(n, "halted_brokers");
+	PyObject *l = PyList_New(0);
+	for (int i = 0; l && i < n && i < ISO_BROKER_HALTS_MAX; i++) {
+		PyObject *u = PyUnicode_FromString(names[i]);
+		if (!u || PyList_Append(l, u) < 0) {
+			Py_XDECREF(u);
+			Py_CLEAR(l);
+			break;
+		}
+		Py_DECREF(u);
+	}
+	return l;
+}
+
+/* _segment_check(): iso_segment_check's code (0, ISO_ESTALE: the name
+ * points elsewhere now, ISO_ECORRUPT: damaged). */
+static PyObject *reg_segment_check(isoext_registry *self, PyObject *unused)
+{
+	if (!self->reg) {
+		closed_error(self);
+		return NULL;
+	}
+	return PyLong_FromLong(isoext.iso_segment_check(self->reg));
+}
+
 /* _detach(): forget the handles and detach (close()); idempotent. */
 static PyObject *reg_detach(isoext_registry *self, PyObject *unused)
 {
@@ -1120,6 +1189,9 @@ static PyMethodDef reg_methods[] = {
 	{ "_detach", FN(reg_detach), METH_NOARGS, NULL },
 	{ "_set_override", FN(reg_set_override), METH_O, NULL },
 	{ "_segment_info", FN(reg_segment_info), METH_NOARGS, NULL },
+	{ "_broker", FN(reg_broker), METH_VARARGS, NULL },
+	{ "_halted_brokers", FN(reg_halted_brokers), METH_NOARGS, NULL },
+	{ "_segment_check", FN(reg_segment_check), METH_NOARGS, NULL },
 	{ NULL, NULL, 0, NULL }
 };
 

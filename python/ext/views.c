@@ -103,7 +103,7 @@ static int make_template(void)
 		isoext_k.breaker_state, isoext_k.retry_in_seconds,
 		isoext_k.ema_operation_time_ms, isoext_k.p50_operation_time_ms,
 		isoext_k.p99_operation_time_ms, isoext_k.probes_in_flight,
-		isoext_k.last_transition_time };
+		isoext_k.last_transition_time, isoext_k.broker_halted };
 	PyObject *cls, *proto;
 
 	cls = PyObject_CallFunction((PyObject *)&PyType_Type, "s(O){}",
@@ -254,7 +254,9 @@ static PyObject *status_dict(const struct iso_status *st,
 	    put(d, isoext_k.probes_in_flight,
 		PyLong_FromUnsignedLong(st->probes_in_flight)) ||
 	    put(d, isoext_k.last_transition_time,
-		time_or_none(st->last_transition_ms)))
+		time_or_none(st->last_transition_ms)) ||
+	    put(d, isoext_k.broker_halted,
+		shared(st->broker_halted ? Py_True : Py_False)))
 		goto fail;
 	return d;
 fail:

@@ -25,7 +25,7 @@ import types
 import weakref
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Dict, Iterable, Optional, Tuple, Union
+from typing import List, Any, Dict, Iterable, Optional, Tuple, Union
 
 from . import _native as N
 from .errors import IsoregError, UnknownAccountError, check
@@ -503,6 +503,60 @@ class AccountIsolationManager(N.Registry):
         UnknownAccountError for an account nobody registered."""
         c = config.to_c() if config is not None else None
         self._configure(account_type, account_id, broker_type, c, reason)
+
+    def halt_accounts(self, keys, reason: Optional[str] = None) -> None:
+        """Halt several accounts at once: @keys is an iterable of
+        (account_type, account_id, broker_type). Every key is checked
+        first: if one is unknown, UnknownAccountError is raised and none is
+        halted."""
+        keys = [tuple(k) for k in keys]
+        for k in keys:
+            if len(k) != 3:
+                raise ValueError("halt_accounts: %r is not (account_type, "
+                                 "account_id, broker_type)" % (k,))
+            if self._status(*k) is None:
+                raise UnknownAccountError(
+                    "halt_accounts: no account %s/%s/%s (nothing was "
+                    "halted)" % k)
+        for k in keys:
+            self._halt(k[0], k[1], k[2], reason)
+
+    def halt_broker(self, broker_type: str,
+                    reason: Optional[str] = None) -> bool:
+        """Refuse every operation of every account of @broker_type,
+        accounts registered later too, until release_broker; the accounts'
+        own breakers are kept and come back as they were. An event with
+        this process's uid, pid and the broker. Returns True if the broker
+        is halted now, False if it already was."""
+        _enc("broker", broker_type)
+        return self._broker(True, broker_type, reason) == 0
+
+    def release_broker(self, broker_type: str,
+                       reason: Optional[str] = None) -> bool:
+        """Lift a broker halt. Returns False if the broker was not halted."""
+        _enc("broker", broker_type)
+        return self._broker(False, broker_type, reason) == 0
+
+    def halted_brokers(self) -> List[str]:
+        """The brokers halted now (by anyone, from any process)."""
+        return self._halted_brokers()
+
+    def check_segment(self) -> bool:
+        """Is this manager still on the segment its name points at? If an
+        operator unlinked it (and maybe created it anew), trading on would
+        go on in an orphan no tool can see or halt: attach again to what
+        the name points at now, and return True. Cheap (an fstat and a
+        stat), but not for every call: once a second is plenty. A private
+        segment is never replaced; False then."""
+        if self.owns_segment or self.read_only is None:
+            return False
+        if self._segment_check() != N.ISO_ESTALE:
+            return False
+        flags = N.ISO_ATTACH_RDONLY if self.read_only else N.ISO_ATTACH_CREATE
+        self._detach()
+        check(self._attach(self.segment, flags, 0, self._cfg),
+              "attach %s again" % self.segment)
+        return True
 
     def retire_account(self, account_type: str, account_id: str,
                        broker_type: str) -> bool:

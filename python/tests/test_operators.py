@@ -156,3 +156,65 @@ class UnknownAccountTests(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class BrokerAndBulkTests(unittest.TestCase):
+    """Broker-wide and bulk halts from Python (issue 13, item 8)."""
+
+    def setUp(self):
+        self.m = AccountIsolationManager()
+        self.addCleanup(self.m.close)
+
+    def test_broker_halt_covers_later_accounts_and_releases(self):
+        self.m.register_account("user", "k1", "KRAKEN")
+        self.m.register_account("user", "c1", "COINBASE")
+        self.assertTrue(self.m.halt_broker("kraken", reason="outage"))
+        self.assertFalse(self.m.halt_broker("KRAKEN"), "already halted")
+        self.assertEqual(self.m.halted_brokers(), ["KRAKEN"])
+        ok, why = self.m.can_execute_operation("user", "k1", "KRAKEN")
+        self.assertFalse(ok)
+        self.assertIn("Halted", why)
+        self.m.register_account("user", "k2", "KRAKEN")
+        self.assertFalse(self.m.can_execute_operation("user", "k2", "KRAKEN")[0],
+                         "an account registered during the halt trades")
+        self.assertTrue(self.m.can_execute_operation("user", "c1", "COINBASE")[0])
+        status, d = self.m.get_account_status("user", "k2", "KRAKEN")
+        self.assertTrue(d["broker_halted"])
+        self.assertEqual(status, AccountHealthStatus.QUARANTINED)
+        self.assertTrue(self.m.release_broker("KRAKEN"))
+        self.assertFalse(self.m.release_broker("KRAKEN"), "not halted")
+        self.assertEqual(self.m.halted_brokers(), [])
+        self.assertTrue(self.m.can_execute_operation("user", "k1", "KRAKEN")[0])
+
+    def test_bulk_halt_is_all_or_nothing(self):
+        keys = [("user", "a", "KRAKEN"), ("user", "b", "KRAKEN")]
+        for k in keys:
+            self.m.register_account(*k)
+        with self.assertRaises(UnknownAccountError):
+            self.m.halt_accounts(keys + [("user", "ghost", "KRAKEN")])
+        for k in keys:
+            self.assertTrue(self.m.can_execute_operation(*k)[0],
+                            "halted although the batch was refused")
+        self.m.halt_accounts(keys, reason="maintenance")
+        for k in keys:
+            self.assertFalse(self.m.can_execute_operation(*k)[0])
+
+    def test_a_replaced_segment_is_followed(self):
+        name = "/isoreg-pyt-follow-%d" % os.getpid()
+        unlink_segment(name) if os.path.exists("/dev/shm" + name) else None
+        m = AccountIsolationManager(segment=name, capacity=64)
+        self.addCleanup(lambda: unlink_segment(name)
+                        if os.path.exists("/dev/shm" + name) else None)
+        self.addCleanup(m.close)
+        m.register_account("user", "u1", "KRAKEN")
+        self.assertFalse(m.check_segment())
+        # An operator replaces it (the old one is kept mapped here).
+        unlink_segment(name)
+        other = AccountIsolationManager(segment=name, capacity=64)
+        other.register_account("user", "fresh", "KRAKEN")
+        self.assertTrue(m.check_segment(), "the replacement went unnoticed")
+        m.record_success("user", "u1", "KRAKEN")
+        names = {s["account_id"] for s in
+                 other.get_all_account_statuses().values()}
+        self.assertIn("u1", names, "the manager still writes to the orphan")
+        other.close()
