@@ -89,15 +89,13 @@ BENCH_SRC    := $(wildcard bench/bench_*.c)
 BENCH_COMMON := $(wildcard bench/common/*.c)
 BENCH_BINS   := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-all: threads
-
 .PHONY: threads all lib tools tests benches test test-aarch64 check-all bench demo install uninstall clean deps python python-ext fuzz chaos
 .DEFAULT_GOAL := all
 # Keep objects that pattern rules make on the way, so tools are not relinked
 # from scratch on every build.
 .SECONDARY:
 
-all: lib tools tests benches
+all: lib tools tests benches threads
 
 lib: $(LIB_A) $(LIB_SO) $(PC)
 tools: $(TOOL_BINS)
@@ -108,27 +106,31 @@ threads: $(THREAD_BINS)
 deps:
 	$(Q)tools/scripts/deps.sh build
 
-ifeq (1,1)
+# A tool's objects are named from its directory ($$(call tool_objs,...)).
 .SECONDEXPANSION:
-endif
 
-$(BUILD)/%.o: %.c $(wildcard include/*.h src/*.h tools/*/*.h tests/support/*.h bench/common/*.h)
+# Each object depends on exactly the headers it includes: the compiler
+# writes them into a .d file beside it (-MMD), with an empty rule for each
+# header (-MP) so a deleted header does not break the build.
+DEPFLAGS := -MMD -MP
+
+$(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC    $<")
-	$(Q)$(CC) $(ALLCFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(ALLCFLAGS) $(DEPFLAGS) -c -o $@ $<
 
 # The exporter's test and bench compile its renderer in.
 $(BUILD)/tests/test_exporter.o $(BUILD)/bench/bench_exporter.o: tools/isoctl/metrics.c tools/isoctl/metrics.h \
 	tools/isoctl/snapshot.c tools/isoctl/snapshot.h
 
-$(BUILD)/fp/%.o: %.c $(wildcard include/*.h src/*.h)
+$(BUILD)/fp/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC-FP $<")
-	$(Q)$(CC) $(ALLCFLAGS) -DISO_FAILPOINTS -c -o $@ $<
+	$(Q)$(CC) $(ALLCFLAGS) $(DEPFLAGS) -DISO_FAILPOINTS -c -o $@ $<
 
 $(FP_LIB): $(FP_OBJ)
 	@$(if $(Q),echo "  AR    $@")
-	$(Q)rm -f $@ && ar rcs $@ $^
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
 $(KP_BIN): $(KP_SRC:%.c=$(BUILD)/fp/%.o) $(FP_LIB)
 	@mkdir -p $(dir $@)
@@ -245,3 +247,6 @@ python-ext: $(PY_EXT_SRC) python/ext/isoreg_ext.h include/isoreg.h
 
 clean:
 	rm -rf build build-*
+
+# The header dependencies the compiler wrote (see DEPFLAGS).
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

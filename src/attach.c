@@ -263,12 +263,6 @@ int iso_attach(const char *name, const struct iso_attach_opts *opts,
 	reg->pid = iso_self_pid();
 	reg->owner_tag = iso_owner_tag();
 	reg->uid = (uint32_t)geteuid();
-	/* The index first: a creator registers the accounts its operators'
-	 * state names before the segment is linked into place. */
-	if ((rc = iso_index_init(reg))) {
-		free(reg);
-		return rc;
-	}
 
 	uint32_t wait_ms = o.attach_timeout_ms ? o.attach_timeout_ms : 2000;
 	uint64_t deadline = iso_now_ms() + wait_ms;
@@ -284,8 +278,6 @@ int iso_attach(const char *name, const struct iso_attach_opts *opts,
 				/* Lost the race: the index may name accounts of
 				 * the segment we built and dropped. */
 				iso_index_destroy(reg);
-				if ((rc = iso_index_init(reg)))
-					break;
 				if (o.flags & ISO_ATTACH_EXCL) {
 					rc = iso_fail(ISO_EEXIST, "segment %s "
 						      "already exists", name);
@@ -321,6 +313,9 @@ int iso_attach(const char *name, const struct iso_attach_opts *opts,
 			break;
 		nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
 	}
+	/* Sized for the segment now that its capacity is known (index.c). */
+	if (rc == 0 && !reg->index)
+		rc = iso_index_init(reg);
 	if (rc == 0) {
 		reg->magic = ISO_REG_MAGIC;
 		*out = reg;

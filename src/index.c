@@ -74,8 +74,18 @@ static void free_node(struct rcu_head *head)
 
 int iso_index_init(iso_reg_t *reg)
 {
+	/*
+	 * Sized for the segment from the start: a resize needs a grace
+	 * period, which a process pinned to one CPU and looking keys up
+	 * without pause (inside read-side sections nearly all the time)
+	 * can hold off for seconds, while every lookup walks chains of
+	 * thousands. Auto-resize stays on for the stale entries beyond.
+	 */
+	unsigned long size = 64;
+	while (size < reg->capacity && size < (1ul << 20))
+		size <<= 1;
 	pthread_once(&fork_once, register_atfork);
-	reg->index = cds_lfht_new(64, 64, 0,
+	reg->index = cds_lfht_new(size, 64, 0,
 				  CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING,
 				  NULL);
 	if (!reg->index)
