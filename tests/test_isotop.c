@@ -978,3 +978,44 @@ Test(isotop, man_page_matches_help)
 	cr_expect_not_null(strstr(ctl, ".BR isotop (1)"), "isoctl.1 cites isotop(1)");
 	cr_expect_not_null(strstr(ctl, ".BR isosim (1)"), "isoctl.1 cites isosim(1)");
 }
+
+/* SPEC §6 (issue 13, item 3): isotop notices its segment being replaced,
+ * says so, and shows the new one (it kept the orphan, all green, before). */
+Test(isotop, batch_says_when_its_segment_is_replaced_and_follows_it)
+{
+	char path[] = "/tmp/isotop-test-XXXXXX", out[65536];
+	int fd, status;
+
+	make_segment("replace");
+	iso_account_t a = account("old", "KRAKEN");
+	succeed(a, 1, 0);
+	fd = mkstemp(path);
+	cr_assert_neq(fd, -1);
+	unlink(path);
+	pid_t pid = fork();
+	cr_assert_neq(pid, -1);
+	if (pid == 0) {
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execl(isotop_path(), "isotop", "--segment", seg, "-b", "-d", "0.05",
+		      "-n", "40", (char *)NULL);
+		_exit(127);
+	}
+	pause_ms(400);
+	/* An operator replaces the segment under it. */
+	iso_detach(reg);
+	reg = NULL;
+	cr_assert_eq(iso_unlink(seg), 0);
+	struct iso_attach_opts o = { .flags = ISO_ATTACH_CREATE | ISO_ATTACH_EXCL,
+				     .capacity = 8 };
+	cr_assert_eq(iso_attach(seg, &o, &reg), 0, "%s", iso_last_error());
+	iso_account_t b = account("fresh", "KRAKEN");
+	succeed(b, 1, 0);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	ssize_t got = pread(fd, out, sizeof(out) - 1, 0);
+	out[got > 0 ? got : 0] = '\0';
+	close(fd);
+	cr_expect(strstr(out, "was replaced"), "no word of the replacement:\n%s", out);
+	cr_expect(strstr(out, "user/fresh/KRAKEN"), "the new segment is not shown:\n%s", out);
+}
