@@ -24,6 +24,8 @@
 struct bench_ctx {
 	iso_reg_t *reg;
 	iso_account_t acct, fail_acct;
+	iso_reg_t *hreg;       /* a segment where another broker is halted */
+	iso_account_t hacct;
 	struct mb_registry *mb, *mbf;
 	int mb_acct, mbf_acct;
 	uint64_t *floor;
@@ -87,6 +89,16 @@ static void iso_acq_only(struct bench_ctx *c, uint32_t n)
 	for (uint32_t i = 0; i < n; i++) {
 		iso_permit_t p;
 		note_rc(c, iso_acquire(&c->acct, &p));
+	}
+}
+
+/* Acquire while some other broker is halted (issue 13): the account's own
+ * broker is not, so every call is allowed, after a look at the table. */
+static void iso_acq_other_halted(struct bench_ctx *c, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		iso_permit_t p;
+		note_rc(c, iso_acquire(&c->hacct, &p));
 	}
 }
 
@@ -230,12 +242,17 @@ static struct bench_variant variants[] = {
 	V("mutex acquire+record, 1 in 4 fails", mb_flaky, mb_fail_prep, 1000, -1),
 	V("mutex lookup by key", mb_lookup_key, NULL, 1000, -1),
 	V("mutex status", mb_status_one, NULL, 1000, -1),
+	V("isoreg acquire, another broker halted", iso_acq_other_halted, NULL, 1000, -1),
 };
 #define NVAR (int)(sizeof(variants) / sizeof(variants[0]))
 
-static void setup(struct bench_ctx *c, const char *seg)
+static void setup(struct bench_ctx *c, const char *seg, const char *hseg)
 {
 	int rc;
+	c->hreg = bench_segment_create(hseg, 64, NULL);
+	if ((rc = iso_register(c->hreg, "user", "hot", "KRAKEN", &c->hacct)) ||
+	    (rc = iso_halt_broker(c->hreg, "BINANCE", NULL)))
+		bench_die("halted-broker segment: %s", iso_strerror(rc));
 	c->reg = bench_segment_create(seg, 4096, NULL);
 	if ((rc = iso_register(c->reg, "user", "hot", "KRAKEN", &c->acct)) ||
 	    (rc = iso_register(c->reg, "user", "fail", "KRAKEN",
@@ -276,11 +293,12 @@ int main(int argc, char **argv)
 	struct bench_opts o;
 	bench_parse_args(argc, argv, "bench_hotpath", 7, &o);
 	static struct bench_ctx c;
-	char seg[64];
+	char seg[64], hseg[64];
 	bench_segment_name(seg, sizeof(seg), "hotpath");
+	bench_segment_name(hseg, sizeof(hseg), "hotpath-halted");
 	int ncpu = bench_ncpus();
 	bool pinned = ncpu > 1 && bench_pin(ncpu - 1);
-	setup(&c, seg);
+	setup(&c, seg, hseg);
 
 	double target_ns = bench_batched_run(&c, variants, NVAR, &o);
 	if (c.errors)
@@ -316,6 +334,9 @@ int main(int argc, char **argv)
 			 "so histogram/EMA (isoreg) and avg/EMA (mutex) move");
 	bench_table_note(&t, "lookup: %d accounts, cycled; isoreg = per-process "
 			 "RCU index, mutex = registry lock + hash table", NKEYS);
+	bench_table_note(&t, "another broker halted: acquire of a KRAKEN account "
+			 "while BINANCE is halted in its segment (the halt table "
+			 "is read; with no halt, one relaxed load)");
 	bench_table_note(&t, "mutex = robust process-shared pthread mutex per "
 			 "account, reference logic, wall clock read per record");
 	bench_table_note(&t, "%s", pinned ? "pinned to the last CPU "
@@ -324,6 +345,8 @@ int main(int argc, char **argv)
 
 	iso_detach(c.reg);
 	iso_unlink(seg);
+	iso_detach(c.hreg);
+	iso_unlink(hseg);
 	mb_destroy(c.mb);
 	mb_destroy(c.mbf);
 	bench_batched_free(variants, NVAR);

@@ -37,8 +37,27 @@ static iso_pair_t entry(iso_reg_t *reg, int i)
 	return v;
 }
 
+/*
+ * Is @name in the table? The scan stops after as many names as the count
+ * said, which is never below the entries (the count goes up before an
+ * entry is added, down after one is removed). A name added during the
+ * scan can use up that budget before an older one is reached: then the
+ * count has moved too (its raise happens-before the entry we acquired),
+ * and a second, whole scan decides.
+ */
 static bool table_has(iso_reg_t *reg, iso_pair_t name)
 {
+	uint32_t count = iso_load32_relaxed(&reg->hdr->broker_halts), left = count;
+	for (int i = 0; i < ISO_BROKER_HALTS_MAX && left; i++) {
+		iso_pair_t v = entry(reg, i);
+		if (!v.lo && !v.hi)
+			continue;
+		if (v.lo == name.lo && v.hi == name.hi)
+			return true;
+		left--;
+	}
+	if (iso_load32_relaxed(&reg->hdr->broker_halts) == count)
+		return false;
 	for (int i = 0; i < ISO_BROKER_HALTS_MAX; i++) {
 		iso_pair_t v = entry(reg, i);
 		if (v.lo == name.lo && v.hi == name.hi)
