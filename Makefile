@@ -249,4 +249,6 @@ clean:
 	rm -rf build build-*
 
 # The header dependencies the compiler wrote (see DEPFLAGS).
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+# Only the object trees: a build directory may hold other things named *.d
+# (build-aarch64's sysroot has /etc/ld.so.conf.d).
+-include $(shell find $(addprefix $(BUILD)/,src tools tests bench fp) -name '*.d' -type f 2>/dev/null)
