@@ -208,3 +208,24 @@ int iso_events_read(iso_reg_t *reg, uint64_t *cursor, struct iso_event *out,
 		*missed = lost;
 	return n;
 }
+
+/* Whether an operator's attribution may be logged: its reason's length and
+ * bytes (printable ASCII only: it reaches terminals), and its flags. */
+int iso_op_check(const struct iso_op *op)
+{
+	const char *text = op && op->reason ? op->reason : "";
+	size_t n = strlen(text);
+	if (n > ISO_OP_REASON_MAX)
+		return iso_fail(ISO_EINVAL, "reason is %zu bytes; at most %u",
+				n, ISO_OP_REASON_MAX);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)text[i];
+		if (c < 0x20 || c >= 0x7f)
+			return iso_fail(ISO_EINVAL, "reason: byte %zu (0x%02x) is "
+					"not printable ASCII", i, c);
+	}
+	if (op && (op->flags & ~ISO_OP_FORCE))
+		return iso_fail(ISO_EINVAL, "operator flags 0x%x: unknown bits",
+				op->flags);
+	return 0;
+}

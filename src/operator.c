@@ -11,33 +11,13 @@
 
 #include "internal.h"
 
-static int op_text(const struct iso_op *op, const char **text);
 
-int iso_op_check(const struct iso_op *op)
-{
-	const char *text;
-	return op_text(op, &text);
-}
-
-/* The reason text of @op: "" when none (operator actions are always
- * logged), or ISO_EINVAL if it is too long or not printable. */
+/* The reason text of @op, checked (events.c): "" when none, since an
+ * operator's action is always logged. */
 static int op_text(const struct iso_op *op, const char **text)
 {
 	*text = op && op->reason ? op->reason : "";
-	size_t n = strlen(*text);
-	if (n > ISO_OP_REASON_MAX)
-		return iso_fail(ISO_EINVAL, "reason is %zu bytes; at most %u",
-				n, ISO_OP_REASON_MAX);
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)(*text)[i];
-		if (c < 0x20 || c >= 0x7f)
-			return iso_fail(ISO_EINVAL, "reason: byte %zu (0x%02x) is "
-					"not printable ASCII", i, c);
-	}
-	if (op && (op->flags & ~ISO_OP_FORCE))
-		return iso_fail(ISO_EINVAL, "operator flags 0x%x: unknown bits",
-				op->flags);
-	return 0;
+	return iso_op_check(op);
 }
 
 int iso_halt(const iso_account_t *acct, const struct iso_op *op)
@@ -105,6 +85,22 @@ int iso_configure_op(const iso_account_t *acct, const struct iso_config *cfg,
 	const char *text;
 	int rc = op_text(op, &text);
 	return rc ? rc : iso_configure_text(acct, cfg, text);
+}
+
+/* The segment's default config, each field stored whole (config.c). */
+int iso_configure_default(iso_reg_t *reg, const struct iso_config *cfg)
+{
+	int rc;
+	if (!iso_reg_ok(reg))
+		return iso_fail(ISO_EINVAL, "iso_configure_default: not an "
+				"attachment");
+	if (reg->rdonly)
+		return iso_fail(ISO_ERDONLY, "iso_configure_default: segment "
+				"%s is attached read-only", reg->name);
+	if ((rc = iso_config_validate(cfg)))
+		return rc;
+	iso_config_store_shm(&reg->hdr->defaults, cfg, 0);
+	return 0;
 }
 
 int iso_configure_default_op(iso_reg_t *reg, const struct iso_config *cfg,

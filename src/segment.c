@@ -333,18 +333,3 @@ int iso_segment_info(iso_reg_t *reg, struct iso_segment_info *info)
 	iso_config_load_shm(&h->defaults, &info->defaults);
 	return 0;
 }
-
-int iso_configure_default(iso_reg_t *reg, const struct iso_config *cfg)
-{
-	int rc;
-	if (!iso_reg_ok(reg))
-		return iso_fail(ISO_EINVAL, "iso_configure_default: not an "
-				"attachment");
-	if (reg->rdonly)
-		return iso_fail(ISO_ERDONLY, "iso_configure_default: segment "
-				"%s is attached read-only", reg->name);
-	if ((rc = iso_config_validate(cfg)))
-		return rc;
-	iso_config_store_shm(&reg->hdr->defaults, cfg, 0);
-	return 0;
-}

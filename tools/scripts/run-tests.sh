@@ -57,6 +57,16 @@ if build build; then
   run_criterion plain build
   # Every step of every protocol killed and stalled [R6]: RELIABILITY.md.
   TESTBIN=isoreg_killpoints run_criterion killpoints build
+  # The library's files call only downward, with no cycle (issue 14).
+  echo "== layers (nm)"
+  log=$logs/layers.log
+  timeout -k 10 120 python3 tools/scripts/layers.py build 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  line=$(grep -aE '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+  if [ -n "$line" ]; then
+    pass=$((pass + $(awk '{print $1}' <<<"$line"))); fail=$((fail + $(awk '{print $3}' <<<"$line")))
+  fi
+  [ "$rc" -ne 0 ] && { stages_failed+=(layers); [ -z "$line" ] && fail=$((fail + 1)); }
   if [ -x tools/scripts/run-python-tests.sh ]; then
     echo "== tests: python"
     log=$logs/python.log
