@@ -133,8 +133,12 @@ static void world_open(struct world *w, const struct proto *p)
 
 static void world_close(struct world *w)
 {
+	char extra[200];
 	iso_detach(w->reg);
 	iso_unlink(w->seg);
+	/* What the create protocol makes beside it (the trace run too). */
+	snprintf(extra, sizeof(extra), "%s-new", w->seg);
+	iso_unlink(extra);
 }
 
 /* Register the keys f0, f1, ... until every slot is used. */
