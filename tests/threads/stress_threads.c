@@ -419,6 +419,69 @@ static void classify_table(void)
 	      "a taught row is not found afterwards");
 }
 
+/* ------- 8. broker halts racing acquires and registrations [R8] */
+
+struct halt_shared {
+	iso_reg_t *reg;
+	int stop;
+	int violations; /* a COINBASE account refused, or one allowed while
+			   the halter knows KRAKEN is halted */
+	int halted;     /* 1 between the halter's halt and release calls */
+};
+struct halt_arg { struct halt_shared *sh; int t; };
+
+static void *halt_worker(void *p)
+{
+	struct halt_arg *a = p;
+	struct halt_shared *sh = a->sh;
+	iso_account_t k, c;
+	iso_permit_t pm;
+	char id[16];
+	if (a->t == 0) {
+		for (int n = 0; n < 400; n++) {
+			iso_halt_broker(sh->reg, "KRAKEN", NULL);
+			__atomic_store_n(&sh->halted, 1, __ATOMIC_SEQ_CST);
+			sched_yield();
+			__atomic_store_n(&sh->halted, 0, __ATOMIC_SEQ_CST);
+			iso_release_broker(sh->reg, "KRAKEN", NULL);
+		}
+		__atomic_store_n(&sh->stop, 1, __ATOMIC_RELEASE);
+		return NULL;
+	}
+	snprintf(id, sizeof(id), "h%d", a->t);
+	if (iso_register(sh->reg, "user", id, "COINBASE", &c))
+		return NULL;
+	for (int n = 0; !__atomic_load_n(&sh->stop, __ATOMIC_ACQUIRE); n++) {
+		/* Registrations during halts: each new KRAKEN account must be
+		 * refused while the halt is known to be in force. */
+		snprintf(id, sizeof(id), "k%d_%d", a->t, n % 4);
+		if (iso_register(sh->reg, "user", id, "KRAKEN", &k))
+			continue;
+		int before = __atomic_load_n(&sh->halted, __ATOMIC_SEQ_CST);
+		int rc = iso_acquire(&k, &pm);
+		if (before && rc == 0 && __atomic_load_n(&sh->halted, __ATOMIC_SEQ_CST))
+			__atomic_fetch_add(&sh->violations, 1, __ATOMIC_RELAXED);
+		if (iso_acquire(&c, &pm) != 0)
+			__atomic_fetch_add(&sh->violations, 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+static void broker_halts(void)
+{
+	iso_reg_t *r = fresh("halts", 64);
+	struct halt_shared sh = { .reg = r };
+	struct halt_arg a[THREADS];
+	for (int i = 0; i < THREADS; i++)
+		a[i] = (struct halt_arg){ .sh = &sh, .t = i };
+	run(halt_worker, a, sizeof(a[0]));
+	check(sh.violations == 0, "%d acquires contradicted a broker halt",
+	      sh.violations);
+	char names[4][ISO_BROKER_MAX + 1];
+	check(iso_halted_brokers(r, names, 4) == 0, "a halt outlived its release");
+	done(r);
+}
+
 int main(void)
 {
 	struct { const char *name; void (*fn)(void); } s[] = {
@@ -429,6 +492,7 @@ int main(void)
 		{ "retire and re-register under writers", retire_churn },
 		{ "same-key registrants reuse tombstones of retiring keys", tombstone_reuse },
 		{ "classification rows appended while others classify", classify_table },
+		{ "broker halts racing acquires and registrations", broker_halts },
 	};
 	int passed = 0, failed = 0;
 	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++) {
