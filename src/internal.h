@@ -51,14 +51,26 @@ struct iso_reg {
 	ino_t ino;
 };
 
-/* error.c: record the calling thread's error detail; returns @code. */
+/**
+ * iso_fail - record the calling thread's error detail (iso_last_error).
+ * @code: the ISO_E* code to return; @fmt: printf-style detail naming what
+ *	was wrong. Returns @code. Any thread; never on a hot path's success.
+ * @fmt's arguments must not point into the detail buffer itself.
+ */
 int iso_fail(int code, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* clock.c */
-uint64_t iso_now_ms(void);         /* breaker time: monotonic ms, coarse */
-uint64_t iso_stamp_ms(void);       /* slot cooldowns: monotonic ms, fine */
-int64_t iso_wall_ms(void);         /* Unix ms, cheap (coarse clock) */
+/*
+ * clock.c. Any thread. A test clock (iso_clock_set) replaces the first two
+ * in this process only.
+ *   iso_now_ms - breaker time: monotonic ms, coarse (one vDSO read);
+ *   iso_stamp_ms - slot cooldowns: monotonic ms, fine (cooldowns may be
+ *	1 ms, below the coarse clock's tick);
+ *   iso_wall_ms - Unix ms for people (events, last success), coarse.
+ */
+uint64_t iso_now_ms(void);
+uint64_t iso_stamp_ms(void);
+int64_t iso_wall_ms(void);
 
 /* state.c: the words that start each kind of state-file entry. */
 extern const char *const iso_state_kind_word[];
@@ -71,19 +83,36 @@ struct code_row {
 /** iso_code_lookup - the type of @code in @rows, or ISO_FAIL_UNKNOWN. */
 int iso_code_lookup(const struct code_row *rows, size_t n, int code);
 
-/* key.c */
+/*
+ * key.c. Pure; any thread.
+ *   iso_key_hash - the directory hash of a normalised key (never 0);
+ *   iso_key_valid_stored - whether a key read from a slot (untrusted)
+ *	satisfies [K2] as stored: lengths, alphabet, case.
+ */
 uint64_t iso_key_hash(const struct iso_key *key);
 bool iso_key_valid_stored(const char *type, const char *id,
 			  const char *broker);
 
-/* config.c */
+/*
+ * config.c: a config as stored in shared memory.
+ *   iso_config_load_shm - read each field whole (relaxed): a reader racing
+ *	a reconfigure gets old or new per field, each valid.
+ *   iso_config_store_shm - write each field (relaxed), then @override with
+ *	release (pairs with the acquire in iso_slot_config). Writers only;
+ *	a writer killed half-way leaves valid fields (killpoints: configure).
+ */
 void iso_config_load_shm(const struct iso_shm_config *s,
 			 struct iso_config *cfg);
 void iso_config_store_shm(struct iso_shm_config *s,
 			  const struct iso_config *cfg, uint8_t override);
 
-/* process.c: process identity that survives pid reuse and namespaces. */
-uint64_t iso_proc_start_time(uint32_t pid); /* 0 if no such process */
+/*
+ * process.c: process identity that survives pid reuse and namespaces.
+ *   iso_proc_start_time - field 22 of /proc/@pid/stat (never 0 for a
+ *	process that exists), or 0 if there is none or /proc cannot tell;
+ *   iso_self_pid - getpid().
+ */
+uint64_t iso_proc_start_time(uint32_t pid);
 uint32_t iso_self_pid(void);
 /** iso_owner_tag - this process's tag for the slots it reserves: its pid
  * namespace (32) | its start time (low 32 bits of ticks since boot). */
@@ -93,7 +122,18 @@ enum iso_owner { ISO_OWNER_ALIVE, ISO_OWNER_DEAD, ISO_OWNER_FOREIGN };
  * when it lives in another pid namespace, where our pids mean nothing. */
 enum iso_owner iso_owner_judge(uint32_t pid, uint64_t tag);
 
-/* index.c: the per-process RCU index [S4]. */
+/*
+ * index.c: the per-process RCU index [S4], a cache of the directory: what
+ * it returns is re-checked against the slot by the caller.
+ *   iso_index_init - a table sized for @reg->capacity; 0 or ISO_ENOMEM.
+ *	Call once per attachment, after its geometry is known.
+ *   iso_index_destroy - empty it, wait for readers (rcu_barrier), free.
+ *	Not concurrent with any other call on @reg.
+ *   iso_index_get - (@slot, @gen) last recorded for @key; false if none.
+ *	Any thread, lock-free (an RCU read section).
+ *   iso_index_put - record (@slot, @gen) for @key, replacing what was.
+ *   iso_index_drop - forget @key (its node freed after a grace period).
+ */
 int iso_index_init(iso_reg_t *reg);
 void iso_index_destroy(iso_reg_t *reg);
 bool iso_index_get(iso_reg_t *reg, const struct iso_key *key, uint64_t hash,
@@ -102,19 +142,30 @@ void iso_index_put(iso_reg_t *reg, const struct iso_key *key, uint64_t hash,
 		   uint32_t slot, uint32_t gen);
 void iso_index_drop(iso_reg_t *reg, const struct iso_key *key, uint64_t hash);
 
-/* account.c */
-/** iso_status_slot - a snapshot of slot @slot if it holds an account (LIVE,
- * or RESERVED behind a live entry). 0, ISO_ENOENT, or ISO_ECORRUPT. */
+/**
+ * iso_status_slot - (status.c) a snapshot of slot @slot if it holds an
+ * account (LIVE, or RESERVED behind a live entry). Reads only: works on
+ * read-only mappings. Returns 0, ISO_ENOENT (no account, or it was retired
+ * while read), or ISO_ECORRUPT (its breaker word is in no legal state).
+ */
 int iso_status_slot(iso_reg_t *reg, uint32_t slot, struct iso_status *st);
-/** iso_slot_effectively_live - lo is LIVE, or RESERVED with a live entry. */
+/** iso_slot_effectively_live - (handle.c) whether publication word @lo of
+ * @slot means an account: LIVE, or RESERVED with a live directory entry
+ * naming it (its registrant died after publishing). Reads only. */
 bool iso_slot_effectively_live(iso_reg_t *reg, uint32_t slot, uint64_t lo);
 
-/** iso_operator_event - one operator's breaker event (reset, halt,
- * release...) through a handle, logged with @text; *@changed says whether
- * the word moved. 0 or the handle's error. */
+/**
+ * iso_operator_event - (account.c) one operator's breaker event (reset,
+ * halt, release...) through a handle: one CAS of the breaker word
+ * (acq_rel), then an event carrying @text. *@changed (may be NULL) says
+ * whether the word moved. Returns 0 or the handle's error (ISO_ESTALE
+ * counted). Writers only.
+ */
 int iso_operator_event(const iso_account_t *acct, enum iso_bev_kind kind,
 		       enum iso_cause cause, const char *text, bool *changed);
-/** iso_configure_text, iso_retire_text - with an operator's reason. */
+/** iso_configure_text, iso_retire_text - (account.c) iso_configure and
+ * iso_retire with an operator's reason in their event; @text may be NULL
+ * (no reason) and is assumed checked (iso_op_check). */
 int iso_configure_text(const iso_account_t *acct, const struct iso_config *cfg,
 		       const char *text);
 int iso_retire_text(const iso_account_t *acct, const char *text);
@@ -127,18 +178,26 @@ bool iso_broker_halted_slot(iso_reg_t *reg, const struct iso_slot *s);
 /** iso_broker_recount - entries in the halt table now (doctor). */
 uint32_t iso_broker_recount(iso_reg_t *reg);
 
-/** iso_live_count - accounts registered now, counted from the slots (a
- * stored count would drift when a registrant or retirer is killed). */
+/** iso_live_count - (status.c) accounts registered now, counted from the
+ * slots up to the high-water mark (a stored count would drift when a
+ * registrant or retirer is killed). O(slots used); reads only. */
 uint32_t iso_live_count(iso_reg_t *reg);
 
-/* events.c: append an event; never waits, never fails (a writer that
- * dies mid-way costs one event, which readers count as missed). */
+/**
+ * iso_event_append - (events.c) append an event about (@slot, @gen), or
+ * the segment (@slot ISO_NO_SLOT). One relaxed fetch-add for a ticket, then
+ * the entry's body with release stores and its even seq with release
+ * (pairs with the reader's acquire of seq). Never waits, never fails: a
+ * writer that dies mid-way costs one event, which readers count as
+ * missed. No-op on read-only attachments. Any thread.
+ */
 void iso_event_append(iso_reg_t *reg, uint32_t slot, uint32_t gen,
 		      enum iso_health from, enum iso_health to,
 		      enum iso_breaker_state breaker, enum iso_cause cause,
 		      int ftype);
-/* ... with @text: an operator's reason (its first 16 bytes are kept), or a
- * broker's name for broker halts and releases. */
+/** iso_event_append_text - the same with @text: an operator's reason (its
+ * first 16 bytes are kept; the caller checked it), or a broker's name for
+ * broker halts and releases. */
 void iso_event_append_text(iso_reg_t *reg, uint32_t slot, uint32_t gen,
 			   enum iso_health from, enum iso_health to,
 			   enum iso_breaker_state breaker, enum iso_cause cause,
