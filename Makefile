@@ -50,7 +50,7 @@ LIB_LIBS   := -lurcu-bp -lurcu-cds -lurcu-common -lpthread -lrt
 # for certificates, libyaml for --web.config.file, libxcrypt for bcrypt.
 TOOL_LIBS  := -lncursesw -ljson-c -lmicrohttpd -lgnutls -lyaml -lcrypt -lz -lm
 # libcrypt: the exporter tests make bcrypt hashes (tests/support); zlib only
-# where test_exporter.c (the renderer and its gzip compiled in) is built
+# where test_exporter.c (it links the renderer and its gzip) is built
 # ("=": TESTS is set below).
 TEST_LIBS   = -lcriterion -lcrypt -lm $(if $(filter tests/test_exporter.c,$(TESTS)),-lz)
 BENCH_LIBS := -lz -lm
@@ -119,9 +119,14 @@ $(BUILD)/%.o: %.c
 	@$(if $(Q),echo "  CC    $<")
 	$(Q)$(CC) $(ALLCFLAGS) $(DEPFLAGS) -c -o $@ $<
 
-# The exporter's test and bench compile its renderer in.
-$(BUILD)/tests/test_exporter.o $(BUILD)/bench/bench_exporter.o: tools/isoctl/metrics.c tools/isoctl/metrics.h \
-	tools/isoctl/snapshot.c tools/isoctl/snapshot.h
+# The exporter's renderer, built once: isoctl, its test and its bench link
+# the same objects. The hostile-neighbours tests link the tools' guard and
+# their option helpers the same way.
+EXPORTER_OBJ := $(BUILD)/tools/isoctl/metrics.o $(BUILD)/tools/isoctl/snapshot.o
+HOSTILE_OBJ  := $(BUILD)/tools/common/busguard.o $(BUILD)/tools/common/cli.o
+TEST_EXTRA    = $(if $(filter tests/test_exporter.c,$(TESTS)),$(EXPORTER_OBJ)) \
+		$(if $(filter tests/test_hostile.c,$(TESTS)),$(HOSTILE_OBJ))
+$(BUILD)/bench/bench_exporter: $(EXPORTER_OBJ)
 
 $(BUILD)/fp/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -157,7 +162,7 @@ $(BUILD)/bin/%: $$(call tool_objs,$$*) $(TOOL_COMMON:%.c=$(BUILD)/%.o) $(LIB_A)
 	@$(if $(Q),echo "  LD    $@")
 	$(Q)$(CC) $(SANFLAGS) -pthread -o $@ $^ $(LIB_A) $(TOOL_LIBS) $(LIB_LIBS)
 
-$(TEST_BIN): $(TEST_SRC:%.c=$(BUILD)/%.o) $(LIB_A)
+$(TEST_BIN): $(TEST_SRC:%.c=$(BUILD)/%.o) $$(TEST_EXTRA) $(LIB_A)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD    $@")
 	$(Q)$(CC) $(SANFLAGS) -pthread -o $@ $^ $(LIB_A) $(TEST_LIBS) $(LIB_LIBS)

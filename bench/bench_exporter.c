@@ -24,8 +24,8 @@
 #include "isoreg.h"
 
 /* The Makefile builds a bench from bench/ only; the renderer is a tool's. */
-#include "../tools/isoctl/metrics.c"
-#include "../tools/isoctl/snapshot.c"
+#include "../tools/isoctl/metrics.h"
+#include "../tools/isoctl/snapshot.h"
 
 static const char *const brokers[] = { "KRAKEN", "COINBASE", "BINANCE",
 				       "BITSTAMP" };

@@ -36,8 +36,8 @@
  * The Makefile links tools' sources only into the tools, and the renderer
  * is meant to be tested without HTTP: compile it into this file.
  */
-#include "../tools/isoctl/metrics.c"
-#include "../tools/isoctl/snapshot.c"
+#include "../tools/isoctl/metrics.h"
+#include "../tools/isoctl/snapshot.h"
 #include <zlib.h>
 
 /* ------------------------------------------------------------ helpers */

@@ -39,8 +39,8 @@
 #include "support/chaos_util.h"
 
 /* The tools' guard and escaping, tested as they are built into the tools. */
-#include "../tools/common/busguard.c"
-#include "../tools/common/cli.c"
+#include "../tools/common/busguard.h"
+#include "../tools/common/cli.h"
 
 #define ATTACKER "isoreg-hostile"
 
