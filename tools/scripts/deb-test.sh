@@ -21,6 +21,9 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 repo=$PWD
+# The installed packages with their defaults: /var/lib/isoreg, /NAME, the
+# caller's own trust (run-tests.sh points ISOREG_STATE_DIR at its logs).
+unset ISOREG_STATE_DIR ISOREG_SEGMENT ISOREG_OWNER ISOREG_MODE
 pass=0; fail=0
 ok()  { pass=$((pass + 1)); echo "  ok    $*"; }
 bad() { fail=$((fail + 1)); echo "  FAIL  $*"; }
@@ -35,7 +38,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 pkgs=(libisoreg0 libisoreg-dev isoreg-tools python3-isoreg)
 for p in "${pkgs[@]}"; do
-  if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'installed'; then
+  if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ]; then
     echo "deb-test: $p is installed on this machine; this test would remove it. Remove it first." >&2
     echo "0 passed, 1 failed"; exit 1
   fi
@@ -157,6 +160,7 @@ runuser -u isoreg -- isoctl --segment "/$name" halt user/u1/KRAKEN --reason deb-
 runuser -u isoreg -- isoctl --segment "/$name" unlink >/dev/null 2>&1
 # shellcheck disable=SC2086
 $create >/dev/null 2>&1
+check "halt recorded in /var/lib/isoreg/$name.state" grep -q '^halt user/u1/KRAKEN ' "/var/lib/isoreg/$name.state"
 check "state file applied at creation (halt kept)" sh -c "runuser -u isoreg -- isoctl --segment /$name status user/u1/KRAKEN | tee /dev/stderr | grep -qi 'halted'"
 
 echo "== 6. isoreg-exporter@$name: its ExecStart, sandboxed by hand"
@@ -172,7 +176,7 @@ exporter_pid=$!
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 curl -s "http://127.0.0.1:$port/metrics" >"$tmp/metrics" 2>&1
 check "/metrics: isoreg_up 1" grep -qE '^isoreg_up(\{[^}]*\})? 1$' "$tmp/metrics"
-check "/metrics: the halted account" grep -q 'user1\|u1' "$tmp/metrics"
+check "/metrics: the halted account" grep -q 'account_id="u1"' "$tmp/metrics"
 check "/healthz: 200" sh -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$port/healthz)\" = 200 ]"
 check "runs as isoreg-exporter" sh -c "[ \"\$(ps -o user= -p $exporter_pid | tr -d ' ')\" = isoreg-exporter ]"
 kill "$exporter_pid" 2>/dev/null; wait "$exporter_pid" 2>/dev/null; exporter_pid=
