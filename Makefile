@@ -9,6 +9,9 @@
 #   make bench      the measurement harnesses (and the Python binding's)
 #   make python     the Python binding: extension module + libisoreg.so
 #   make install    PREFIX=/usr/local DESTDIR=
+#   make deb        Debian packages (dpkg-buildpackage) into build-deb/
+#   make deb-test   build them from a clean clone, lintian, install, check
+#                   the units and their command lines, purge
 #
 # Quiet unless V=1. Several builds can live side by side: BUILD=build-x.
 # SANITIZE=address,undefined or SANITIZE=thread builds instrumented code.
@@ -43,7 +46,9 @@ ARCHFLAGS := $(if $(filter x86_64 i386 i486 i586 i686,$(ISO_MACHINE)),-mcx16)
 ifneq ($(SANITIZE),)
 SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 endif
-ALLCFLAGS := -std=c11 $(CFLAGS) $(WARN) $(ARCHFLAGS) $(CPPFLAGS_ISO) $(SANFLAGS) -fPIC -pthread
+# CPPFLAGS and LDFLAGS from the environment (dpkg-buildflags: fortify,
+# relro, bindnow) reach every compile and link.
+ALLCFLAGS := -std=c11 $(CFLAGS) $(CPPFLAGS) $(WARN) $(ARCHFLAGS) $(CPPFLAGS_ISO) $(SANFLAGS) -fPIC -pthread
 
 LIB_LIBS   := -lurcu-bp -lurcu-cds -lurcu-common -lpthread -lrt
 # The exporter (isoctl serve): zlib for gzip, GnuTLS (libmicrohttpd's TLS)
@@ -64,6 +69,10 @@ PC       := $(BUILD)/isoreg.pc
 TOOLS        := $(notdir $(patsubst %/,%,$(dir $(wildcard tools/*/main.c))))
 TOOL_COMMON  := $(wildcard tools/common/*.c)
 TOOL_BINS    := $(TOOLS:%=$(BUILD)/bin/%)
+# What `make install` puts in $(BINDIR): the tools, and the example trader
+# under a name of its own (never a generic "trader").
+INST_TOOLS   := $(filter-out trader,$(TOOLS))
+TRADER_NAME  := isoreg-trader-example
 # The objects of tool $(1): every .c in tools/$(1)/.
 tool_objs     = $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/$(1)/*.c))
 
@@ -89,7 +98,7 @@ BENCH_SRC    := $(wildcard bench/bench_*.c)
 BENCH_COMMON := $(wildcard bench/common/*.c)
 BENCH_BINS   := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: threads all lib tools tests benches test test-aarch64 check-all bench demo install uninstall clean deps python python-ext fuzz chaos
+.PHONY: threads all lib tools tests benches test test-aarch64 check-all bench demo install uninstall clean deps python python-ext fuzz chaos deb deb-test
 .DEFAULT_GOAL := all
 # Keep objects that pattern rules make on the way, so tools are not relinked
 # from scratch on every build.
@@ -148,7 +157,7 @@ $(LIB_A): $(LIB_OBJ)
 
 $(LIB_SO): $(LIB_OBJ)
 	@$(if $(Q),echo "  LD    $@")
-	$(Q)$(CC) -shared $(SANFLAGS) -pthread -Wl,-soname,libisoreg.so.$(word 1,$(subst ., ,$(VERSION))) -o $@ $^ $(LIB_LIBS)
+	$(Q)$(CC) -shared $(LDFLAGS) $(SANFLAGS) -pthread -Wl,-soname,libisoreg.so.$(word 1,$(subst ., ,$(VERSION))) -o $@ $^ $(LIB_LIBS)
 	@# The soname's link, so programs linked here run from the build tree.
 	$(Q)ln -sf libisoreg.so $(BUILD)/libisoreg.so.$(word 1,$(subst ., ,$(VERSION)))
 
@@ -160,7 +169,7 @@ $(PC): isoreg.pc.in include/isoreg.h
 $(BUILD)/bin/%: $$(call tool_objs,$$*) $(TOOL_COMMON:%.c=$(BUILD)/%.o) $(LIB_A)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD    $@")
-	$(Q)$(CC) $(SANFLAGS) -pthread -o $@ $^ $(LIB_A) $(TOOL_LIBS) $(LIB_LIBS)
+	$(Q)$(CC) $(LDFLAGS) $(SANFLAGS) -pthread -o $@ $^ $(LIB_A) $(TOOL_LIBS) $(LIB_LIBS)
 
 $(TEST_BIN): $(TEST_SRC:%.c=$(BUILD)/%.o) $$(TEST_EXTRA) $(LIB_A)
 	@mkdir -p $(dir $@)
@@ -207,13 +216,33 @@ install: lib tools
 	install -m 644 include/isoreg.h $(DESTDIR)$(INCDIR)/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
 	    -e 's|@VERSION@|$(VERSION)|' isoreg.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/isoreg.pc
-	$(if $(TOOL_BINS),install -m 755 $(TOOL_BINS) $(DESTDIR)$(BINDIR)/)
+	install -m 755 $(INST_TOOLS:%=$(BUILD)/bin/%) $(DESTDIR)$(BINDIR)/
+	$(if $(filter trader,$(TOOLS)),install -m 755 $(BUILD)/bin/trader $(DESTDIR)$(BINDIR)/$(TRADER_NAME))
 	$(if $(wildcard man/*.1),install -d $(DESTDIR)$(MANDIR)/man1 && install -m 644 $(wildcard man/*.1) $(DESTDIR)$(MANDIR)/man1/)
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libisoreg.a $(DESTDIR)$(LIBDIR)/libisoreg.so*
 	rm -f $(DESTDIR)$(INCDIR)/isoreg.h $(DESTDIR)$(LIBDIR)/pkgconfig/isoreg.pc
-	rm -f $(TOOLS:%=$(DESTDIR)$(BINDIR)/%) $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(wildcard man/*.1)))
+	rm -f $(INST_TOOLS:%=$(DESTDIR)$(BINDIR)/%) $(DESTDIR)$(BINDIR)/$(TRADER_NAME) $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(wildcard man/*.1)))
+
+# Debian packages (debian/, README "Deploying on a host"): the tree's
+# files (tracked, and new ones not ignored: no build output) are copied to
+# $(DEB_OUT)/src and built there with dpkg-buildpackage, which writes the
+# .debs beside it, into $(DEB_OUT). Nothing outside $(DEB_OUT) is touched.
+# deb-test does it from a clean clone of HEAD, then checks the packages.
+DEB_OUT ?= build-deb
+deb:
+	$(Q)tools/scripts/deps.sh deb
+	$(Q)rm -rf $(DEB_OUT) && mkdir -p $(DEB_OUT)/src
+	$(Q)git ls-files -z -co --exclude-standard | xargs -0 -r sh -c 'for f; do [ -e "$$f" ] && printf "%s\0" "$$f"; done' sh | \
+	  tar -c --null -T - | tar -x -C $(DEB_OUT)/src
+	$(Q)cd $(DEB_OUT)/src && dpkg-buildpackage -us -uc -b -j2 >../build.log 2>&1 || \
+	  { tail -n 40 $(DEB_OUT)/build.log; echo "make deb: dpkg-buildpackage failed ($(DEB_OUT)/build.log)" >&2; exit 1; }
+	$(Q)ls -1 $(DEB_OUT)/*.deb
+
+deb-test:
+	$(Q)tools/scripts/deps.sh deb
+	$(Q)tools/scripts/deb-test.sh
 
 # Long chaos runs and fuzzing (issue 5); short forms run inside `make test`.
 chaos:

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "isoctl.h"
+#include "createconf.h"
 
 /* Apply "field=value" words to @cfg through the library's own parser, so
  * the CLI accepts exactly the names and values the library does. */
@@ -108,6 +109,75 @@ static void print_info(const struct iso_segment_info *in)
 	isoctl_print_config(&in->defaults, 2);
 }
 
+/* create --config FILE: the file's settings into @opts, @mode and @cfg
+ * (each set field through the same checks as on the command line), then
+ * become its owner and group. Options given on the command line are parsed
+ * before and applied after, so they win. */
+static int create_from_file(struct isoctl *ctx, const char *path,
+			    struct createconf *cc, struct iso_attach_opts *opts,
+			    unsigned *mode, struct iso_config *cfg)
+{
+	int rc = createconf_read(ctx->prog, path, cc);
+
+	if (rc != CLI_EXIT_OK)
+		return rc;
+	if (cc->has_capacity && !opts->capacity)
+		opts->capacity = cc->capacity;
+	if (cc->has_events && !opts->events)
+		opts->events = cc->events;
+	if (cc->has_cooldown && !opts->retire_cooldown_ms)
+		opts->retire_cooldown_ms = cc->cooldown_ms;
+	if (cc->has_mode && !*mode)
+		*mode = cc->mode;
+	rc = isoctl_config_fields(ctx, cfg, cc->nfields, cc->fields);
+	if (rc != CLI_EXIT_OK) {
+		fprintf(stderr, "%s: (the config fields of %s)\n", ctx->prog,
+			path);
+		createconf_free(cc);
+		return rc;
+	}
+	createconf_free(cc);
+	return createconf_become(ctx->prog, cc);
+}
+
+/* create --exist-ok found the name taken: a clean no-op if it is a valid
+ * segment of ours (attached read-only, the usual owner and mode checks),
+ * an error otherwise. Nothing is changed either way. */
+static int create_exists(struct isoctl *ctx, const char *name,
+			 const struct iso_attach_opts *want)
+{
+	struct iso_attach_opts ro = *want;
+	struct iso_segment_info info;
+	iso_reg_t *reg;
+	int rc;
+
+	ro.flags = (want->flags & ISO_ATTACH_OWNER) | ISO_ATTACH_RDONLY;
+	rc = iso_attach(name, &ro, &reg);
+	if (rc < 0) {
+		int code = cli_segment_error(ctx->prog, "check the existing",
+					     ctx->segment, rc);
+
+		fprintf(stderr, "%s: %s exists but is not a segment this "
+			"create may leave in place\n", ctx->prog, name);
+		return code;
+	}
+	rc = iso_segment_info(reg, &info);
+	if (rc < 0) {
+		cli_iso_error(ctx->prog, "segment info", rc);
+		iso_detach(reg);
+		return CLI_EXIT_RUNTIME;
+	}
+	printf("exists %s: %u accounts, %" PRIu64 " bytes; left as it is "
+	       "(--exist-ok)\n", info.name, info.capacity, info.segment_size);
+	if (want->capacity && want->capacity != info.capacity)
+		fprintf(stderr, "%s: note: %s has %u accounts, not the %u asked "
+			"for; it takes effect when the segment is created anew "
+			"('isoctl unlink' once no trader has it mapped)\n",
+			ctx->prog, name, info.capacity, want->capacity);
+	iso_detach(reg);
+	return CLI_EXIT_OK;
+}
+
 int isoctl_cmd_create(struct isoctl *ctx, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -115,6 +185,8 @@ int isoctl_cmd_create(struct isoctl *ctx, int argc, char **argv)
 		{ "mode", required_argument, NULL, 'm' },
 		{ "cooldown-ms", required_argument, NULL, 'k' },
 		{ "events", required_argument, NULL, 'e' },
+		{ "config", required_argument, NULL, 'f' },
+		{ "exist-ok", no_argument, NULL, 'x' },
 		ISOCTL_COMMON_OPTS
 	};
 	struct iso_attach_opts opts = {
@@ -122,8 +194,10 @@ int isoctl_cmd_create(struct isoctl *ctx, int argc, char **argv)
 	};
 	struct iso_segment_info info;
 	struct iso_config cfg;
+	struct createconf cc = { 0 };
 	unsigned mode = 0; /* 0: $ISOREG_MODE, else 0600 */
-	const char *name;
+	const char *name, *conf = NULL;
+	bool exist_ok = false;
 	iso_reg_t *reg;
 	int c, rc;
 
@@ -153,12 +227,24 @@ int isoctl_cmd_create(struct isoctl *ctx, int argc, char **argv)
 							  "of two (64, 128, ... %u)",
 							  opts.events, ISO_EVENTS_MAX);
 			break;
+		case 'f':
+			conf = optarg;
+			break;
+		case 'x':
+			exist_ok = true;
+			break;
 		default:
 			if ((rc = isoctl_common_opt(ctx, c, argc, argv)) >= 0)
 				return rc;
 		}
 	}
 	iso_config_default(&cfg);
+	if (conf) {
+		/* The file first; options on the command line win over it. */
+		rc = create_from_file(ctx, conf, &cc, &opts, &mode, &cfg);
+		if (rc != CLI_EXIT_OK)
+			return rc;
+	}
 	rc = isoctl_config_fields(ctx, &cfg, argc - optind, argv + optind);
 	if (rc != CLI_EXIT_OK)
 		return rc;
@@ -171,6 +257,8 @@ int isoctl_cmd_create(struct isoctl *ctx, int argc, char **argv)
 		opts.mode = 0600;
 	name = cli_segment(ctx->segment);
 	rc = iso_attach(name, &opts, &reg);
+	if (rc == ISO_EEXIST && exist_ok)
+		return create_exists(ctx, name, &opts);
 	if (rc < 0) {
 		/* Every option was checked above: ISO_EINVAL is the name
 		 * (or a cooldown past the library's bound, also a usage

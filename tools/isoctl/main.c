@@ -31,7 +31,8 @@ static int cmd_serve(struct isoctl *ctx, int argc, char **argv)
 static const struct isoctl_command commands[] = {
 	{ "create", isoctl_cmd_create, "create a new segment",
 	  "usage: isoctl create [--capacity N] [--mode 0660] [--cooldown-ms N]\n"
-	  "                     [--events N] [field=value ...]\n"
+	  "                     [--events N] [--config FILE] [--exist-ok]\n"
+	  "                     [field=value ...]\n"
 	  "\n"
 	  "Create the segment (it must not exist yet) with room for N accounts\n"
 	  "(default 4096), file mode MODE (default 0600), and a retire cooldown\n"
@@ -44,7 +45,16 @@ static const struct isoctl_command commands[] = {
 	  "failure_threshold=3 open_timeout_ms=60000 trip_on=AUTHENTICATION.\n"
 	  "Fields: failure_threshold success_threshold half_open_max_calls\n"
 	  "degrade_after open_timeout_ms max_open_timeout_ms probe_timeout_ms\n"
-	  "trip_on ignore observe_only.\n" },
+	  "trip_on ignore observe_only.\n"
+	  "--config FILE reads these settings from FILE, one 'key = value' a\n"
+	  "line ('#' comments): capacity mode owner group events cooldown_ms\n"
+	  "and the config fields; the command line wins over it. A bad line is\n"
+	  "refused with its number. With owner or group, isoctl (as root)\n"
+	  "becomes that user and group before creating, so the segment is\n"
+	  "theirs from the start. --exist-ok: if a valid segment of that\n"
+	  "owner already has the name, say so and exit 0, changing nothing\n"
+	  "(isoreg@.service runs 'create --config /etc/isoreg/NAME.conf\n"
+	  "--exist-ok').\n" },
 	{ "unlink", isoctl_cmd_unlink, "remove the segment's name",
 	  "usage: isoctl unlink [--force]\n"
 	  "\n"

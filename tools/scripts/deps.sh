@@ -3,7 +3,7 @@
 # installed. As root it installs what is missing with apt-get; otherwise it
 # prints the exact command to run and fails.
 #
-#   tools/scripts/deps.sh [build|test|demo|bench]
+#   tools/scripts/deps.sh [build|test|demo|bench|deb]
 #   tools/scripts/deps.sh aarch64 DIR
 #
 # aarch64 (make test-aarch64): installs the cross compiler and adds the arm64
@@ -122,6 +122,10 @@ case "${1:-build}" in
   test) want+=(tmux curl openssl clang libclang-rt-14-dev valgrind prometheus python3 python3-wheel
                util-linux procps) ;;
   demo) want+=(tmux) ;;
+  # make deb / deb-test: Debian's packaging tools, lintian, systemd-analyze
+  # (the systemd package; nothing needs it running), curl for /metrics.
+  deb) want+=(dpkg-dev debhelper dh-python python3-all-dev fakeroot lintian
+              systemd curl git) ;;
   # python_bench's peer (issue 17): Debian's circuit breaker for Python.
   bench) want+=(python3 python3-circuitbreaker) ;;
 esac

@@ -8,6 +8,11 @@
 #   5. a 10-second libFuzzer run of every fuzz target
 #   6. aarch64: the breaker, registry and multiproc suites cross-built and run
 #      under qemu-user (tools/scripts/test-aarch64.sh; about 20 s)
+#   7. the Debian packages (tools/scripts/deb-test.sh, make deb-test; about
+#      40 s): built from a clean clone, lintian, installed, units checked,
+#      purged. Only as root (it runs dpkg) and only when no isoreg package
+#      is installed (it would remove it); otherwise it says why it did not
+#      run.
 # It ends with one line "N passed, N failed" summing every stage.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -151,6 +156,26 @@ fi
 if [ "$rc" -ne 0 ]; then
   stages_failed+=(aarch64)
   { [ -z "$line" ] || [ "$(awk '{print $3}' <<<"$line")" -eq 0 ]; } && fail=$((fail + 1))
+fi
+
+# The Debian packages, installed on this machine and removed again.
+echo "== tests: Debian packages (make deb-test)"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "deb-test not run: it installs packages with dpkg and needs root (make deb-test as root)"
+elif dpkg-query -W -f='${Status}\n' libisoreg0 libisoreg-dev isoreg-tools python3-isoreg 2>/dev/null | grep -q ' installed$'; then
+  echo "deb-test not run: isoreg packages are installed on this machine and it would remove them"
+else
+  log=$logs/deb.log
+  { tools/scripts/deps.sh deb && timeout -k 10 900 tools/scripts/deb-test.sh; } 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  line=$(grep -aE '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
+  if [ -n "$line" ]; then
+    pass=$((pass + $(awk '{print $1}' <<<"$line"))); fail=$((fail + $(awk '{print $3}' <<<"$line")))
+  fi
+  if [ "$rc" -ne 0 ]; then
+    stages_failed+=(deb)
+    { [ -z "$line" ] || [ "$(awk '{print $3}' <<<"$line")" -eq 0 ]; } && fail=$((fail + 1))
+  fi
 fi
 
 echo
