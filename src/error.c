@@ -44,6 +44,7 @@ const char *iso_strerror(int err)
 	case ISO_ENOMEM: return "ISO_ENOMEM: out of memory";
 	case ISO_EPERM: return "ISO_EPERM: permission denied";
 	case ISO_EBUSY: return "ISO_EBUSY: segment is being created";
+	case ISO_ELIMIT: return "ISO_ELIMIT: the account's request budget is spent";
 	default: return "ISO_E?: unknown error code";
 	}
 }
@@ -104,6 +105,7 @@ const char *iso_reason_name(enum iso_reason r)
 		[ISO_REASON_FORCED_OPEN] = "Halted by operator",
 		[ISO_REASON_OBSERVED] = "Observe-only: breaker would refuse",
 		[ISO_REASON_RECOVERY] = "Recovery attempt",
+		[ISO_REASON_RATE_LIMITED] = "Rate limited",
 	};
 	return (unsigned)r < ISO_REASON__COUNT ? n[r] : "Invalid reason";
 }
@@ -130,6 +132,10 @@ int iso_permit_reason(const iso_permit_t *p, char *buf, size_t len)
 	case ISO_REASON_OBSERVED:
 		n = snprintf(buf, len, "%s - retry in %llus", base,
 			     (unsigned long long)((p->retry_in_ms + 999) / 1000));
+		break;
+	case ISO_REASON_RATE_LIMITED: /* budgets refill in ms, not seconds */
+		n = snprintf(buf, len, "%s - retry in %llu ms", base,
+			     (unsigned long long)p->retry_in_ms);
 		break;
 	default:
 		n = snprintf(buf, len, "%s", base);

@@ -78,9 +78,10 @@ bool iso_key_valid_stored(const char *type, const char *id,
 
 /* config.c */
 void iso_config_load_shm(const struct iso_shm_config *s,
-			 struct iso_config *cfg);
-void iso_config_store_shm(struct iso_shm_config *s,
-			  const struct iso_config *cfg, uint8_t override);
+			 const uint64_t *budget, struct iso_config *cfg);
+void iso_config_store_shm(struct iso_shm_config *s, uint64_t *budget,
+			  uint32_t *features, const struct iso_config *cfg,
+			  uint8_t override);
 
 /* process.c: process identity that survives pid reuse and namespaces. */
 uint64_t iso_proc_start_time(uint32_t pid); /* 0 if no such process */
