@@ -40,10 +40,13 @@ int iso_budget_spend(struct iso_slot *s, uint64_t bw, uint32_t cost,
 {
 	uint64_t interval = ISO_BUDGET_INTERVAL(bw);
 	uint64_t burst = ISO_BUDGET_BURST(bw);
-	uint64_t now = iso_now_ns();
 	/* relaxed: a first guess for the CAS, which decides. */
 	uint64_t tat = iso_load64_relaxed(&s->budget_tat);
 	for (;;) {
+		/* The clock after the TAT, and again after a failed CAS: a
+		 * spender preempted between the two would otherwise judge a
+		 * newer TAT by an older now and refuse what is there. */
+		uint64_t now = iso_now_ns();
 		struct iso_gcra g = iso_gcra_next(tat, now, cost, interval, burst);
 		if (!g.allowed) {
 			ISO_FP("budget.refusal");
