@@ -44,7 +44,7 @@ static const struct isoctl_command commands[] = {
 	  "failure_threshold=3 open_timeout_ms=60000 trip_on=AUTHENTICATION.\n"
 	  "Fields: failure_threshold success_threshold half_open_max_calls\n"
 	  "degrade_after open_timeout_ms max_open_timeout_ms probe_timeout_ms\n"
-	  "trip_on ignore observe_only.\n" },
+	  "trip_on ignore observe_only rate_per_s burst.\n" },
 	{ "unlink", isoctl_cmd_unlink, "remove the segment's name",
 	  "usage: isoctl unlink [--force]\n"
 	  "\n"
@@ -159,7 +159,9 @@ static const struct isoctl_command commands[] = {
 	  "Fields: failure_threshold success_threshold half_open_max_calls\n"
 	  "degrade_after open_timeout_ms max_open_timeout_ms probe_timeout_ms\n"
 	  "trip_on ignore (failure types, comma-separated, or none) and\n"
-	  "observe_only (0 or 1). Unnamed fields keep the value in force.\n"
+	  "observe_only (0 or 1), and the request budget rate_per_s (calls\n"
+	  "a second, fractions allowed; 0 = none) and burst (calls at once).\n"
+	  "Unnamed fields keep the value in force.\n"
 	  "open_timeout_ms above the max_open_timeout_ms in force is refused\n"
 	  "(exit 2) unless max_open_timeout_ms is given too: the cap is never\n"
 	  "raised behind the operator's back.\n"
