@@ -8,6 +8,15 @@
  * trusted before it is bounds-checked.
  *
  *   [ header 4 KiB | directory | slots[capacity] | event ring ]
+ *
+ * Memory [P5]: at most 512 bytes of segment per account. A slot is 448
+ * bytes (seven lines), the directory 32 and the ring ~16 per account, so
+ * the slot cannot grow by a line. Layout 4 fits the request budget [B9]
+ * and operation times to a minute inside the same 448 bytes: 32-bit time
+ * buckets free 32 bytes of the counter lines, line 0's spare word holds
+ * the budget's (read-mostly) config. Rolling windows [B7] need no slot
+ * bytes: they are planned as an optional region sized at creation.
+ * docs/budget.md gives the reasoning and the figures.
  */
 #ifndef ISO_LAYOUT_H
 #define ISO_LAYOUT_H
