@@ -93,7 +93,7 @@ static double run(struct shared *sh, iso_reg_t *reg, int design, int nproc,
 		  int round)
 {
 	iso_account_t a;
-	char id[24];
+	char id[32];
 	if (design == 0) {
 		struct iso_config c;
 		iso_config_default(&c);
