@@ -249,4 +249,4 @@ clean:
 	rm -rf build build-*
 
 # The header dependencies the compiler wrote (see DEPFLAGS).
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -path '*/sysroot' -prune -o -name '*.d' -type f -print 2>/dev/null)

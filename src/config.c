@@ -22,6 +22,8 @@ void iso_config_default(struct iso_config *cfg)
 {
 	if (!cfg)
 		return;
+	/* Padding too (after burst): callers compare configs with memcmp. */
+	memset(cfg, 0, sizeof(*cfg));
 	*cfg = (struct iso_config){
 		.failure_threshold = 5,
 		.success_threshold = 3,
