@@ -50,6 +50,8 @@ enum iso_error {
 	ISO_ENOMEM = -11,  /* process-local allocation failed */
 	ISO_EPERM = -12,   /* the segment's permissions refuse this process */
 	ISO_EBUSY = -13,   /* the segment is being created; try again */
+	ISO_ELIMIT = -14,  /* refused: the account's request budget is spent
+			      [B9]; permit->retry_in_ms says when it is not */
 };
 
 /**
@@ -114,6 +116,7 @@ enum iso_reason {
 	ISO_REASON_OBSERVED,        /* allowed only because observe-only mode */
 	ISO_REASON_RECOVERY,        /* allowed: the first probe after the open
 				       time ran out (a recovery attempt) */
+	ISO_REASON_RATE_LIMITED,    /* refused: request budget spent [B9] */
 	ISO_REASON__COUNT
 };
 
@@ -205,7 +208,19 @@ struct iso_config {
 	uint32_t trip_on;             /* ISO_FAIL_MASK()s that trip at once */
 	uint32_t ignore;              /* ISO_FAIL_MASK()s kept out of the breaker */
 	uint32_t flags;               /* ISO_CFG_* */
+	/*
+	 * Request budget [B9], shared by every process: sustained calls per
+	 * second (fractions allowed, ISO_RATE_MIN..ISO_RATE_MAX; 0 = no
+	 * budget, the default) and calls allowed at once (1..ISO_BURST_MAX;
+	 * 0 with a rate means 1). Stored as the time one call's budget takes
+	 * to come back, in whole ns: rate_per_s reads back as 1e9 / that.
+	 */
+	double rate_per_s;
+	uint32_t burst;
 };
+#define ISO_RATE_MIN 0.001
+#define ISO_RATE_MAX 1e6
+#define ISO_BURST_MAX 1000000u
 #define ISO_TIMEOUT_MAX_MS (7u * 24 * 3600 * 1000) /* a week */
 #define ISO_THRESHOLD_MAX 255u
 
@@ -449,6 +464,24 @@ typedef struct iso_permit {
 int iso_acquire(const iso_account_t *acct, iso_permit_t *permit);
 
 /**
+ * iso_acquire_cost - iso_acquire spending @cost units of the account's
+ * request budget [B9] (a Binance request weight); iso_acquire spends 1.
+ * @cost: 1..the account's burst; ignored when it has no budget.
+ *
+ * With a budget (config rate_per_s > 0) an admitted acquire takes @cost
+ * units with one CAS on the budget word; nothing is held afterwards, so
+ * a process killed at any instruction holds no budget, and no outcome is
+ * needed to give it back. Refused by the budget: ISO_ELIMIT, reason
+ * ISO_REASON_RATE_LIMITED, permit->retry_in_ms until @cost units are
+ * there; the refusal is counted (status budget_refusals) and never moves
+ * the breaker. A budget unit spent by an acquire that the breaker then
+ * refuses is given back (one more CAS). Returns 0, ISO_ELIMIT, ISO_EOPEN,
+ * ISO_ESTALE or ISO_EINVAL (@cost 0 or above the burst).
+ */
+int iso_acquire_cost(const iso_account_t *acct, uint32_t cost,
+		     iso_permit_t *permit);
+
+/**
  * iso_record_success - record a successful operation.
  * @permit: the permit from iso_acquire, or NULL (then the outcome is taken
  *          to belong to the current episode).
@@ -487,11 +520,14 @@ int iso_permit_reason(const iso_permit_t *permit, char *buf, size_t len);
 /* ----------------------------------------------------- status and reports */
 
 /*
- * Operation-time histogram, log2 buckets: bucket 0 counts op_ns < 2^14
- * (16.4 us), bucket i (1..16) counts [2^(13+i), 2^(14+i)), and the last
- * counts everything from 2^30 ns (1.07 s) up.
+ * Operation-time histogram, log2 buckets: bucket 0 counts op_ns < 2^10
+ * (1.02 us), bucket i (1..26) counts [2^(9+i), 2^(10+i)), and the last
+ * counts everything from 2^36 ns (68.7 s) up. Percentiles interpolate
+ * linearly inside a bucket and are clamped to the smallest and largest
+ * time seen, so they are within a factor of 2 of the truth (exact when
+ * every sample is equal) and are rounded to three significant digits.
  */
-#define ISO_HIST_BUCKETS 18
+#define ISO_HIST_BUCKETS 28
 
 /** iso_hist_upper_ns - exclusive upper bound of bucket @i in ns;
  * UINT64_MAX for the last bucket (and for any @i out of range). */
@@ -525,6 +561,12 @@ struct iso_status {
 	uint64_t p99_op_ns;
 	uint64_t timed_operations;      /* operations that carried op_ns */
 	uint64_t hist[ISO_HIST_BUCKETS];
+	uint64_t min_op_ns;             /* smallest timed operation; 0 if none */
+	uint64_t max_op_ns;             /* largest timed operation */
+	/* Request budget [B9]; all 0 without one (config.rate_per_s == 0). */
+	double budget_available;        /* units spendable now, 0..burst */
+	uint64_t budget_retry_in_ms;    /* while none is: time until one is */
+	uint64_t budget_refusals;       /* acquires refused by the budget */
 	struct iso_config config;       /* in force for this account */
 	bool config_override;           /* true if not the segment default */
 	bool broker_halted;             /* its broker is halted (iso_halt_broker):

@@ -1,14 +1,13 @@
 /*
  * account.c - the hot path and operators' breaker events: acquire, record
- * an outcome, reset, halt, configure, retire; each a thin shell around the
+ * an outcome, reset, halt, configure; each a thin shell around the
  * pure breaker function (breaker.c) in one CAS loop.
  *
  * Every call through a handle checks the slot's publication word for LIVE
  * and the handle's generation (handle.h); every breaker CAS compares the
  * generation carried in the breaker word, so a stale handle can never move
- * another account's breaker. Retire ends the account with its slot's CAS,
- * then gives its directory entry back, so a process killed between the two
- * leaves a key with no live slot, never two (RELIABILITY.md).
+ * another account's breaker (retire.c ends an account). An account with a
+ * request budget spends it in acquire with one more CAS (budget.c).
  *
  * Must never: block, wait for another writer, or trust an index read from
  * the segment without a bounds check.
@@ -16,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "budget.h"
 #include "failpoint.h"
 #include "handle.h"
 #include "directory.h"
@@ -122,29 +122,14 @@ static int transition(const iso_account_t *a, struct iso_slot *s,
 
 /* ------------------------------------------------------- the hot path */
 
-int iso_acquire(const iso_account_t *acct, iso_permit_t *p)
+/*
+ * The breaker's half of acquire, after the broker check: in CLOSED one
+ * load (@lo, already made), else one transition.
+ */
+static int breaker_acquire(const iso_account_t *acct, struct iso_slot *s,
+			   uint64_t lo, iso_permit_t *p)
 {
 	int rc;
-	struct iso_slot *s;
-	if (unlikely(!p))
-		return iso_fail(ISO_EINVAL, "iso_acquire: permit is NULL");
-	if (unlikely(!(s = writable_slot_of(acct, &rc))))
-		return rc;
-	/* acquire: pairs with the CAS that installed this breaker word. */
-	uint64_t lo = iso_load64_acquire(&s->breaker.lo);
-	p->slot = acct->slot;
-	p->gen = acct->gen;
-	p->retry_in_ms = 0;
-	/* Broker-wide halts (broker.c): one relaxed load of a read-mostly
-	 * header word; the table only while some broker is halted. */
-	if (unlikely(iso_load32_relaxed(&acct->reg->hdr->broker_halts)) &&
-	    iso_broker_halted_slot(acct->reg, s)) {
-		p->episode = iso_bw_lo_episode(lo);
-		p->flags = 0;
-		p->reason = ISO_REASON_FORCED_OPEN;
-		p->health = ISO_QUARANTINED;
-		return ISO_EOPEN;
-	}
 	if (likely(iso_bw_lo_state(lo) == ISO_BREAKER_CLOSED &&
 		   iso_bw_lo_gen(lo) == acct->gen)) {
 		/* CLOSED admits everyone: one load, no write. */
@@ -170,6 +155,108 @@ int iso_acquire(const iso_account_t *acct, iso_permit_t *p)
 	return out.allowed ? 0 : ISO_EOPEN;
 }
 
+/*
+ * Acquire with a request budget [B9]: the budget first, so a refused
+ * acquire takes no probe permit; a unit the breaker then refuses is given
+ * back. A halted account spends nothing.
+ */
+static int budget_acquire(const iso_account_t *acct, struct iso_slot *s,
+			  uint64_t lo, uint64_t bw, uint32_t cost,
+			  iso_permit_t *p)
+{
+	uint64_t retry_ms;
+	if (unlikely(cost > ISO_BUDGET_BURST(bw)))
+		return iso_fail(ISO_EINVAL, "iso_acquire_cost: cost %u is more "
+				"than the account's burst (%u): it could never "
+				"be admitted", cost, ISO_BUDGET_BURST(bw));
+	if (iso_bw_lo_state(lo) == ISO_BREAKER_FORCED_OPEN)
+		return breaker_acquire(acct, s, lo, p);
+	if (iso_budget_spend(s, bw, cost, &retry_ms)) {
+		struct iso_bw b = iso_bw_unpack(iso_bw_load(&s->breaker,
+							    &s->bw_version));
+		p->episode = b.episode;
+		p->flags = 0;
+		p->reason = ISO_REASON_RATE_LIMITED;
+		p->health = (uint8_t)iso_bw_health(&b);
+		p->retry_in_ms = retry_ms;
+		return ISO_ELIMIT;
+	}
+	int rc = breaker_acquire(acct, s, lo, p);
+	if (rc == ISO_EOPEN)
+		iso_budget_refund(s, bw, cost);
+	return rc;
+}
+
+static inline int acquire_cost(const iso_account_t *acct, uint32_t cost,
+			       iso_permit_t *p)
+{
+	int rc;
+	struct iso_slot *s;
+	if (unlikely(!p))
+		return iso_fail(ISO_EINVAL, "iso_acquire: permit is NULL");
+	if (unlikely(!(s = writable_slot_of(acct, &rc))))
+		return rc;
+	/* acquire: pairs with the CAS that installed this breaker word. */
+	uint64_t lo = iso_load64_acquire(&s->breaker.lo);
+	p->slot = acct->slot;
+	p->gen = acct->gen;
+	p->retry_in_ms = 0;
+	struct iso_shm_header *h = acct->reg->hdr;
+	/* Broker-wide halts (broker.c): one relaxed load of a read-mostly
+	 * header word; the table only while some broker is halted. */
+	if (unlikely(iso_load32_relaxed(&h->broker_halts)) &&
+	    iso_broker_halted_slot(acct->reg, s)) {
+		p->episode = iso_bw_lo_episode(lo);
+		p->flags = 0;
+		p->reason = ISO_REASON_FORCED_OPEN;
+		p->health = ISO_QUARANTINED;
+		return ISO_EOPEN;
+	}
+	/* relaxed, same line as broker_halts: pairs with nothing; raised
+	 * only after a budget config was stored (config.c), and the config
+	 * itself is read with the override's acquire (iso_budget_of). */
+	if (unlikely(iso_load32_relaxed(&h->features) & ISO_FEAT_BUDGET)) {
+		uint64_t bw = iso_budget_of(acct->reg, s);
+		if (bw)
+			return budget_acquire(acct, s, lo, bw, cost, p);
+	}
+	return breaker_acquire(acct, s, lo, p);
+}
+
+int iso_acquire(const iso_account_t *acct, iso_permit_t *p)
+{
+	return acquire_cost(acct, 1, p);
+}
+
+int iso_acquire_cost(const iso_account_t *acct, uint32_t cost,
+		     iso_permit_t *p)
+{
+	if (unlikely(!cost))
+		return iso_fail(ISO_EINVAL, "iso_acquire_cost: cost is 0; "
+				"an acquire spends 1..burst units");
+	return acquire_cost(acct, cost, p);
+}
+
+/* Keep the smallest and largest operation time: a CAS only for a new
+ * extreme, so almost every outcome makes two relaxed loads. */
+static inline void record_extremes(struct iso_slot *s, uint64_t op_ns)
+{
+	uint64_t mx = iso_load64_relaxed(&s->op_ns_max);
+	/* acq_rel CAS: pairs with other recorders' CAS on the same word;
+	 * on failure mx is the newer extreme and we compare again. */
+	while (op_ns > mx) {
+		ISO_FP("outcome.extremes");
+		if (iso_cas64_acq_rel(&s->op_ns_max, &mx, op_ns))
+			break;
+	}
+	uint64_t mn = iso_load64_relaxed(&s->op_ns_min);
+	while (mn == 0 || op_ns < mn) {
+		ISO_FP("outcome.extremes");
+		if (iso_cas64_acq_rel(&s->op_ns_min, &mn, op_ns))
+			break;
+	}
+}
+
 static inline void record_time(struct iso_slot *s, uint64_t op_ns)
 {
 	if (!op_ns)
@@ -177,7 +264,7 @@ static inline void record_time(struct iso_slot *s, uint64_t op_ns)
 	if (unlikely(op_ns > OP_NS_MAX))
 		op_ns = OP_NS_MAX;
 	ISO_FP("outcome.time");
-	iso_add64_relaxed(&s->hist[iso_hist_bucket(op_ns)], 1);
+	iso_faa32_relaxed(&s->hist[iso_hist_bucket(op_ns)], 1);
 	iso_add64_relaxed(&s->op_ns_sum, op_ns);
 	/* The EMA is a statistic: a racing update may be lost, never torn.
 	 * Both values are at most OP_NS_MAX, so the difference fits. */
@@ -186,6 +273,7 @@ static inline void record_time(struct iso_slot *s, uint64_t op_ns)
 					((int64_t)op_ns - (int64_t)old) / 10)
 			   : op_ns;
 	iso_store64_relaxed(&s->ema_ns, ema);
+	record_extremes(s, op_ns);
 }
 
 static int outcome_slow(const iso_account_t *acct, struct iso_slot *s,
@@ -305,7 +393,8 @@ int iso_configure_text(const iso_account_t *acct, const struct iso_config *cfg,
 	if (!(s = writable_slot_of(acct, &rc)))
 		return rc;
 	if (cfg) {
-		iso_config_store_shm(&s->config, cfg, 1);
+		iso_config_store_shm(&s->config, &s->budget_cfg,
+				     &acct->reg->hdr->features, cfg, 1);
 	} else {
 		ISO_FP("configure.override");
 		/* release: pairs with iso_slot_config's acquire. */
@@ -317,52 +406,5 @@ int iso_configure_text(const iso_account_t *acct, const struct iso_config *cfg,
 	iso_event_append_text(acct->reg, acct->slot, acct->gen, iso_bw_health(&b),
 			      iso_bw_health(&b), (enum iso_breaker_state)b.state,
 			      ISO_CAUSE_CONFIG, -1, text);
-	return 0;
-}
-
-int iso_retire(const iso_account_t *acct)
-{
-	return iso_retire_text(acct, NULL);
-}
-
-int iso_retire_text(const iso_account_t *acct, const char *text)
-{
-	int rc;
-	struct iso_slot *s;
-	if (!(s = writable_slot_of(acct, &rc)))
-		return rc;
-	iso_reg_t *reg = acct->reg;
-	uint64_t hash = iso_load64_relaxed(&s->hash);
-	struct iso_key k;
-	iso_slot_read_key(s, &k);
-	/*
-	 * The account ends with this CAS: from here no lookup finds it (its
-	 * entry names a generation that is not LIVE), and a registration of
-	 * the key makes a new one. The stamp comes in the same CAS, so no
-	 * reuser ever sees RETIRED with another retire's time.
-	 */
-	iso_pair_t want = { ISO_SW_MAKE(acct->gen, ISO_SLOT_LIVE, 0), 0 };
-	iso_pair_t done = { ISO_SW_MAKE(acct->gen, ISO_SLOT_RETIRED, 0),
-			    iso_stamp_ms() };
-	ISO_FP("retire.cas");
-	/* acq_rel: releases this account's last writes to the reuser. */
-	if (!iso_cas128_acq_rel(&s->state, &want, done)) {
-		iso_count_violation(reg);
-		return iso_fail(ISO_ESTALE, "account (slot %u gen %u) was "
-				"retired or reused concurrently (slot now gen "
-				"%u, state %u)", acct->slot, acct->gen,
-				ISO_SW_GEN(want.lo), ISO_SW_STATE(want.lo));
-	}
-	/* Then give its entry back. Killed here, the entry is dead already
-	 * and the slot's next reserver (or doctor) removes it. */
-	ISO_FP("retire.entry");
-	iso_dir_remove(reg, hash, acct->slot, acct->gen);
-	ISO_FP("retire.generation");
-	iso_faa64_relaxed(&reg->hdr->generation, 1); /* a hint for viewers */
-	iso_index_drop(reg, &k, hash);
-	struct iso_bw b = iso_bw_unpack(iso_bw_load(&s->breaker, &s->bw_version));
-	iso_event_append_text(reg, acct->slot, acct->gen, iso_bw_health(&b),
-			      iso_bw_health(&b), (enum iso_breaker_state)b.state,
-			      ISO_CAUSE_RETIRE, -1, text);
 	return 0;
 }

@@ -82,6 +82,7 @@ static inline uint64_t iso_faa64_relaxed(uint64_t *p, uint64_t v) { return __ato
 static inline uint64_t iso_faa64_release(uint64_t *p, uint64_t v) { return __atomic_fetch_add(p, v, __ATOMIC_RELEASE); }
 static inline uint32_t iso_faa32_relaxed(uint32_t *p, uint32_t v) { return __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
 static inline void iso_sub32_relaxed(uint32_t *p, uint32_t v) { __atomic_fetch_sub(p, v, __ATOMIC_RELAXED); }
+static inline void iso_or32_relaxed(uint32_t *p, uint32_t v) { __atomic_fetch_or(p, v, __ATOMIC_RELAXED); }
 static inline bool iso_cas64_acq_rel(uint64_t *p, uint64_t *old, uint64_t nv)
 {
 	return __atomic_compare_exchange_n(p, old, nv, false, __ATOMIC_ACQ_REL,
@@ -127,6 +128,7 @@ static inline uint64_t iso_faa64_release(uint64_t *p, uint64_t v)
 { ck_pr_fence_release(); return ck_pr_faa_64(p, v); }
 static inline uint32_t iso_faa32_relaxed(uint32_t *p, uint32_t v) { return ck_pr_faa_32(p, v); }
 static inline void iso_sub32_relaxed(uint32_t *p, uint32_t v) { ck_pr_sub_32(p, v); }
+static inline void iso_or32_relaxed(uint32_t *p, uint32_t v) { ck_pr_or_32(p, v); }
 static inline bool iso_cas64_acq_rel(uint64_t *p, uint64_t *old, uint64_t nv)
 {
 	ck_pr_fence_release();

@@ -12,6 +12,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include <math.h>
+
+#include "budget.h"
 #include "failpoint.h"
 #include "internal.h"
 
@@ -19,6 +22,8 @@ void iso_config_default(struct iso_config *cfg)
 {
 	if (!cfg)
 		return;
+	/* Padding too (after burst): callers compare configs with memcmp. */
+	memset(cfg, 0, sizeof(*cfg));
 	*cfg = (struct iso_config){
 		.failure_threshold = 5,
 		.success_threshold = 3,
@@ -30,6 +35,8 @@ void iso_config_default(struct iso_config *cfg)
 		.trip_on = 0,
 		.ignore = 0,
 		.flags = 0,
+		.rate_per_s = 0,
+		.burst = 0,
 	};
 }
 
@@ -80,6 +87,19 @@ int iso_config_validate(const struct iso_config *c)
 	if (c->flags & ~ISO_CFG_OBSERVE_ONLY)
 		return iso_fail(ISO_EINVAL, "config flags = 0x%x: unknown bits",
 				c->flags);
+	/* [B9] the budget: a rate of 0 is none; a burst needs a rate. */
+	if (!isfinite(c->rate_per_s) ||
+	    (c->rate_per_s != 0 && (c->rate_per_s < ISO_RATE_MIN ||
+				    c->rate_per_s > ISO_RATE_MAX)))
+		return iso_fail(ISO_EINVAL, "config rate_per_s = %g: must be 0 "
+				"(no budget) or %g..%g calls per second",
+				c->rate_per_s, ISO_RATE_MIN, ISO_RATE_MAX);
+	if (c->burst > ISO_BURST_MAX)
+		return iso_fail(ISO_EINVAL, "config burst = %u: must be 0..%u",
+				c->burst, ISO_BURST_MAX);
+	if (c->burst && c->rate_per_s == 0)
+		return iso_fail(ISO_EINVAL, "config burst = %u: needs a "
+				"rate_per_s (0 means no budget)", c->burst);
 	return 0;
 }
 
@@ -95,6 +115,21 @@ static int parse_u32(const char *field, const char *value, uint32_t *out)
 		return iso_fail(ISO_EINVAL, "config %s: '%s' is not a number "
 				"in range", field, value);
 	*out = (uint32_t)v;
+	return 0;
+}
+
+static int parse_rate(const char *field, const char *value, double *out)
+{
+	char *end;
+	errno = 0;
+	if (!value || !*value || *value == '-' || *value == '+')
+		return iso_fail(ISO_EINVAL, "config %s: '%s' is not a "
+				"non-negative number", field, value ? value : "");
+	double v = strtod(value, &end);
+	if (errno || *end || !isfinite(v))
+		return iso_fail(ISO_EINVAL, "config %s: '%s' is not a number "
+				"in range", field, value);
+	*out = v;
 	return 0;
 }
 
@@ -149,6 +184,7 @@ int iso_config_set(struct iso_config *cfg, const char *field,
 		{ "open_timeout_ms", &c.open_timeout_ms },
 		{ "max_open_timeout_ms", &c.max_open_timeout_ms },
 		{ "probe_timeout_ms", &c.probe_timeout_ms },
+		{ "burst", &c.burst },
 	};
 	for (size_t i = 0; i < sizeof(num) / sizeof(num[0]); i++) {
 		if (strcmp(field, num[i].name))
@@ -158,7 +194,15 @@ int iso_config_set(struct iso_config *cfg, const char *field,
 		*num[i].p = v;
 		goto check;
 	}
-	if (!strcmp(field, "trip_on")) {
+	if (!strcmp(field, "rate_per_s")) {
+		if ((rc = parse_rate(field, value, &c.rate_per_s)))
+			return rc;
+		/* A budget starts with a burst of 1 unless one is named. */
+		if (c.rate_per_s > 0 && !c.burst)
+			c.burst = 1;
+		if (c.rate_per_s == 0)
+			c.burst = 0;
+	} else if (!strcmp(field, "trip_on")) {
 		if ((rc = parse_mask(field, value, &c.trip_on)))
 			return rc;
 	} else if (!strcmp(field, "ignore")) {
@@ -180,7 +224,8 @@ int iso_config_set(struct iso_config *cfg, const char *field,
 				"failure_threshold success_threshold "
 				"half_open_max_calls degrade_after "
 				"open_timeout_ms max_open_timeout_ms "
-				"probe_timeout_ms trip_on ignore observe_only)",
+				"probe_timeout_ms trip_on ignore observe_only "
+				"rate_per_s burst)",
 				field);
 	}
 check:
@@ -204,8 +249,10 @@ check:
 #define LD8(p) iso_load8_relaxed(p)
 #define ST8(p, v) (ISO_FP("config.field"), iso_store8_relaxed((p), (v)))
 
-void iso_config_load_shm(const struct iso_shm_config *s, struct iso_config *c)
+void iso_config_load_shm(const struct iso_shm_config *s,
+			 const uint64_t *budget, struct iso_config *c)
 {
+	uint64_t bw = iso_load64_relaxed(budget);
 	c->failure_threshold = LD8(&s->failure_threshold);
 	c->success_threshold = LD8(&s->success_threshold);
 	c->half_open_max_calls = LD8(&s->half_open_max_calls);
@@ -215,12 +262,17 @@ void iso_config_load_shm(const struct iso_shm_config *s, struct iso_config *c)
 	c->probe_timeout_ms = iso_load32_relaxed(&s->probe_timeout_ms);
 	c->trip_on = LD8(&s->trip_on);
 	c->ignore = LD8(&s->ignore);
-	c->flags = LD8(&s->flags);
+	c->flags = LD8(&s->flags) & ISO_SHMF_PUBLIC;
+	c->rate_per_s = ISO_BUDGET_INTERVAL(bw)
+		? 1e9 / (double)ISO_BUDGET_INTERVAL(bw) : 0;
+	c->burst = ISO_BUDGET_INTERVAL(bw) ? ISO_BUDGET_BURST(bw) : 0;
 }
 
-void iso_config_store_shm(struct iso_shm_config *s, const struct iso_config *c,
+void iso_config_store_shm(struct iso_shm_config *s, uint64_t *budget,
+			  uint32_t *features, const struct iso_config *c,
 			  uint8_t override)
 {
+	uint64_t bw = iso_budget_word(c);
 	ST8(&s->failure_threshold, (uint8_t)c->failure_threshold);
 	ST8(&s->success_threshold, (uint8_t)c->success_threshold);
 	ST8(&s->half_open_max_calls, (uint8_t)c->half_open_max_calls);
@@ -233,8 +285,17 @@ void iso_config_store_shm(struct iso_shm_config *s, const struct iso_config *c,
 	iso_store32_relaxed(&s->probe_timeout_ms, c->probe_timeout_ms);
 	ST8(&s->trip_on, (uint8_t)c->trip_on);
 	ST8(&s->ignore, (uint8_t)c->ignore);
-	ST8(&s->flags, (uint8_t)c->flags);
+	ISO_FP("config.field");
+	iso_store64_relaxed(budget, bw); /* whole: rate and burst together */
+	ST8(&s->flags, (uint8_t)(c->flags & ISO_SHMF_PUBLIC));
 	/* release: a reader that sees the override flag sees the fields. */
 	ISO_FP("config.override");
 	iso_store8_release(&s->override, override);
+	/* After the config: an acquire that sees the feature finds it. Only
+	 * ever raised; relaxed, as it publishes nothing the override's
+	 * release does not. */
+	if (bw) {
+		ISO_FP("config.features");
+		iso_or32_relaxed(features, ISO_FEAT_BUDGET);
+	}
 }

@@ -45,6 +45,7 @@ const char *iso_strerror(int err)
 	case ISO_ENOMEM: return "ISO_ENOMEM: out of memory";
 	case ISO_EPERM: return "ISO_EPERM: permission denied";
 	case ISO_EBUSY: return "ISO_EBUSY: segment is being created";
+	case ISO_ELIMIT: return "ISO_ELIMIT: the account's request budget is spent";
 	default: return "ISO_E?: unknown error code";
 	}
 }

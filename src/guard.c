@@ -125,7 +125,8 @@ int iso_call(const iso_account_t *acct, iso_call_fn fn, void *ctx,
 
 	rc = iso_acquire(acct, &res->permit);
 	if (rc)
-		return rc; /* ISO_EOPEN: res->permit says why; fn not called */
+		return rc; /* ISO_EOPEN, ISO_ELIMIT: res->permit says why;
+			    fn not called */
 
 	t0 = iso_now_ns();
 	res->fn_rc = fn(ctx, &res->outcome);

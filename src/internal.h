@@ -95,16 +95,21 @@ bool iso_key_valid_stored(const char *type, const char *id,
 
 /*
  * config.c: a config as stored in shared memory.
- *   iso_config_load_shm - read each field whole (relaxed): a reader racing
- *	a reconfigure gets old or new per field, each valid.
- *   iso_config_store_shm - write each field (relaxed), then @override with
- *	release (pairs with the acquire in iso_slot_config). Writers only;
- *	a writer killed half-way leaves valid fields (killpoints: configure).
+ *   iso_config_load_shm - read each field whole (relaxed), and the budget
+ *	word @budget whole: a reader racing a reconfigure gets old or new
+ *	per field, each valid, and never one budget's rate with another's
+ *	burst.
+ *   iso_config_store_shm - write each field and the budget word (relaxed),
+ *	raise the segment's features word if the config has a budget, then
+ *	@override with release (pairs with the acquire in iso_slot_config).
+ *	Writers only; a writer killed half-way leaves valid fields
+ *	(killpoints: configure).
  */
 void iso_config_load_shm(const struct iso_shm_config *s,
-			 struct iso_config *cfg);
-void iso_config_store_shm(struct iso_shm_config *s,
-			  const struct iso_config *cfg, uint8_t override);
+			 const uint64_t *budget, struct iso_config *cfg);
+void iso_config_store_shm(struct iso_shm_config *s, uint64_t *budget,
+			  uint32_t *features, const struct iso_config *cfg,
+			  uint8_t override);
 
 /*
  * process.c: process identity that survives pid reuse and namespaces.

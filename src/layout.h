@@ -8,6 +8,15 @@
  * trusted before it is bounds-checked.
  *
  *   [ header 4 KiB | directory | slots[capacity] | event ring ]
+ *
+ * Memory [P5]: at most 512 bytes of segment per account. A slot is 448
+ * bytes (seven lines), the directory 32 and the ring ~16 per account, so
+ * the slot cannot grow by a line. Layout 4 fits the request budget [B9]
+ * and operation times to a minute inside the same 448 bytes: 32-bit time
+ * buckets free 32 bytes of the counter lines, line 0's spare word holds
+ * the budget's (read-mostly) config. Rolling windows [B7] need no slot
+ * bytes: they are planned as an optional region sized at creation.
+ * docs/budget.md gives the reasoning and the figures.
  */
 #ifndef ISO_LAYOUT_H
 #define ISO_LAYOUT_H
@@ -19,7 +28,7 @@
 #include "isoreg.h"
 
 #define ISO_MAGIC 0x3147455253534f49ull /* "ISOREG1" little-endian, sort of */
-#define ISO_LAYOUT_VERSION 3u
+#define ISO_LAYOUT_VERSION 4u /* 4: budget word, 28 u32 time buckets */
 #define ISO_CACHE_LINE 64
 #define ISO_HEADER_SIZE 4096u
 #define ISO_SLOT_SIZE 448u
@@ -48,6 +57,27 @@ struct iso_shm_config {
 };
 _Static_assert(sizeof(struct iso_shm_config) == 20, "shm config is 20 bytes");
 
+/* Stored config flags: the public ISO_CFG_* bits, nothing else. */
+#define ISO_SHMF_PUBLIC 0x7fu
+
+/* Header features (iso_shm_header.features): some config ever had one. */
+#define ISO_FEAT_BUDGET 0x1u
+
+/*
+ * A request budget's config [B9], one 64-bit word read and written whole
+ * (relaxed), so a reader never sees one config's rate with another's
+ * burst: interval_ns (40 bits: the time one unit of budget takes to come
+ * back, 1e9 / rate_per_s, up to 1099 s) | burst (24 bits). 0: no budget.
+ */
+#define ISO_BUDGET_INTERVAL_BITS 40
+#define ISO_BUDGET_INTERVAL_MAX ((1ull << ISO_BUDGET_INTERVAL_BITS) - 1)
+#define ISO_BUDGET_BURST_MAX ((1u << 24) - 1)
+#define ISO_BUDGET_MAKE(interval_ns, burst)                                  \
+	(((uint64_t)(burst) << ISO_BUDGET_INTERVAL_BITS) |                   \
+	 ((uint64_t)(interval_ns) & ISO_BUDGET_INTERVAL_MAX))
+#define ISO_BUDGET_INTERVAL(w) ((w) & ISO_BUDGET_INTERVAL_MAX)
+#define ISO_BUDGET_BURST(w) ((uint32_t)((w) >> ISO_BUDGET_INTERVAL_BITS))
+
 struct iso_shm_header {
 	/* Immutable after creation: validated by every attacher [R1]. */
 	uint64_t magic;
@@ -70,7 +100,9 @@ struct iso_shm_header {
 
 	/* Segment default config; changed by iso_configure_default. */
 	struct iso_shm_config defaults;
-	uint8_t _pad2[ISO_CACHE_LINE - sizeof(struct iso_shm_config)];
+	uint32_t _pad2a;
+	uint64_t defaults_budget; /* ISO_BUDGET_* word, as slot budget_cfg */
+	uint8_t _pad2[ISO_CACHE_LINE - sizeof(struct iso_shm_config) - 12];
 
 	/* Allocation: touched once per registration or retire. */
 	uint32_t next_slot;      /* slots never used start here (fetch-add) */
@@ -98,7 +130,14 @@ struct iso_shm_header {
 	 * it is not 0. Doctor REPAIR recounts it.
 	 */
 	uint32_t broker_halts;
-	uint32_t _pad7;
+	/*
+	 * Features some config of this segment ever used (ISO_FEAT_*), only
+	 * ever raised (iso_or32_relaxed after the config is stored). While it
+	 * is 0 the hot path tests nothing else: the same line as broker_halts,
+	 * so no extra cache line. Once raised, acquire looks at the account's
+	 * config flags (the breaker's own line, or the defaults line).
+	 */
+	uint32_t features;
 	uint8_t _pad8[ISO_CACHE_LINE - 8];
 	iso_pair_t halted_brokers[ISO_BROKER_HALTS_MAX]; /* names, 0 = free */
 };
@@ -108,6 +147,9 @@ _Static_assert(offsetof(struct iso_shm_header, cross_account_errors) == 256,
 	       "errors line");
 _Static_assert(offsetof(struct iso_shm_header, ring_head) == 320, "ring line");
 _Static_assert(offsetof(struct iso_shm_header, broker_halts) == 384, "halts line");
+_Static_assert(offsetof(struct iso_shm_header, features) == 388, "features");
+_Static_assert(offsetof(struct iso_shm_header, defaults_budget) == 152,
+	       "default budget on the defaults line");
 _Static_assert(offsetof(struct iso_shm_header, halted_brokers) == 448, "halts");
 _Static_assert(sizeof(struct iso_shm_header) <= ISO_HEADER_SIZE, "header");
 
@@ -183,10 +225,18 @@ enum iso_slot_state {
 #define ISO_BW_TIME_MASK ((1ull << ISO_BW_TIME_BITS) - 1)
 
 struct iso_slot {
-	/* Line 0-1: identity. Written while RESERVED, immutable while LIVE. */
+	/*
+	 * Line 0-1: identity. Written while RESERVED, immutable while LIVE,
+	 * except budget_cfg, written only by iso_configure: this line is
+	 * read by every call of every process (slot_of), so only read-mostly
+	 * words may live here. The budget's moving word (budget_tat) is on
+	 * the last counter line, which the acquiring process's outcomes
+	 * write anyway; on line 0 every budgeted acquire would invalidate
+	 * the line that every other process's calls on this account read.
+	 */
 	iso_pair_t state;      /* ISO_SW_* | owner tag or retire stamp */
 	uint64_t hash;         /* xxh64 of the normalised key */
-	uint64_t _unused0;
+	uint64_t budget_cfg;   /* ISO_BUDGET_MAKE(), with config.override */
 	char type[ISO_TYPE_MAX + 1];
 	char broker[ISO_BROKER_MAX + 1];
 	char id[ISO_ID_MAX + 1];
@@ -210,12 +260,35 @@ struct iso_slot {
 	int64_t last_success_ms;     /* Unix ms */
 	int64_t last_failure_ms;     /* Unix ms */
 	uint64_t successes_at_failure; /* successes when the last failure came */
-	uint64_t hist[ISO_SLOT_HIST];
+	/*
+	 * Operation times, log2 buckets 1 us .. 68.7 s (hist.h). 32-bit
+	 * counters: 28 buckets fit where 18 64-bit ones did; each counts to
+	 * 2^32 timed operations of one account and one bucket, then wraps.
+	 */
+	uint32_t hist[ISO_SLOT_HIST];
+
+	/*
+	 * Line 6 (tail): the request budget [B9]. budget_tat is the GCRA's
+	 * theoretical arrival time (monotonic ns), changed only by one
+	 * iso_cas64_acq_rel per admitted acquire (budget.c): nothing to give
+	 * back, so a process killed anywhere holds no budget.
+	 */
+	uint64_t budget_tat;
+	uint64_t budget_refusals;    /* acquires refused by the budget */
+	uint64_t op_ns_min;          /* smallest timed operation; 0: none */
+	uint64_t op_ns_max;          /* largest timed operation */
 };
 _Static_assert(offsetof(struct iso_slot, state) == 0, "state pair");
 _Static_assert(offsetof(struct iso_slot, breaker) == 128, "breaker line");
 _Static_assert(offsetof(struct iso_slot, bw_version) == 184, "version");
+_Static_assert(offsetof(struct iso_slot, budget_cfg) == 24, "budget config");
 _Static_assert(offsetof(struct iso_slot, successes) == 192, "counter lines");
+_Static_assert(offsetof(struct iso_slot, hist) == 304, "hist");
+_Static_assert(offsetof(struct iso_slot, budget_tat) == 416, "budget word");
+_Static_assert(offsetof(struct iso_slot, budget_tat) / ISO_CACHE_LINE ==
+	       offsetof(struct iso_slot, op_ns_max) / ISO_CACHE_LINE,
+	       "budget and extremes share the last line");
+_Static_assert(offsetof(struct iso_slot, budget_tat) % 8 == 0, "tat aligned");
 _Static_assert(sizeof(struct iso_slot) == ISO_SLOT_SIZE, "slot size");
 _Static_assert(ISO_SLOT_SIZE % ISO_CACHE_LINE == 0, "slots share no line");
 

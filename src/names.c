@@ -67,6 +67,7 @@ const char *iso_reason_name(enum iso_reason r)
 		[ISO_REASON_FORCED_OPEN] = "Halted by operator",
 		[ISO_REASON_OBSERVED] = "Observe-only: breaker would refuse",
 		[ISO_REASON_RECOVERY] = "Recovery attempt",
+		[ISO_REASON_RATE_LIMITED] = "Rate limited",
 	};
 	return (unsigned)r < ISO_REASON__COUNT ? n[r] : "Invalid reason";
 }
@@ -93,6 +94,10 @@ int iso_permit_reason(const iso_permit_t *p, char *buf, size_t len)
 	case ISO_REASON_OBSERVED:
 		n = snprintf(buf, len, "%s - retry in %llus", base,
 			     (unsigned long long)((p->retry_in_ms + 999) / 1000));
+		break;
+	case ISO_REASON_RATE_LIMITED: /* budgets refill in ms, not seconds */
+		n = snprintf(buf, len, "%s - retry in %llu ms", base,
+			     (unsigned long long)p->retry_in_ms);
 		break;
 	default:
 		n = snprintf(buf, len, "%s", base);

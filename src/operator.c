@@ -99,7 +99,8 @@ int iso_configure_default(iso_reg_t *reg, const struct iso_config *cfg)
 				"%s is attached read-only", reg->name);
 	if ((rc = iso_config_validate(cfg)))
 		return rc;
-	iso_config_store_shm(&reg->hdr->defaults, cfg, 0);
+	iso_config_store_shm(&reg->hdr->defaults, &reg->hdr->defaults_budget,
+			     &reg->hdr->features, cfg, 0);
 	return 0;
 }
 

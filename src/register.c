@@ -141,7 +141,14 @@ static void slot_fill(iso_reg_t *reg, struct iso_slot *s, uint32_t gen,
 	iso_store64_relaxed((uint64_t *)&s->last_failure_ms, 0);
 	iso_store64_relaxed(&s->successes_at_failure, 0);
 	for (int i = 0; i < ISO_SLOT_HIST; i++)
-		iso_store64_relaxed(&s->hist[i], 0);
+		iso_store32_relaxed(&s->hist[i], 0);
+	iso_store64_relaxed(&s->op_ns_min, 0);
+	iso_store64_relaxed(&s->op_ns_max, 0);
+	/* A new account starts with a full budget: TAT 0 is "long ago". */
+	ISO_FP("fill.budget");
+	iso_store64_relaxed(&s->budget_cfg, 0);
+	iso_store64_relaxed(&s->budget_tat, 0);
+	iso_store64_relaxed(&s->budget_refusals, 0);
 }
 
 static int lookup_key(iso_reg_t *reg, const struct iso_key *key,

@@ -209,7 +209,8 @@ int iso_create_segment(iso_reg_t *reg, const char *name,
 	h->total_size = g.total;
 	h->created_unix_ms = (uint64_t)iso_wall_ms();
 	h->creator_pid = (uint32_t)getpid();
-	iso_config_store_shm(&h->defaults, &def, 0);
+	iso_config_store_shm(&h->defaults, &h->defaults_budget, &h->features,
+			     &def, 0);
 	/* release: the version, written last, publishes everything above; an
 	 * attacher reads the header only after the move below made the name
 	 * visible, so it sees the version and everything before it. */
@@ -330,6 +331,6 @@ int iso_segment_info(iso_reg_t *reg, struct iso_segment_info *info)
 	info->retire_cooldown_ms = reg->cooldown_ms;
 	info->layout_version = ISO_LAYOUT_VERSION;
 	info->read_only = reg->rdonly;
-	iso_config_load_shm(&h->defaults, &info->defaults);
+	iso_config_load_shm(&h->defaults, &h->defaults_budget, &info->defaults);
 	return 0;
 }

@@ -87,9 +87,10 @@ void iso_slot_config(iso_reg_t *reg, const struct iso_slot *s,
 	/* acquire: pairs with the release store of override in
 	 * iso_config_store_shm, so the fields it guards are seen. */
 	if (iso_load8_acquire(&s->config.override))
-		iso_config_load_shm(&s->config, cfg);
+		iso_config_load_shm(&s->config, &s->budget_cfg, cfg);
 	else
-		iso_config_load_shm(&reg->hdr->defaults, cfg);
+		iso_config_load_shm(&reg->hdr->defaults,
+				    &reg->hdr->defaults_budget, cfg);
 }
 
 void iso_count_violation(iso_reg_t *reg)

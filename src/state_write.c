@@ -42,10 +42,12 @@ static void config_text(const struct iso_config *c, char *buf, size_t len)
 	snprintf(buf, len, "failure_threshold=%u success_threshold=%u "
 		 "half_open_max_calls=%u degrade_after=%u open_timeout_ms=%u "
 		 "max_open_timeout_ms=%u probe_timeout_ms=%u trip_on=%s "
-		 "ignore=%s observe_only=%d", c->failure_threshold,
+		 "ignore=%s observe_only=%d rate_per_s=%.9g burst=%u",
+		 c->failure_threshold,
 		 c->success_threshold, c->half_open_max_calls, c->degrade_after,
 		 c->open_timeout_ms, c->max_open_timeout_ms, c->probe_timeout_ms,
-		 trip, ign, (c->flags & ISO_CFG_OBSERVE_ONLY) ? 1 : 0);
+		 trip, ign, (c->flags & ISO_CFG_OBSERVE_ONLY) ? 1 : 0,
+		 c->rate_per_s, c->burst);
 }
 
 static int entry_text(const struct iso_state_entry *e, char *buf, size_t len)

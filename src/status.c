@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "handle.h"
+#include "budget.h"
 #include "hist.h"
 
 
@@ -75,14 +76,18 @@ int iso_status_slot(iso_reg_t *reg, uint32_t slot, struct iso_status *st)
 
 	uint64_t timed = 0;
 	for (int i = 0; i < ISO_HIST_BUCKETS; i++) {
-		st->hist[i] = iso_load64_relaxed(&s->hist[i]);
+		st->hist[i] = iso_load32_relaxed(&s->hist[i]);
 		timed += st->hist[i];
 	}
+	st->min_op_ns = iso_load64_relaxed(&s->op_ns_min);
+	st->max_op_ns = iso_load64_relaxed(&s->op_ns_max);
+	iso_budget_status(reg, s, st);
 	st->timed_operations = timed;
 	uint64_t sum = iso_load64_relaxed(&s->op_ns_sum);
 	st->avg_op_ms = timed ? (double)sum / (double)timed / 1e6 : 0;
 	st->ema_op_ms = (double)iso_load64_relaxed(&s->ema_ns) / 1e6;
-	iso_hist_percentiles(st->hist, timed, &st->p50_op_ns, &st->p99_op_ns);
+	iso_hist_percentiles(st->hist, timed, st->min_op_ns, st->max_op_ns,
+			     &st->p50_op_ns, &st->p99_op_ns);
 
 	/* The slot may have been retired while we read: then say so. Its
 	 * generation is what matters (RESERVED -> LIVE is the same account). */

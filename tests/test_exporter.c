@@ -1071,3 +1071,32 @@ Test(exporter, prometheus_scrapes_over_tls_with_basic_auth_and_fires_the_quarant
 	ex_stop(&ex, SIGTERM);
 	iso_detach(reg);
 }
+
+/* [B9] budget series: only for accounts with a budget (or past refusals),
+ * so a fleet without budgets scrapes exactly as before. */
+Test(exporter, budget_series_only_where_a_budget_is)
+{
+	seg_name("budget");
+	iso_reg_t *reg = create_segment(16);
+	iso_account_t a, b;
+	iso_permit_t p;
+	struct iso_config c;
+	cr_assert_eq(iso_register(reg, "user", "alice", "KRAKEN", &a), 0);
+	cr_assert_eq(iso_register(reg, "user", "bob", "KRAKEN", &b), 0);
+	iso_config_default(&c);
+	c.rate_per_s = 0.5;
+	c.burst = 1;
+	cr_assert_eq(iso_configure(&a, &c), 0, "%s", iso_last_error());
+	cr_assert_eq(iso_acquire(&a, &p), 0);
+	cr_assert_eq(iso_acquire(&a, &p), ISO_ELIMIT);
+	cr_assert_eq(iso_acquire(&a, &p), ISO_ELIMIT);
+	char *t = render(reg);
+	cr_expect_eq(ex_sample(t, acct_series("isoreg_account_budget_refusals_total", "alice", NULL)), 2);
+	double av = ex_sample(t, acct_series("isoreg_account_budget_available", "alice", NULL));
+	cr_expect(av >= 0 && av < 1, "available %f", av);
+	cr_expect(isnan(ex_sample(t, acct_series("isoreg_account_budget_refusals_total", "bob", NULL))));
+	cr_expect(isnan(ex_sample(t, acct_series("isoreg_account_budget_available", "bob", NULL))));
+	promtool_check_metrics(t, "budget series");
+	free(t);
+	iso_detach(reg);
+}

@@ -185,7 +185,7 @@ static PyObject *guard_enter(isoext_guard *g, PyObject *unused)
 			return NULL;
 		rc = isoext.iso_acquire(&g->acct, &g->permit);
 	}
-	if (rc == ISO_EOPEN)
+	if (rc == ISO_EOPEN || rc == ISO_ELIMIT)
 		return blocked(g);
 	if (rc < 0)
 		return isoext_raise_key(rc, "acquire", k);

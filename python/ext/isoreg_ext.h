@@ -106,6 +106,7 @@ extern struct isoext_state isoext_st;
 	X(retry_in_seconds) X(ema_operation_time_ms)                       \
 	X(p50_operation_time_ms) X(p99_operation_time_ms)                  \
 	X(probes_in_flight) X(last_transition_time) X(broker_halted)       \
+	X(budget_available) X(budget_refusals)                             \
 	X(total_accounts)                                                  \
 	X(healthy_accounts) X(degraded_accounts) X(quarantined_accounts)   \
 	X(failing_accounts) X(recovering_accounts)                         \
@@ -133,7 +134,7 @@ PyObject *isoext_raise_key(int rc, const char *call, PyObject *const *key);
  * (TypeError if it is not an integer). Returns 0 or -1. */
 int isoext_to_u64(PyObject *o, const char *what, uint64_t max, uint64_t *out);
 
-/* A config from the 10-tuple of CircuitBreakerConfig.to_c() (field order
+/* A config from the 12-tuple of CircuitBreakerConfig.to_c() (field order
  * of struct iso_config). Returns 0 or -1 with an exception set. */
 int isoext_config_from(PyObject *o, struct iso_config *cfg);
 PyObject *isoext_config_tuple(const struct iso_config *cfg);

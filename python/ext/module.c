@@ -104,8 +104,9 @@ static const char *const cfg_fields[10] = {
 	"degrade_after", "open_timeout_ms", "max_open_timeout_ms",
 	"probe_timeout_ms", "trip_on", "ignore", "flags"
 };
+#define CFG_TUPLE 12 /* the ten above, rate_per_s (float), burst */
 
-/* struct iso_config from CircuitBreakerConfig.to_c()'s 10-tuple. */
+/* struct iso_config from CircuitBreakerConfig.to_c()'s 12-tuple. */
 int isoext_config_from(PyObject *o, struct iso_config *cfg)
 {
 	uint32_t *f[10] = { &cfg->failure_threshold, &cfg->success_threshold,
@@ -114,9 +115,9 @@ int isoext_config_from(PyObject *o, struct iso_config *cfg)
 			    &cfg->probe_timeout_ms, &cfg->trip_on,
 			    &cfg->ignore, &cfg->flags };
 
-	if (!PyTuple_Check(o) || PyTuple_GET_SIZE(o) != 10) {
+	if (!PyTuple_Check(o) || PyTuple_GET_SIZE(o) != CFG_TUPLE) {
 		PyErr_Format(PyExc_TypeError,
-			     "config: expected the 10-tuple of "
+			     "config: expected the 12-tuple of "
 			     "CircuitBreakerConfig.to_c(), got %R", o);
 		return -1;
 	}
@@ -128,17 +129,31 @@ int isoext_config_from(PyObject *o, struct iso_config *cfg)
 			return -1;
 		*f[i] = (uint32_t)v;
 	}
+	PyObject *r = PyTuple_GET_ITEM(o, 10);
+	if (!PyFloat_Check(r) && !PyLong_Check(r)) {
+		PyErr_Format(PyExc_ValueError, "rate_per_s: %R is not a number",
+			     r);
+		return -1;
+	}
+	cfg->rate_per_s = PyFloat_AsDouble(r);
+	if (cfg->rate_per_s == -1.0 && PyErr_Occurred())
+		return -1;
+	uint64_t b;
+	if (isoext_to_u64(PyTuple_GET_ITEM(o, 11), "burst", UINT32_MAX, &b) < 0)
+		return -1;
+	cfg->burst = (uint32_t)b;
 	return 0;
 }
 
-/* The 10-tuple of @c, in struct iso_config's field order. */
+/* The 12-tuple of @c, in struct iso_config's field order. */
 PyObject *isoext_config_tuple(const struct iso_config *c)
 {
-	return Py_BuildValue("(IIIIIIIIII)", c->failure_threshold,
+	return Py_BuildValue("(IIIIIIIIIIdI)", c->failure_threshold,
 			     c->success_threshold, c->half_open_max_calls,
 			     c->degrade_after, c->open_timeout_ms,
 			     c->max_open_timeout_ms, c->probe_timeout_ms,
-			     c->trip_on, c->ignore, c->flags);
+			     c->trip_on, c->ignore, c->flags, c->rate_per_s,
+			     c->burst);
 }
 
 /* Reason texts come from the library (the reference's wording). The ones
@@ -339,7 +354,7 @@ static PyObject *mod_failure_type_parse(PyObject *m, PyObject *args)
 	return PyLong_FromLong(isoext.iso_failure_type_parse(s));
 }
 
-/* config_default(): iso_config_default as a 10-tuple. */
+/* config_default(): iso_config_default as a 12-tuple. */
 static PyObject *mod_config_default(PyObject *m, PyObject *unused)
 {
 	struct iso_config c;
@@ -561,6 +576,8 @@ static PyObject *mod_struct_layout(PyObject *m, PyObject *unused)
 	LAYOUT_FIELD(struct iso_config, trip_on)
 	LAYOUT_FIELD(struct iso_config, ignore)
 	LAYOUT_FIELD(struct iso_config, flags)
+	LAYOUT_FIELD(struct iso_config, rate_per_s)
+	LAYOUT_FIELD(struct iso_config, burst)
 	LAYOUT_END();
 	LAYOUT_BEGIN("iso_key", struct iso_key)
 	LAYOUT_FIELD(struct iso_key, type)
@@ -612,6 +629,8 @@ static PyObject *mod_struct_layout(PyObject *m, PyObject *unused)
 	LAYOUT_FIELD(struct iso_status, config)
 	LAYOUT_FIELD(struct iso_status, config_override)
 	LAYOUT_FIELD(struct iso_status, broker_halted)
+	LAYOUT_FIELD(struct iso_status, budget_available)
+	LAYOUT_FIELD(struct iso_status, budget_refusals)
 	LAYOUT_END();
 	LAYOUT_BEGIN("iso_broker_summary", struct iso_broker_summary)
 	LAYOUT_FIELD(struct iso_broker_summary, broker)
@@ -656,7 +675,7 @@ static PyMethodDef mod_methods[] = {
 	{ "failure_type_parse", mod_failure_type_parse, METH_VARARGS,
 	  "iso_failure_type_parse(bytes) -> type or ISO_EINVAL" },
 	{ "config_default", mod_config_default, METH_NOARGS,
-	  "iso_config_default() as the 10-tuple of struct iso_config" },
+	  "iso_config_default() as the 12-tuple of struct iso_config" },
 	{ "config_validate", mod_config_validate, METH_O,
 	  "iso_config_validate(tuple): ValueError naming the field" },
 	{ "segment_name", mod_segment_name, METH_NOARGS, "iso_segment_name()" },
@@ -707,7 +726,7 @@ PyMODINIT_FUNC PyInit__isoreg(void)
 #define C(name) if (PyModule_AddIntConstant(m, #name, name) < 0) goto fail;
 	C(ISO_OK) C(ISO_EINVAL) C(ISO_ENOENT) C(ISO_EEXIST) C(ISO_EFULL)
 	C(ISO_ECORRUPT) C(ISO_EVERSION) C(ISO_ESTALE) C(ISO_EOPEN)
-	C(ISO_ERDONLY) C(ISO_ESYS) C(ISO_ENOMEM) C(ISO_EPERM) C(ISO_EBUSY)
+	C(ISO_ERDONLY) C(ISO_ESYS) C(ISO_ENOMEM) C(ISO_EPERM) C(ISO_EBUSY) C(ISO_ELIMIT)
 	C(ISO_FAIL__COUNT) C(ISO_HEALTH__COUNT) C(ISO_BREAKER__COUNT)
 	C(ISO_REASON__COUNT) C(ISO_HIST_BUCKETS) C(ISO_REPORT_MAX_BROKERS)
 	C(ISO_TYPE_MAX) C(ISO_ID_MAX) C(ISO_BROKER_MAX) C(ISO_KEY_STR_MAX)
@@ -717,7 +736,7 @@ PyMODINIT_FUNC PyInit__isoreg(void)
 	C(ISO_REASON_HEALTHY) C(ISO_REASON_DEGRADED) C(ISO_REASON_PROBE)
 	C(ISO_REASON_OPEN) C(ISO_REASON_HALF_OPEN_LIMIT)
 	C(ISO_REASON_FORCED_OPEN) C(ISO_REASON_OBSERVED)
-	C(ISO_REASON_RECOVERY) C(ISO_NOT_A_FAILURE) C(ISO_CALL_FAILED)
+	C(ISO_REASON_RECOVERY) C(ISO_REASON_RATE_LIMITED) C(ISO_NOT_A_FAILURE) C(ISO_CALL_FAILED)
 	C(ISO_CFG_OBSERVE_ONLY) C(ISO_ATTACH_CREATE) C(ISO_ATTACH_EXCL)
 	C(ISO_ATTACH_RDONLY) C(ISO_PERMIT_PROBE) C(ISO_PERMIT_OBSERVED)
 	C(ISO_FAIL_API) C(ISO_FAIL_UNKNOWN) C(ISO_TIMEOUT_MAX_MS)

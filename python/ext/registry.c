@@ -461,7 +461,7 @@ static PyObject *reg_can_execute(isoext_registry *self, PyObject *const *args,
 			return NULL;
 		rc = isoext.iso_acquire(&a, &p);
 	}
-	if (rc == 0 || rc == ISO_EOPEN)
+	if (rc == 0 || rc == ISO_EOPEN || rc == ISO_ELIMIT)
 		return reason_pair(rc == 0, &p);
 	return isoext_raise_key(rc, "acquire", k);
 }

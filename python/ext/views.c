@@ -78,7 +78,7 @@ static inline PyObject *time_or_none(int64_t ms)
 /*
  * The status dicts share one table of keys (a "split" dict, as CPython
  * makes for the attributes of a class's instances): each dict then holds
- * only its 23 values, 256 bytes instead of 830, and 10,000 of them fault
+ * only its 26 values, 256 bytes instead of 830, and 10,000 of them fault
  * in a third of the memory. The C API makes one such dict, the __dict__
  * of an instance of a private class; PyDict_Copy of it is another sharing
  * the same keys (a copy of the values, no lookups), whose values are then
@@ -103,7 +103,8 @@ static int make_template(void)
 		isoext_k.breaker_state, isoext_k.retry_in_seconds,
 		isoext_k.ema_operation_time_ms, isoext_k.p50_operation_time_ms,
 		isoext_k.p99_operation_time_ms, isoext_k.probes_in_flight,
-		isoext_k.last_transition_time, isoext_k.broker_halted };
+		isoext_k.last_transition_time, isoext_k.broker_halted,
+		isoext_k.budget_available, isoext_k.budget_refusals };
 	PyObject *cls, *proto;
 
 	cls = PyObject_CallFunction((PyObject *)&PyType_Type, "s(O){}",
@@ -256,7 +257,13 @@ static PyObject *status_dict(const struct iso_status *st,
 	    put(d, isoext_k.last_transition_time,
 		time_or_none(st->last_transition_ms)) ||
 	    put(d, isoext_k.broker_halted,
-		shared(st->broker_halted ? Py_True : Py_False)))
+		shared(st->broker_halted ? Py_True : Py_False)) ||
+	    put(d, isoext_k.budget_available,
+		st->config.rate_per_s > 0
+			? PyFloat_FromDouble(st->budget_available)
+			: shared(Py_None)) ||
+	    put(d, isoext_k.budget_refusals,
+		PyLong_FromUnsignedLongLong(st->budget_refusals)))
 		goto fail;
 	return d;
 fail:

@@ -106,7 +106,8 @@ def _mask(types: Iterable[FailureTypeLike]) -> int:
 # The library's defaults (iso_config_default), SPEC §3: the dataclass's
 # defaults are read from it, never written down a second time here.
 (_D_FAILURES, _D_SUCCESSES, _D_HALF_OPEN, _D_DEGRADE, _D_OPEN_MS,
- _D_MAX_OPEN_MS, _D_PROBE_MS, _D_TRIP_ON, _D_IGNORE, _D_FLAGS) = \
+ _D_MAX_OPEN_MS, _D_PROBE_MS, _D_TRIP_ON, _D_IGNORE, _D_FLAGS,
+ _D_RATE, _D_BURST) = \
     N.config_default()
 
 
@@ -139,6 +140,11 @@ class CircuitBreakerConfig:
         trip_on: failure types that trip at once (e.g. authentication).
         ignore: failure types counted but kept out of the breaker.
         observe_only: compute transitions but never refuse [B8].
+        rate_per_s: the account's request budget [B9], calls per second
+            shared by every process (fractions allowed; 0 = no budget).
+            When it is spent, can_execute_operation returns
+            (False, "Rate limited - retry in N ms").
+        burst: calls the budget allows at once (0 with a rate means 1).
     """
 
     failure_threshold: int = _D_FAILURES
@@ -151,6 +157,8 @@ class CircuitBreakerConfig:
     trip_on: Tuple[FailureTypeLike, ...] = field(default_factory=tuple)
     ignore: Tuple[FailureTypeLike, ...] = field(default_factory=tuple)
     observe_only: bool = False
+    rate_per_s: float = _D_RATE
+    burst: int = _D_BURST
 
     def to_c(self) -> Tuple[int, ...]:
         """The library's struct iso_config as a tuple in its field order,
@@ -176,6 +184,11 @@ class CircuitBreakerConfig:
                 raise ValueError("%s: %r is out of range" % (name, v))
             return v
 
+        def rate(name: str, v: Any) -> float:
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise ValueError("%s: %r is not a number" % (name, v))
+            return float(v)
+
         open_ms = ms("timeout_seconds", self.timeout_seconds)
         if self.max_timeout_seconds is None:
             max_ms = max(_D_MAX_OPEN_MS, open_ms)
@@ -188,7 +201,9 @@ class CircuitBreakerConfig:
              open_ms, max_ms,
              ms("probe_timeout_seconds", self.probe_timeout_seconds),
              _mask(self.trip_on), _mask(self.ignore),
-             N.ISO_CFG_OBSERVE_ONLY if self.observe_only else 0)
+             N.ISO_CFG_OBSERVE_ONLY if self.observe_only else 0,
+             rate("rate_per_s", self.rate_per_s),
+             count("burst", self.burst))
         N.config_validate(c)
         return c
 

@@ -827,6 +827,93 @@ Test(killpoints, configure) { exhaust(&P_CONFIGURE); }
 Test(killpoints, doctor_repair) { exhaust(&P_DOCTOR); }
 Test(killpoints, create) { exhaust(&P_CREATE); }
 Test(killpoints, event_reader) { exhaust(&P_EVENTS); }
+/*
+ * request budget [B9]: spends, a spend the breaker refuses (given back),
+ * a refusal. Rate 100/s, burst 3: a unit comes back every 10 ms.
+ */
+#define KP_BURST 3
+static void setup_budget(struct world *w)
+{
+	iso_account_t a;
+	struct iso_config c = test_defaults();
+	c.open_timeout_ms = c.max_open_timeout_ms = 60000;
+	c.rate_per_s = 100;
+	c.burst = KP_BURST;
+	cr_assert_eq(iso_register(w->reg, "user", "k", "KRAKEN", &a), 0);
+	cr_assert_eq(iso_configure(&a, &c), 0, "%s", iso_last_error());
+}
+
+static int run_budget(iso_reg_t *reg, int fd)
+{
+	iso_account_t a;
+	iso_permit_t p;
+	int rc;
+	if ((rc = iso_lookup(reg, "user", "k", "KRAKEN", &a)))
+		return rc;
+	/* Refusals by budget or breaker are answers, not errors: a stalled
+	 * run may find units that came back meanwhile. */
+#define KP_ACQ()                                                             \
+	do {                                                                 \
+		rc = iso_acquire(&a, &p);                                    \
+		if (rc && rc != ISO_ELIMIT && rc != ISO_EOPEN)               \
+			return rc;                                           \
+	} while (0)
+	KP_ACQ();
+	KP_ACQ();
+	for (int i = 0; i < 2; i++) /* trip: threshold 2 */
+		if ((rc = iso_record_failure(&a, NULL, ISO_FAIL_API, 0)))
+			return rc;
+	KP_ACQ(); /* spent, then refused by the breaker: given back */
+	if ((rc = iso_reset(&a)))
+		return rc;
+	KP_ACQ();
+	KP_ACQ(); /* the fourth unit within 10 ms: refused by budget */
+#undef KP_ACQ
+	return 0;
+}
+
+static void after_budget(struct world *w, int rc, bool killed)
+{
+	iso_account_t a;
+	struct iso_status st;
+	if (!killed)
+		V(w, rc == 0, "the budget run answered %d", rc);
+	cr_assert_eq(iso_lookup(w->reg, "user", "k", "KRAKEN", &a), 0);
+	struct iso_slot *s = &w->reg->slots[a.slot];
+	uint64_t tat = iso_load64_relaxed(&s->budget_tat);
+	uint64_t now = iso_now_ns();
+	/* Never more spent than the burst: TAT <= now + burst * T. */
+	V(w, tat <= now + KP_BURST * 10000000ull, "TAT %llu ns past now + "
+	  "burst", (unsigned long long)(tat - now));
+	V(w, iso_status(&a, &st) == 0, "status");
+	V(w, st.budget_available >= 0 && st.budget_available <= KP_BURST,
+	  "available %f", st.budget_available);
+	V(w, st.failures <= 2, "refusals fed the breaker: %llu failures",
+	  (unsigned long long)st.failures);
+	/* Nothing held by a dead or stalled spender: the burst is back
+	 * after burst * T. */
+	sleep_us(KP_BURST * 10000 + 2000);
+	V(w, iso_status(&a, &st) == 0 && st.budget_available == KP_BURST,
+	  "budget not whole after %u ms: %f", KP_BURST * 10 + 2,
+	  st.budget_available);
+}
+
+static void interfere_budget(struct world *w)
+{
+	iso_account_t a;
+	iso_permit_t p;
+	/* Spend beside the stopped child: its CAS must not double-spend. */
+	if (iso_lookup(w->reg, "user", "k", "KRAKEN", &a) == 0) {
+		int rc = iso_acquire(&a, &p);
+		V(w, rc == 0 || rc == ISO_ELIMIT || rc == ISO_EOPEN,
+		  "acquire beside a stalled spender: %d", rc);
+	}
+}
+
+static const struct proto P_BUDGET = { "budget.spend", setup_budget, run_budget,
+	interfere_budget, after_budget, false };
+Test(killpoints, budget_spend_refund_refuse) { exhaust(&P_BUDGET); }
+
 static const struct proto P_BROKER = { "broker.halt", setup_coinbase, run_broker,
 	NULL, after_broker, false };
 Test(killpoints, broker_halt_and_release) { exhaust(&P_BROKER); }

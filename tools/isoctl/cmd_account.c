@@ -194,7 +194,7 @@ int isoctl_cmd_record(struct isoctl *ctx, int argc, char **argv)
 		 * the current episode. */
 		if (!force) {
 			rc = iso_acquire(&acct, &permit);
-			if (rc == ISO_EOPEN) {
+			if (rc == ISO_EOPEN || rc == ISO_ELIMIT) {
 				record_refused(ctx, k, &acct, &permit, done, count);
 				iso_detach(reg);
 				return CLI_EXIT_RUNTIME;

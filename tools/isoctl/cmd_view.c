@@ -118,6 +118,7 @@ static void print_table(const struct collect *c)
 {
 	int kw = 3;
 	char key[CLI_KEY_ESC_MAX + 1], p50[24], p99[24], rin[24], bd[256];
+	char bud[32];
 	size_t corrupt = 0;
 
 	for (size_t i = 0; i < c->n; i++) {
@@ -127,22 +128,28 @@ static void print_table(const struct collect *c)
 		if (l > kw)
 			kw = l;
 	}
-	printf("%-*s  %-11s  %-11s  %10s  %8s  %6s  %8s  %8s  %8s  %s\n", kw,
-	       "KEY", "HEALTH", "BREAKER", "OPS", "FAILS", "CONSEC", "P50",
-	       "P99", "RETRY-IN", "FAILURES BY TYPE");
+	printf("%-*s  %-11s  %-11s  %10s  %8s  %6s  %8s  %8s  %8s  %11s  %s\n",
+	       kw, "KEY", "HEALTH", "BREAKER", "OPS", "FAILS", "CONSEC", "P50",
+	       "P99", "RETRY-IN", "BUDGET", "FAILURES BY TYPE");
 	for (size_t i = 0; i < c->n; i++) {
 		const struct iso_status *st = &c->v[i];
 		bool clean = cli_key_escape(&st->key, key, sizeof(key));
 
 		corrupt += !clean;
+		/* budget: units spendable now / burst; "-" without one */
+		if (st->config.rate_per_s > 0)
+			snprintf(bud, sizeof(bud), "%.1f/%u",
+				 st->budget_available, st->config.burst);
+		else
+			snprintf(bud, sizeof(bud), "-");
 		printf("%-*s  %-11s  %-11s  %10" PRIu64 "  %8" PRIu64
-		       "  %6u  %8s  %8s  %8s  %s\n",
+		       "  %6u  %8s  %8s  %8s  %11s  %s\n",
 		       kw, key, health_col(st, clean),
 		       iso_breaker_state_name(st->breaker), st->operations,
 		       st->failures, st->consecutive_failures,
 		       cli_format_ns(st->p50_op_ns, p50, sizeof(p50)),
 		       cli_format_ns(st->p99_op_ns, p99, sizeof(p99)),
-		       retry_in(st, rin, sizeof(rin)),
+		       retry_in(st, rin, sizeof(rin)), bud,
 		       cli_format_breakdown(st->failures_by_type, bd, sizeof(bd)));
 	}
 	if (c->n == 0)
@@ -325,6 +332,15 @@ static void print_status(const struct iso_status *st)
 	printf("%-19s %u failures, %u successes\n", "consecutive",
 	       st->consecutive_failures, st->consecutive_successes);
 	printf("%-19s %" PRIu64 "\n", "quarantines", st->quarantines);
+	if (st->config.rate_per_s > 0)
+		printf("%-19s %.9g/s, burst %u: %.2f available%s, %" PRIu64
+		       " refused\n", "request budget", st->config.rate_per_s,
+		       st->config.burst, st->budget_available,
+		       st->budget_available < 1 ? " (spent)" : "",
+		       st->budget_refusals);
+	else if (st->budget_refusals)
+		printf("%-19s none now; %" PRIu64 " refused\n", "request budget",
+		       st->budget_refusals);
 	print_ago("last success", st->last_success_ms, now);
 	print_ago("last failure", st->last_failure_ms, now);
 	print_ago("last transition", st->last_transition_ms, now);
@@ -339,6 +355,9 @@ static void print_status(const struct iso_status *st)
 	       "p99 %s\n", "operation time", st->timed_operations, st->avg_op_ms,
 	       st->ema_op_ms, cli_format_ns(st->p50_op_ns, a, sizeof(a)),
 	       cli_format_ns(st->p99_op_ns, b, sizeof(b)));
+	if (st->timed_operations)
+		printf("%-19s min %s, max %s\n", "", cli_format_ns(st->min_op_ns,
+		       a, sizeof(a)), cli_format_ns(st->max_op_ns, b, sizeof(b)));
 	for (int i = 0; i < ISO_HIST_BUCKETS; i++) {
 		uint64_t hi = iso_hist_upper_ns(i);
 

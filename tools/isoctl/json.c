@@ -55,6 +55,8 @@ json_object *isoctl_json_config(const struct iso_config *cfg)
 	add(o, "ignore", mask_array(cfg->ignore));
 	add(o, "observe_only",
 	    json_object_new_boolean(cfg->flags & ISO_CFG_OBSERVE_ONLY));
+	add(o, "rate_per_s", json_object_new_double(cfg->rate_per_s));
+	add(o, "burst", u64(cfg->burst));
 	return o;
 }
 
@@ -100,6 +102,12 @@ json_object *isoctl_json_status(const struct iso_status *st)
 	add(o, "p50_op_ns", u64(st->p50_op_ns));
 	add(o, "p99_op_ns", u64(st->p99_op_ns));
 	add(o, "timed_operations", u64(st->timed_operations));
+	add(o, "min_op_ns", u64(st->min_op_ns));
+	add(o, "max_op_ns", u64(st->max_op_ns));
+	add(o, "budget_available", st->config.rate_per_s > 0
+		? json_object_new_double(st->budget_available) : NULL);
+	add(o, "budget_retry_in_ms", u64(st->budget_retry_in_ms));
+	add(o, "budget_refusals", u64(st->budget_refusals));
 	for (int b = 0; b < ISO_HIST_BUCKETS; b++)
 		json_object_array_add(hist, u64(st->hist[b]));
 	add(o, "hist", hist);
@@ -236,4 +244,6 @@ void isoctl_print_config(const struct iso_config *cfg, int indent)
 	       cli_format_mask(cfg->ignore, m, sizeof(m)));
 	printf("%*sobserve_only=%d\n", indent, "",
 	       (cfg->flags & ISO_CFG_OBSERVE_ONLY) ? 1 : 0);
+	printf("%*srate_per_s=%.9g\n", indent, "", cfg->rate_per_s);
+	printf("%*sburst=%u\n", indent, "", cfg->burst);
 }

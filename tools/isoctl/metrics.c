@@ -50,6 +50,9 @@ enum family {
 	F_FAILURES,
 	F_QUARANTINES,
 	F_RETRY_IN,
+	/* per account with a request budget (or past refusals) [B9] */
+	F_BUDGET_REFUSALS,
+	F_BUDGET_AVAILABLE,
 	/* per account, with account_detail */
 	F_BREAKER,
 	F_SUCCESSES,
@@ -116,6 +119,10 @@ static const struct family_desc families[F__COUNT] = {
 		"Times the account was quarantined (breaker tripped from closed, or halted)." },
 	[F_RETRY_IN] = { "isoreg_account_retry_in_seconds", "gauge",
 		"While the breaker is open: seconds until probes are allowed; 0 otherwise." },
+	[F_BUDGET_REFUSALS] = { "isoreg_account_budget_refusals_total", "counter",
+		"Acquires refused because the account's request budget was spent (never counted as failures); only for accounts with a budget or past refusals." },
+	[F_BUDGET_AVAILABLE] = { "isoreg_account_budget_available", "gauge",
+		"Units of the account's request budget spendable now (0..burst); only for accounts with a budget." },
 	[F_BREAKER] = { "isoreg_account_breaker_state", "gauge",
 		"Circuit breaker state of the account: one series, whose state label is the current state (closed, open, half_open, forced_open); always 1." },
 	[F_SUCCESSES] = { "isoreg_account_successes_total", "counter",
@@ -652,6 +659,17 @@ static int render_account(const struct iso_status *st, void *ctx)
 	put_milli(r, st->retry_in_ms);
 	putc_(r, '\n');
 	m->series++;
+
+	if (st->config.rate_per_s > 0 || st->budget_refusals)
+		account_u64(m, F_BUDGET_REFUSALS, st->budget_refusals);
+	if (st->config.rate_per_s > 0) {
+		struct mbuf *ba = &m->fam[F_BUDGET_AVAILABLE];
+		sample_open(m, F_BUDGET_AVAILABLE, NULL, 0);
+		put(ba, "} ", 2);
+		put_double(ba, st->budget_available);
+		putc_(ba, '\n');
+		m->series++;
+	}
 
 	if (m->opts.account_detail) {
 		int s = (int)st->breaker;

@@ -107,7 +107,7 @@ static bool trade_once(const struct sim_plan *plan, struct sim_scoreboard *sb,
 	int rc;
 
 	rc = iso_acquire(&o->h, &permit);
-	if (rc == ISO_EOPEN) {
+	if (rc == ISO_EOPEN || rc == ISO_ELIMIT) {
 		note_health(plan, o, &permit, scenario);
 		atomic_fetch_add_explicit(&t->blocks, 1, memory_order_relaxed);
 		if (!sim_is_faulted(plan, now, o->a)) {

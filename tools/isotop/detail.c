@@ -163,6 +163,15 @@ static int top_detail_config(struct top_detail *d, const struct iso_status *st)
 	rc |= top_dline(d, TOP_ST_NORMAL, "  trip_on=%s  ignore=%s  "
 			"observe_only=%d", trip, ign,
 			(c->flags & ISO_CFG_OBSERVE_ONLY) ? 1 : 0);
+	if (c->rate_per_s > 0)
+		rc |= top_dline(d, TOP_ST_NORMAL, "  rate_per_s=%.9g  burst=%u:"
+				"  %.2f available, %llu refused", c->rate_per_s,
+				c->burst, st->budget_available,
+				(unsigned long long)st->budget_refusals);
+	else
+		rc |= top_dline(d, TOP_ST_NORMAL, "  rate_per_s=0 (no request "
+				"budget)  %llu refused",
+				(unsigned long long)st->budget_refusals);
 	return rc ? -1 : 0;
 }
 

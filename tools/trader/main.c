@@ -265,7 +265,7 @@ static int worker_main(const struct opts *o, const char *broker)
 				ok++;
 			else if (rc == ISO_CALL_FAILED)
 				failed++;
-			else if (rc == ISO_EOPEN)
+			else if (rc == ISO_EOPEN || rc == ISO_ELIMIT)
 				refused++; /* this account sits out; others go on */
 			else {
 				cli_iso_error(PROG, "iso_call", rc);
