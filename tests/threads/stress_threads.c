@@ -426,7 +426,8 @@ struct halt_shared {
 	int stop;
 	int violations; /* a COINBASE account refused, or one allowed while
 			   the halter knows KRAKEN is halted */
-	int halted;     /* 1 between the halter's halt and release calls */
+	int epoch;      /* odd between the halter's halt and release calls;
+			   moves on each, so a window is told from the next */
 };
 struct halt_arg { struct halt_shared *sh; int t; };
 
@@ -440,9 +441,9 @@ static void *halt_worker(void *p)
 	if (a->t == 0) {
 		for (int n = 0; n < 400; n++) {
 			iso_halt_broker(sh->reg, "KRAKEN", NULL);
-			__atomic_store_n(&sh->halted, 1, __ATOMIC_SEQ_CST);
+			__atomic_fetch_add(&sh->epoch, 1, __ATOMIC_SEQ_CST);
 			sched_yield();
-			__atomic_store_n(&sh->halted, 0, __ATOMIC_SEQ_CST);
+			__atomic_fetch_add(&sh->epoch, 1, __ATOMIC_SEQ_CST);
 			iso_release_broker(sh->reg, "KRAKEN", NULL);
 		}
 		__atomic_store_n(&sh->stop, 1, __ATOMIC_RELEASE);
@@ -457,9 +458,12 @@ static void *halt_worker(void *p)
 		snprintf(id, sizeof(id), "k%d_%d", a->t, n % 4);
 		if (iso_register(sh->reg, "user", id, "KRAKEN", &k))
 			continue;
-		int before = __atomic_load_n(&sh->halted, __ATOMIC_SEQ_CST);
+		/* Wholly inside one halt window (same odd epoch before and
+		 * after): the acquire must be refused. */
+		int before = __atomic_load_n(&sh->epoch, __ATOMIC_SEQ_CST);
 		int rc = iso_acquire(&k, &pm);
-		if (before && rc == 0 && __atomic_load_n(&sh->halted, __ATOMIC_SEQ_CST))
+		if ((before & 1) && rc == 0 &&
+		    __atomic_load_n(&sh->epoch, __ATOMIC_SEQ_CST) == before)
 			__atomic_fetch_add(&sh->violations, 1, __ATOMIC_RELAXED);
 		if (iso_acquire(&c, &pm) != 0)
 			__atomic_fetch_add(&sh->violations, 1, __ATOMIC_RELAXED);
