@@ -626,3 +626,27 @@ Test(isosim, man_page_matches_help)
 	cr_expect_not_null(strstr(page, "/isosim\\-"), "the default name");
 	free(help);
 }
+
+/* Issue 16 [B9]: a fleet of processes on one account breaks the exchange's
+ * limit without a budget and stays under it with a shared one. */
+Test(isosim, a_shared_budget_keeps_the_fleet_under_the_exchanges_limit)
+{
+	const char *args[] = { "--scenario", "budget", "--duration", "1", NULL };
+	char *out = NULL;
+	int rc = run_isosim(args, &out);
+	cr_assert_eq(rc, 0, "isosim --scenario budget exited %d:\n%s", rc, out);
+	const char *without = strstr(out, "without a budget:");
+	const char *with = strstr(out, "with rate_per_s=");
+	cr_assert(without && with, "%s", out);
+	unsigned long long calls0 = 0, lim0 = 0, calls1 = 0, lim1 = 0;
+	cr_assert_eq(sscanf(without, "without a budget: %llu calls, %llu", &calls0,
+			    &lim0), 2, "%s", out);
+	cr_assert_eq(sscanf(strchr(with, ':') + 1, " %llu calls, %llu", &calls1,
+			    &lim1), 2, "%s", out);
+	cr_expect_gt(lim0, 0, "the fleet never broke the limit without a budget");
+	cr_expect_eq(lim1, 0, "the budget let %llu calls past the limit", lim1);
+	/* It still uses what it may: 360 a second plus the burst of 20. */
+	cr_expect_geq(calls1, 300, "the budget starved the fleet: %llu calls", calls1);
+	cr_expect_leq(calls1, 380, "%llu calls in a second", calls1);
+	free(out);
+}

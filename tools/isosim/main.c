@@ -62,7 +62,12 @@ static void usage(FILE *f)
 "  --keep                leave the segment it created in place at exit\n"
 "                        (default: removed after the final report)\n"
 "  --scenario NAME       all (default: cycle through every scenario), or one of\n"
-"                        scenario1, scenario2, broker-outage, auth, rate-limit, kill\n"
+"                        scenario1, scenario2, broker-outage, auth, rate-limit, kill;\n"
+"                        or budget: P processes trade one account against an\n"
+"                        exchange limit of 400 calls/s, run twice (without and\n"
+"                        with a shared request budget, rate_per_s=360), printing\n"
+"                        both runs' RATE_LIMIT refusals (--duration: per run,\n"
+"                        default 2 s; --procs default 4)\n"
 "  --accounts N          accounts in the fleet, >= 6 (default 12)\n"
 "  --procs P             trader processes, 1..accounts (default 3)\n"
 "  --duration SECONDS    how long to run; 0 = until SIGINT/SIGTERM\n"
@@ -511,6 +516,7 @@ int main(int argc, char **argv)
 	struct sim_plan plan = { .naccounts = 12, .nprocs = 3, .speed = 1 };
 	const char *segment = NULL, *existing = NULL, *scenario = "all";
 	char own_name[64];
+	bool procs_given = false;
 	bool keep = false;
 	double duration = -1, speed = 1;
 	uint32_t open_ms = 0;
@@ -537,6 +543,7 @@ int main(int argc, char **argv)
 			if (cli_parse_u32(SIM_PROG, "--procs", optarg, 1, 1024,
 					  &plan.nprocs) < 0)
 				return CLI_EXIT_USAGE;
+			procs_given = true;
 			break;
 		case OPT_DURATION:
 			if (cli_parse_double(SIM_PROG, "--duration", optarg, 0,
@@ -589,6 +596,20 @@ int main(int argc, char **argv)
 	if (optind < argc) {
 		cli_error(SIM_PROG, "unexpected argument '%s'", argv[optind]);
 		return CLI_EXIT_USAGE;
+	}
+	/* The fleet-budget scenario is its own run: one account, a shared
+	 * exchange limit, with and without a budget (budget.c). */
+	if (strcmp(scenario, "budget") == 0) {
+		if (existing) {
+			cli_error(SIM_PROG, "--scenario budget makes segments of "
+				  "its own; it cannot --attach-existing");
+			return CLI_EXIT_USAGE;
+		}
+		snprintf(own_name, sizeof(own_name), "/isosim-%u-%d",
+			 (unsigned)getuid(), (int)getpid());
+		return sim_budget_run(segment ? segment : own_name,
+				      procs_given ? plan.nprocs : 4,
+				      duration > 0 ? duration : 2.0);
 	}
 	if (plan.nprocs > plan.naccounts) {
 		cli_error(SIM_PROG, "--procs %u: more traders than the %u "

@@ -163,4 +163,7 @@ void sim_trader_run(const struct sim_plan *plan, struct sim_scoreboard *sb,
 bool sim_report_print(const struct sim_plan *plan,
 		      struct sim_scoreboard *sb, iso_reg_t *reg);
 
+/* budget.c: the fleet-budget scenario (--scenario budget); an exit code. */
+int sim_budget_run(const char *segment, unsigned procs, double seconds);
+
 #endif /* ISOSIM_SIM_H */
