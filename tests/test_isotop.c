@@ -1019,3 +1019,27 @@ Test(isotop, batch_says_when_its_segment_is_replaced_and_follows_it)
 	cr_expect(strstr(out, "was replaced"), "no word of the replacement:\n%s", out);
 	cr_expect(strstr(out, "user/fresh/KRAKEN"), "the new segment is not shown:\n%s", out);
 }
+
+/* [B9] (issue 16): an account's request budget shows in isotop's list,
+ * with what is left, its burst and its refusals; others show none. */
+Test(isotop, batch_shows_an_accounts_request_budget)
+{
+	char out[65536], line[1024];
+	make_segment("budget");
+	iso_account_t a = account("budgeted", "KRAKEN");
+	(void)account("plain", "KRAKEN");
+	struct iso_config c;
+	iso_config_default(&c);
+	c.rate_per_s = 1;
+	c.burst = 3;
+	cr_assert_eq(iso_configure(&a, &c), 0, "%s", iso_last_error());
+	iso_permit_t p;
+	for (int i = 0; i < 4; i++)
+		iso_acquire(&a, &p); /* 3 admitted, the 4th refused */
+	char *argv[] = { (char *)isotop_path(), "-b", "-n", "1", "--segment", seg, NULL };
+	cr_assert_eq(run(argv, out, sizeof(out)), 0, "isotop -b failed:\n%s", out);
+	cr_expect_not_null(line_with(out, "user/budgeted/KRAKEN", line, sizeof(line)), "%s", out);
+	cr_expect(strstr(line, "budget 0/3 (1 refused)"), "no budget in the row: %s", line);
+	cr_expect_not_null(line_with(out, "user/plain/KRAKEN", line, sizeof(line)), "%s", out);
+	cr_expect_null(strstr(line, "budget"), "a budget on an account without one: %s", line);
+}

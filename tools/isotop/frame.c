@@ -8,6 +8,7 @@
 #include "frame.h"
 
 #include <stdarg.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -291,6 +292,18 @@ static void top_row_line(struct top_frame *f, const struct top_frame_opts *o,
 		iso_breaker_state_name(r->breaker), ops, fail,
 		r->consecutive_failures, p50, p99, left);
 	top_breakdown(l, r);
+	/* The request budget, after the breakdown (the last column), where
+	 * an account has one or it refused something [B9]. */
+	if (r->has_budget || r->budget_refusals) {
+		char refused[40] = "";
+		if (r->budget_refusals)
+			snprintf(refused, sizeof(refused), " (%" PRIu64 " refused)",
+				 r->budget_refusals);
+		top_put(l, r->budget_available < 1 && r->has_budget ? TOP_ST_ALERT
+								   : TOP_ST_DIM,
+			"  budget %.0f/%u%s", r->budget_available, r->burst,
+			refused);
+	}
 }
 
 static void top_group_line(struct top_frame *f, const struct top_frame_opts *o,

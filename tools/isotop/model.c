@@ -116,6 +116,10 @@ static int top_collect(const struct iso_status *st, void *ctx)
 	r->p50_op_ns = st->p50_op_ns;
 	r->p99_op_ns = st->p99_op_ns;
 	r->retry_in_ms = st->retry_in_ms;
+	r->has_budget = st->config.rate_per_s > 0;
+	r->budget_available = st->budget_available;
+	r->burst = st->config.burst;
+	r->budget_refusals = st->budget_refusals;
 	return 0;
 }
 

@@ -39,6 +39,10 @@ struct top_row {
 	uint64_t p50_op_ns;
 	uint64_t p99_op_ns;
 	uint64_t retry_in_ms;
+	bool has_budget;          /* a request budget is configured [B9] */
+	double budget_available;  /* units spendable now */
+	uint32_t burst;
+	uint64_t budget_refusals; /* acquires the budget refused */
 	bool has_rate;  /* false on the first sample of this slot+gen */
 	double ops_rate; /* per second, since the previous sample */
 	double fail_rate;
