@@ -555,8 +555,10 @@ struct iso_status {
 	enum iso_cause last_cause;
 	int last_failure_type;          /* of the last transition; -1 if none */
 	uint64_t retry_in_ms;           /* while OPEN: time until probes */
-	double avg_op_ms;               /* sum / count of measured operations */
-	double ema_op_ms;               /* exponential moving average (alpha 0.1) */
+	double avg_op_ms;               /* op_ns_sum / timed_operations, in ms */
+	double ema_op_ms;               /* ema_op_ns in ms (the reference's unit) */
+	uint64_t op_ns_sum;             /* sum of every timed operation's ns */
+	uint64_t ema_op_ns;             /* exponential moving average (alpha 0.1) */
 	uint64_t p50_op_ns;             /* from the histogram; 0 if no samples */
 	uint64_t p99_op_ns;
 	uint64_t timed_operations;      /* operations that carried op_ns */
@@ -592,11 +594,22 @@ int iso_foreach(iso_reg_t *reg, iso_foreach_fn fn, void *ctx);
 
 #define ISO_REPORT_MAX_BROKERS 64
 
+/*
+ * A broker-wide incident: at least ISO_INCIDENT_MIN_ACCOUNTS accounts and
+ * more than ISO_INCIDENT_UNHEALTHY_PCT percent of them unhealthy. The
+ * library decides it (iso_broker_summary.incident) and every tool shows
+ * that flag; tools/prometheus/alerts.yml states the same numbers in PromQL
+ * (a test compares them).
+ */
+#define ISO_INCIDENT_UNHEALTHY_PCT 50u
+#define ISO_INCIDENT_MIN_ACCOUNTS 3u
+
 struct iso_broker_summary {
 	char broker[ISO_BROKER_MAX + 1];
 	uint32_t accounts;
 	uint32_t unhealthy; /* QUARANTINED, RECOVERING or FAILING */
 	uint32_t degraded;
+	bool incident;      /* a broker-wide incident (rule above) */
 };
 
 /* get_isolation_report */
@@ -614,6 +627,17 @@ struct iso_report {
 	uint32_t brokers_dropped;      /* brokers beyond ISO_REPORT_MAX_BROKERS */
 };
 int iso_report(iso_reg_t *reg, struct iso_report *rep);
+
+/**
+ * iso_snapshot - one walk over the registry: fills @rep as iso_report does
+ * and calls @fn (may be NULL) with each account's status from the same
+ * pass, so a view's rows and its totals come from one reading of each
+ * slot. @fn returns 0 to go on; non-zero stops the walk, and iso_snapshot
+ * returns it with @rep covering the accounts seen so far. Works on
+ * read-only attachments. Returns 0, @fn's value, or ISO_EINVAL.
+ */
+int iso_snapshot(iso_reg_t *reg, struct iso_report *rep,
+		 iso_foreach_fn fn, void *ctx);
 
 /* ------------------------------------------------------------ operators */
 

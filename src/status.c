@@ -83,9 +83,10 @@ int iso_status_slot(iso_reg_t *reg, uint32_t slot, struct iso_status *st)
 	st->max_op_ns = iso_load64_relaxed(&s->op_ns_max);
 	iso_budget_status(reg, s, st);
 	st->timed_operations = timed;
-	uint64_t sum = iso_load64_relaxed(&s->op_ns_sum);
-	st->avg_op_ms = timed ? (double)sum / (double)timed / 1e6 : 0;
-	st->ema_op_ms = (double)iso_load64_relaxed(&s->ema_ns) / 1e6;
+	st->op_ns_sum = iso_load64_relaxed(&s->op_ns_sum);
+	st->ema_op_ns = iso_load64_relaxed(&s->ema_ns);
+	st->avg_op_ms = timed ? (double)st->op_ns_sum / (double)timed / 1e6 : 0;
+	st->ema_op_ms = (double)st->ema_op_ns / 1e6;
 	iso_hist_percentiles(st->hist, timed, st->min_op_ns, st->max_op_ns,
 			     &st->p50_op_ns, &st->p99_op_ns);
 

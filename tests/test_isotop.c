@@ -22,7 +22,6 @@
 #include <unistd.h>
 
 #include "isoreg.h"
-#include "../tools/common/broker_rule.h"
 
 #define POLL_TRIES 200    /* screen polls before a wait gives up */
 #define POLL_PAUSE_MS 50
@@ -523,8 +522,8 @@ Test(isotop, batch_marks_broker_wide_by_the_alert_rule_and_says_violated)
 	cr_assert_eq(sscanf(expr, "isoreg_broker_unhealthy_ratio > %lf and "
 			    "isoreg_broker_accounts >= %u", &ratio, &min_accounts),
 		     2, "%.120s", expr);
-	cr_assert_eq((unsigned)(ratio * 100 + 0.5), BROKER_INCIDENT_UNHEALTHY_PCT);
-	cr_assert_eq(min_accounts, BROKER_INCIDENT_MIN_ACCOUNTS);
+	cr_assert_eq((unsigned)(ratio * 100 + 0.5), ISO_INCIDENT_UNHEALTHY_PCT);
+	cr_assert_eq(min_accounts, ISO_INCIDENT_MIN_ACCOUNTS);
 }
 
 /* [T2] -s NAME like the other tools, --version, and a malformed name is a

@@ -169,6 +169,10 @@ Test(registry, successes_are_counted_and_heal_a_degraded_account)
 	cr_assert_eq(st.consecutive_successes, 4);
 	cr_assert_gt(st.last_success_ms, 0);
 	cr_assert_eq(st.avg_op_ms, 1.0);
+	/* The raw integers the ms fields are derived from, for tools that
+	 * want whole nanoseconds rather than a double to multiply back. */
+	cr_assert_eq(st.op_ns_sum, 4 * 1000000ull);
+	cr_assert_eq(st.ema_op_ns, 1000000ull);
 	fail_n(&a, 2, ISO_FAIL_API);
 	iso_status(&a, &st);
 	cr_assert_eq(st.consecutive_failures, 2);
@@ -282,6 +286,78 @@ Test(registry, report_counts_health_failures_and_brokers)
 			cr_assert_eq(r.brokers[i].unhealthy, 0);
 		}
 	}
+}
+
+static int count_cb(const struct iso_status *st, void *ctx);
+
+struct seen {
+	uint32_t accounts;
+	uint64_t failures;
+};
+
+static int seen_cb(const struct iso_status *st, void *ctx)
+{
+	struct seen *s = ctx;
+	s->accounts++;
+	s->failures += st->failures;
+	return 0;
+}
+
+static const struct iso_broker_summary *
+broker_of(const struct iso_report *r, const char *name)
+{
+	for (uint32_t i = 0; i < r->brokers_count; i++)
+		if (!strcmp(r->brokers[i].broker, name))
+			return &r->brokers[i];
+	cr_assert_fail("no broker %s in the report", name);
+	return NULL;
+}
+
+/* One walk: iso_snapshot's report totals are the sum of the rows it
+ * handed out in the same pass, and the library, not each tool, decides a
+ * broker-wide incident: at least 3 accounts and over half unhealthy. */
+Test(registry, snapshot_gives_rows_and_totals_from_one_walk_with_incidents)
+{
+	iso_account_t c[3] = { acct("user", "c1", "COINBASE"),
+			       acct("user", "c2", "COINBASE"),
+			       acct("user", "c3", "COINBASE") };
+	iso_account_t k[2] = { acct("user", "k1", "KRAKEN"),
+			       acct("user", "k2", "KRAKEN") };
+	iso_account_t o[4] = { acct("user", "o1", "OKX"), acct("user", "o2", "OKX"),
+			       acct("user", "o3", "OKX"), acct("user", "o4", "OKX") };
+	fail_n(&c[0], 5, ISO_FAIL_API);
+	fail_n(&c[1], 5, ISO_FAIL_API);  /* 2/3: incident */
+	fail_n(&k[0], 5, ISO_FAIL_API);
+	fail_n(&k[1], 5, ISO_FAIL_API);  /* 2/2: too few accounts */
+	fail_n(&o[0], 5, ISO_FAIL_API);
+	fail_n(&o[1], 5, ISO_FAIL_API);  /* 2/4: not over half */
+
+	struct iso_report r;
+	struct seen s = { 0 };
+	cr_assert_eq(iso_snapshot(reg, &r, seen_cb, &s), 0);
+	cr_assert_eq(s.accounts, 9);
+	cr_assert_eq(r.total_accounts, s.accounts);
+	cr_assert_eq(r.total_failures, s.failures);
+	cr_assert_eq(r.total_failures, 30);
+	cr_assert(broker_of(&r, "COINBASE")->incident);
+	cr_assert_not(broker_of(&r, "KRAKEN")->incident);
+	cr_assert_not(broker_of(&r, "OKX")->incident);
+	fail_n(&o[2], 5, ISO_FAIL_API);  /* 3/4 */
+	cr_assert_eq(iso_snapshot(reg, &r, NULL, NULL), 0);
+	cr_assert(broker_of(&r, "OKX")->incident);
+
+	/* iso_report is the same walk without rows. */
+	struct iso_report r2;
+	cr_assert_eq(iso_report(reg, &r2), 0);
+	cr_assert_eq(r2.total_accounts, r.total_accounts);
+	cr_assert(broker_of(&r2, "OKX")->incident);
+
+	/* A callback's non-zero return stops the walk and is returned. */
+	int n = 0;
+	cr_assert_eq(iso_snapshot(reg, &r, count_cb, &n), 42);
+	cr_assert_eq(r.total_accounts, 2, "the report covers what was seen");
+	cr_assert_eq(iso_snapshot(NULL, &r, NULL, NULL), ISO_EINVAL);
+	cr_assert_eq(iso_snapshot(reg, NULL, NULL, NULL), ISO_EINVAL);
 }
 
 /* Reference test 10: manual reset. */

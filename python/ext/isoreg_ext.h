@@ -113,7 +113,7 @@ extern struct isoext_state isoext_st;
 	X(total_failures_across_all_accounts) X(total_quarantines)         \
 	X(cross_account_errors_detected) X(isolation_guarantee) X(brokers) \
 	X(brokers_dropped) X(capacity) X(timestamp) X(accounts)            \
-	X(unhealthy) X(degraded) X(segment)
+	X(unhealthy) X(degraded) X(incident) X(segment)
 
 struct isoext_keys {
 #define ISOEXT_KEYFIELD(k) PyObject *k;

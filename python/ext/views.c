@@ -365,7 +365,8 @@ PyObject *isoext_report_dict(const struct iso_report *rep)
 		    put(e, isoext_k.unhealthy,
 			PyLong_FromUnsignedLong(b->unhealthy)) ||
 		    put(e, isoext_k.degraded,
-			PyLong_FromUnsignedLong(b->degraded))) {
+			PyLong_FromUnsignedLong(b->degraded)) ||
+		    put(e, isoext_k.incident, PyBool_FromLong(b->incident))) {
 			Py_XDECREF(e);
 			Py_DECREF(br);
 			goto fail;

@@ -341,9 +341,21 @@ class ReferenceTests(unittest.TestCase):
         self.assertEqual(report["cross_account_errors_detected"], 0)
         self.assertEqual(report["brokers"],
                          {"KRAKEN": {"accounts": 2, "unhealthy": 1,
-                                     "degraded": 0},
+                                     "degraded": 0, "incident": False},
                           "COINBASE": {"accounts": 1, "unhealthy": 0,
-                                       "degraded": 1}})
+                                       "degraded": 1, "incident": False}})
+
+    def test_isolation_report_flags_a_broker_wide_incident(self):
+        # The library decides it: at least 3 accounts, over half unhealthy.
+        m = self.manager
+        for i in range(3):
+            m.register_account("user", "c%d" % i, "COINBASE")
+        fail(m, "user", "c0", "COINBASE", 3)
+        self.assertFalse(
+            m.get_isolation_report()["brokers"]["COINBASE"]["incident"])
+        fail(m, "user", "c1", "COINBASE", 3)
+        self.assertTrue(
+            m.get_isolation_report()["brokers"]["COINBASE"]["incident"])
 
     def test_all_account_statuses(self):
         m = self.manager

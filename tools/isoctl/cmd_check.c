@@ -18,7 +18,6 @@
 #include <string.h>
 
 #include "isoctl.h"
-#include "../common/broker_rule.h"
 
 #define CHECK_OK 0
 #define CHECK_WARNING 1
@@ -85,9 +84,7 @@ int isoctl_cmd_check(struct isoctl *ctx, int argc, char **argv)
 	rc = iso_attach(name, &ro, &reg);
 	if (rc == 0) {
 		memset(&rep, 0, sizeof(rep));
-		rc = iso_report(reg, &rep);
-		if (rc == 0)
-			rc = iso_foreach(reg, note_worst, &w);
+		rc = iso_snapshot(reg, &rep, note_worst, &w);
 		if (rc < 0)
 			iso_detach(reg);
 	}
@@ -117,7 +114,7 @@ int isoctl_cmd_check(struct isoctl *ctx, int argc, char **argv)
 		       rep.cross_account_errors);
 	for (uint32_t i = 0; i < rep.brokers_count &&
 			     i < ISO_REPORT_MAX_BROKERS; i++)
-		if (broker_incident(&rep.brokers[i])) {
+		if (rep.brokers[i].incident) {
 			/* Names come from the segment: never raw [R7]. */
 			cli_escape(rep.brokers[i].broker,
 				   sizeof(rep.brokers[i].broker), broker,

@@ -14,7 +14,6 @@
 #include <strings.h>
 
 #include "isoctl.h"
-#include "../common/broker_rule.h"
 
 enum sort_order { SORT_SEVERITY, SORT_KEY, SORT_SLOT };
 
@@ -217,18 +216,12 @@ static int show_accounts(struct isoctl *ctx, const struct view_opts *o,
 	if ((rc = tool_attach(ctx->prog, ctx->segment, ISO_ATTACH_RDONLY,
 			      &reg)) != CLI_EXIT_OK)
 		return rc;
-	rc = iso_foreach(reg, collect_one, &c);
+	rc = iso_snapshot(reg, &rep, collect_one, &c);
 	if (rc < 0 || c.nomem) {
 		if (c.nomem)
 			cli_error(ctx->prog, "out of memory collecting accounts");
 		else
 			cli_iso_error(ctx->prog, "reading accounts", rc);
-		free(c.v);
-		iso_detach(reg);
-		return CLI_EXIT_RUNTIME;
-	}
-	if (summary && (rc = iso_report(reg, &rep)) < 0) {
-		cli_iso_error(ctx->prog, "report", rc);
 		free(c.v);
 		iso_detach(reg);
 		return CLI_EXIT_RUNTIME;
@@ -499,7 +492,7 @@ static void print_report(const struct iso_report *r, const char *segment)
 			printf("%-16s %8u %9u %8u%s\n", b,
 			       r->brokers[i].accounts, r->brokers[i].unhealthy,
 			       r->brokers[i].degraded,
-			       broker_incident(&r->brokers[i]) ?
+			       r->brokers[i].incident ?
 				       "  broker-wide" : "");
 		}
 	}

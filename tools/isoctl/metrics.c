@@ -328,21 +328,6 @@ static void put_ns_seconds(struct mbuf *b, uint64_t ns)
 	}
 }
 
-/*
- * Milliseconds the library derived from a whole number of nanoseconds,
- * back to that number: exact while it stays below 2^53 ns (104 days).
- */
-static uint64_t ms_to_ns(double ms)
-{
-	double ns = ms * 1e6;
-
-	if (!(ns > 0))
-		return 0;
-	if (ns >= 18446744073709549568.0)
-		return UINT64_MAX;
-	return (uint64_t)(ns + 0.5);
-}
-
 /* A float, exactly enough for Go's ParseFloat to get the same double back. */
 static void put_double(struct mbuf *b, double v)
 {
@@ -539,17 +524,6 @@ static void account_time(struct iso_metrics *m, enum family f, int64_t ms)
 }
 
 /*
- * The library keeps the sum of op_ns and gives it as avg_op_ms over
- * timed_operations; multiplying back and rounding to whole ns recovers it.
- */
-static uint64_t op_sum_ns(const struct iso_status *st)
-{
-	if (st->timed_operations == 0)
-		return 0;
-	return ms_to_ns(st->avg_op_ms * (double)st->timed_operations);
-}
-
-/*
  * A histogram's lines into family @f: the labels are m->labels (an
  * account's or a broker's). Cumulative, as Prometheus buckets are; _count
  * is the +Inf bucket, so bucket and count agree even if a writer landed
@@ -618,7 +592,7 @@ static void broker_add(struct iso_metrics *m, const struct iso_status *st)
 	a->quarantines += st->quarantines;
 	for (int i = 0; i < ISO_HIST_BUCKETS; i++)
 		a->hist[i] += st->hist[i];
-	a->sum_ns += op_sum_ns(st);
+	a->sum_ns += st->op_ns_sum;
 }
 
 /* The series of one account, as the budget says. */
@@ -689,12 +663,12 @@ static int render_account(const struct iso_status *st, void *ctx)
 		struct mbuf *e = &m->fam[F_EMA];
 		sample_open(m, F_EMA, NULL, 0);
 		put(e, "} ", 2);
-		put_ns_seconds(e, ms_to_ns(st->ema_op_ms));
+		put_ns_seconds(e, st->ema_op_ns);
 		putc_(e, '\n');
 		m->series++;
 	}
 	if (m->opts.account_histograms)
-		put_histogram(m, F_OP_SECONDS, st->hist, op_sum_ns(st));
+		put_histogram(m, F_OP_SECONDS, st->hist, st->op_ns_sum);
 	return 0;
 }
 
@@ -912,9 +886,7 @@ int iso_metrics_render(struct iso_metrics *m, iso_reg_t *reg,
 	if (reg) {
 		rc = iso_segment_info(reg, &info);
 		if (rc == 0)
-			rc = iso_report(reg, &rep);
-		if (rc == 0)
-			rc = iso_foreach(reg, render_account, m);
+			rc = iso_snapshot(reg, &rep, render_account, m);
 		if (rc == 0)
 			rc = render_broker_sums(m);
 		if (rc < 0) {

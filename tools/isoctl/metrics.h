@@ -89,8 +89,8 @@ void iso_metrics_free(struct iso_metrics *m);
  *       exporter's own series only.
  * @self: the exporter's own figures, or NULL to leave them out.
  *
- * One pass over the accounts (iso_foreach) plus iso_report and
- * iso_segment_info: cost O(accounts), no lock taken, nothing written to the
+ * One pass over the accounts (iso_snapshot: rows and totals from the same
+ * walk) and iso_segment_info: cost O(accounts), no lock taken, nothing written to the
  * segment. Read the text with iso_metrics_chunk(), iso_metrics_read() or
  * iso_metrics_text(). Returns 0, ISO_ENOMEM, or the negative code of the
  * library call that failed (its detail in iso_last_error()); the text is

@@ -12,7 +12,6 @@
 #include <string.h>
 
 #include "sim.h"
-#include "../common/broker_rule.h"
 
 #define LIST_MAX 8 /* names printed per list before "+N more" */
 
@@ -82,7 +81,7 @@ static void print_registry(iso_reg_t *reg, const struct iso_report *rep)
 		printf("    %-15s %4u accounts, %u unhealthy, %u degraded%s\n",
 		       rep->brokers[b].broker, rep->brokers[b].accounts,
 		       rep->brokers[b].unhealthy, rep->brokers[b].degraded,
-		       broker_incident(&rep->brokers[b]) ? " (broker-wide)" : "");
+		       rep->brokers[b].incident ? " (broker-wide)" : "");
 	if (rep->brokers_dropped)
 		printf("    (+%u brokers not listed)\n", rep->brokers_dropped);
 }

@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/broker_rule.h"
 #include "../common/top_units.h"
 
 #define TOP_KEY_MIN 16
@@ -207,7 +206,7 @@ static void top_brokers(struct top_frame *f, const struct top_model *m)
 	if (!n)
 		top_put(l, TOP_ST_DIM, " none");
 	for (uint32_t i = 0; i < n; i++) {
-		bool incident = broker_incident(&b[i]);
+		bool incident = b[i].incident;
 
 		top_put(l, TOP_ST_NORMAL, i ? "  " : " ");
 		top_put(l, incident ? TOP_ST_ALERT : b[i].unhealthy ?
@@ -318,10 +317,10 @@ static void top_group_line(struct top_frame *f, const struct top_frame_opts *o,
 		top_put(l, TOP_ST_GROUP, "== %s ==", broker);
 		return;
 	}
-	top_put(l, broker_incident(b) ? TOP_ST_ALERT : TOP_ST_GROUP,
+	top_put(l, b->incident ? TOP_ST_ALERT : TOP_ST_GROUP,
 		"== %s: %u accounts, %u unhealthy, %u degraded%s ==", broker,
 		b->accounts, b->unhealthy, b->degraded,
-		broker_incident(b) ? " (broker-wide)" : "");
+		b->incident ? " (broker-wide)" : "");
 }
 
 static void top_table(struct top_frame *f, const struct top_model *m,

@@ -1,8 +1,8 @@
 /*
  * model.c - isotop's samples, rates and view (see model.h).
  *
- * It only reads the segment, through iso_foreach / iso_report /
- * iso_segment_info on a read-only attachment. Rates are deltas between two
+ * It only reads the segment, through iso_snapshot (rows and report from
+ * one walk) and iso_segment_info on a read-only attachment. Rates are deltas between two
  * of our own samples, divided by our own monotonic clock: a slot whose
  * generation changed between them is a different account (retired and
  * reused), so it gets no rate rather than a difference of two accounts.
@@ -90,7 +90,7 @@ static bool top_reserve(void **arr, size_t *cap, size_t need, size_t size)
 	return true;
 }
 
-/* iso_foreach callback: copy the fields we show into the next row. */
+/* iso_snapshot callback: copy the fields we show into the next row. */
 static int top_collect(const struct iso_status *st, void *ctx)
 {
 	struct top_model *m = ctx;
@@ -197,9 +197,7 @@ int top_model_sample(struct top_model *m)
 	m->n_rows = 0;
 	rc = iso_segment_info(m->reg, &m->info);
 	if (rc == 0)
-		rc = iso_foreach(m->reg, top_collect, m);
-	if (rc == 0)
-		rc = iso_report(m->reg, &m->report);
+		rc = iso_snapshot(m->reg, &m->report, top_collect, m);
 	if (rc < 0) {
 		/* Keep showing the last good sample (the view indexes it);
 		 * the one before it is gone, so no rates until the next. */
@@ -210,7 +208,7 @@ int top_model_sample(struct top_model *m)
 	m->sample_ns = top_mono_ns();
 	m->sample_unix_ms = top_unix_ms();
 	m->samples++;
-	/* iso_foreach promises slot order; the rate lookup depends on it, so
+	/* iso_snapshot visits in slot order; the rate lookup depends on it, so
 	 * make sure rather than trust it. */
 	for (size_t i = 1; i < m->n_rows; i++) {
 		if (m->rows[i - 1].slot > m->rows[i].slot) {
