@@ -43,7 +43,7 @@ static void mb_init(struct mutex_bucket *b)
 	pthread_mutex_init(&b->mu, &a);
 	pthread_mutexattr_destroy(&a);
 	b->tokens = BURST;
-	b->last_ns = bench_now_ns();
+	b->last_ns = tc_mono_ns();
 	b->refused = 0;
 }
 
@@ -53,7 +53,7 @@ static int mb_take(struct mutex_bucket *b)
 	int rc = pthread_mutex_lock(&b->mu);
 	if (rc == EOWNERDEAD)
 		pthread_mutex_consistent(&b->mu);
-	uint64_t now = bench_now_ns();
+	uint64_t now = tc_mono_ns();
 	double t = b->tokens + (double)(now - b->last_ns) * RATE / 1e9;
 	b->tokens = t > BURST ? BURST : t;
 	b->last_ns = now;
@@ -79,12 +79,12 @@ static void worker(struct shared *sh, int w, int design,
 	iso_permit_t p;
 	int bad = 0;
 	bench_barrier_wait(&sh->bar);
-	uint64_t t0 = bench_now_ns();
+	uint64_t t0 = tc_mono_ns();
 	for (uint32_t i = 0; i < CALLS; i++) {
 		int rc = design ? mb_take(&sh->mb) : iso_acquire(a, &p);
 		bad += rc != 0;
 	}
-	sh->ns[w][0] = bench_now_ns() - t0;
+	sh->ns[w][0] = tc_mono_ns() - t0;
 	sh->err[w][0] = bad;
 }
 

@@ -193,10 +193,10 @@ static double measure(const struct config *cfg)
 		for (int i = 0; i < cfg->n; i++)
 			pids[np++] = bench_fork(proc_main, (void *)cfg, i);
 	bench_barrier_wait(&sh->bar);
-	uint64_t t0 = bench_now_ns();
+	uint64_t t0 = tc_mono_ns();
 	bench_sleep_ns(window_ns);
 	bench_flag_set(&sh->stop, 1);
-	uint64_t t1 = bench_now_ns();
+	uint64_t t1 = tc_mono_ns();
 	int bad = 0;
 	for (int i = 0; i < np; i++)
 		bad |= bench_wait(pids[i]);

@@ -139,9 +139,9 @@ static pid_t start_victim(enum impl impl)
 {
 	bench_flag_set(&sh->victim_ready, 0);
 	pid_t v = bench_fork(victim_main, (void *)(intptr_t)impl, 0);
-	uint64_t t0 = bench_now_ns();
+	uint64_t t0 = tc_mono_ns();
 	while (!bench_flag_get(&sh->victim_ready)) {
-		if (bench_now_ns() - t0 > 5000000000ull)
+		if (tc_mono_ns() - t0 > 5000000000ull)
 			bench_die("victim %d did not start", (int)v);
 		bench_sleep_ns(20000);
 	}
@@ -177,7 +177,7 @@ static void run(enum impl impl, int kills, uint64_t calm_ns,
 	pid_t s = bench_fork(survivor_main, (void *)(intptr_t)impl, 0);
 	pid_t v = start_victim(impl);
 	bench_barrier_wait(&sh->bar);
-	uint64_t t0 = bench_now_ns();
+	uint64_t t0 = tc_mono_ns();
 	if (kills > 0) {
 		for (int k = 0; k < kills; k++) {
 			bench_sleep_ns(200000 + rnd() % 1300000);
@@ -190,7 +190,7 @@ static void run(enum impl impl, int kills, uint64_t calm_ns,
 		bench_sleep_ns(calm_ns);
 	}
 	bench_flag_set(&sh->stop, 1);
-	out->elapsed_ns = (double)(bench_now_ns() - t0);
+	out->elapsed_ns = (double)(tc_mono_ns() - t0);
 	if (bench_wait(s))
 		bench_die("survivor failed");
 	if (kills == 0)

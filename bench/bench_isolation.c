@@ -141,15 +141,15 @@ static int job_main(void *arg, int unused)
 
 	if (j->role == 0) {
 		/* Let the load get going, then time a fixed window. */
-		uint64_t t = bench_now_ns();
-		while (bench_now_ns() - t < 5000000ull)
+		uint64_t t = tc_mono_ns();
+		while (tc_mono_ns() - t < 5000000ull)
 			run_chunk(j->impl, &acct, mbi, rec);
-		uint64_t ops = 0, c0 = bench_cpu_ns(), t0 = bench_now_ns(), t1;
+		uint64_t ops = 0, c0 = bench_cpu_ns(), t0 = tc_mono_ns(), t1;
 		int err = 0;
 		do {
 			err |= run_chunk(j->impl, &acct, mbi, rec);
 			ops += CHECK_EVERY;
-			t1 = bench_now_ns();
+			t1 = tc_mono_ns();
 		} while (t1 - t0 < window_ns);
 		sh->b_cpu_ns = bench_cpu_ns() - c0;
 		sh->b_wall_ns = t1 - t0;

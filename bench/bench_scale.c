@@ -110,7 +110,7 @@ static double iso_batch(iso_reg_t *reg, uint32_t n, bool reg_existing,
 			uint32_t j)
 {
 	int rc = 0;
-	uint64_t t0 = bench_now_ns();
+	uint64_t t0 = tc_mono_ns();
 	for (int i = 0; i < BATCH; i++) {
 		const struct key *k = &keys[order[j++ % NIDX] % n];
 		iso_account_t a;
@@ -119,7 +119,7 @@ static double iso_batch(iso_reg_t *reg, uint32_t n, bool reg_existing,
 				   : iso_lookup(reg, k->type, k->id,
 						k->broker, &a);
 	}
-	uint64_t t1 = bench_now_ns();
+	uint64_t t1 = tc_mono_ns();
 	check(rc, "lookup");
 	return (double)(t1 - t0) / BATCH;
 }
@@ -127,12 +127,12 @@ static double iso_batch(iso_reg_t *reg, uint32_t n, bool reg_existing,
 static double mb_batch(struct mb_registry *mb, uint32_t n, uint32_t j)
 {
 	int bad = 0;
-	uint64_t t0 = bench_now_ns();
+	uint64_t t0 = tc_mono_ns();
 	for (int i = 0; i < BATCH; i++) {
 		const struct key *k = &keys[order[j++ % NIDX] % n];
 		bad |= mb_lookup(mb, k->type, k->id, k->broker) < 0;
 	}
-	uint64_t t1 = bench_now_ns();
+	uint64_t t1 = tc_mono_ns();
 	if (bad)
 		bench_die("mutex lookup missed a key");
 	return (double)(t1 - t0) / BATCH;
@@ -150,10 +150,10 @@ static double lookups(iso_reg_t *reg, struct mb_registry *mb, uint32_t n,
 	double *per = malloc(sizeof(double) * (size_t)nbatch);
 	if (!per)
 		bench_die("out of memory");
-	uint64_t start = bench_now_ns();
+	uint64_t start = tc_mono_ns();
 	int b;
 	for (b = 0; b < nbatch; b++) {
-		if (b >= MIN_BATCHES && bench_now_ns() - start > BUDGET_NS)
+		if (b >= MIN_BATCHES && tc_mono_ns() - start > BUDGET_NS)
 			break;
 		/* Batch b starts where batch b-1 ended in the key order. */
 		uint32_t j = (uint32_t)b * BATCH;
@@ -180,7 +180,7 @@ static void one_run(struct size_result *res, int r, bool quick)
 	iso_reg_t *reg = bench_segment_create(seg, n, NULL);
 
 	/* Registration: every key new, in key order. */
-	uint64_t t0 = bench_now_ns();
+	uint64_t t0 = tc_mono_ns();
 	for (uint32_t i = 0; i < n; i++) {
 		iso_account_t a;
 		int rc = iso_register(reg, keys[i].type, keys[i].id,
@@ -188,7 +188,7 @@ static void one_run(struct size_result *res, int r, bool quick)
 		if (rc)
 			check(rc, "iso_register");
 	}
-	res->s[R_REGISTER_NEW].run[r] = (double)(bench_now_ns() - t0) / n;
+	res->s[R_REGISTER_NEW].run[r] = (double)(tc_mono_ns() - t0) / n;
 	check(iso_segment_info(reg, &res->info), "iso_segment_info");
 
 	int nbatch = quick ? 20 : 200;
@@ -201,7 +201,7 @@ static void one_run(struct size_result *res, int r, bool quick)
 	iso_reg_t *cold;
 	check(iso_attach(seg, NULL, &cold), "iso_attach (cold)");
 	uint32_t m = n < 10000 ? n : 10000;
-	t0 = bench_now_ns();
+	t0 = tc_mono_ns();
 	for (uint32_t i = 0; i < m; i++) {
 		const struct key *k = &keys[order[i] % n];
 		iso_account_t a;
@@ -209,7 +209,7 @@ static void one_run(struct size_result *res, int r, bool quick)
 		if (rc)
 			check(rc, "iso_lookup (cold)");
 	}
-	res->s[R_LOOKUP_COLD].run[r] = (double)(bench_now_ns() - t0) / m;
+	res->s[R_LOOKUP_COLD].run[r] = (double)(tc_mono_ns() - t0) / m;
 	iso_detach(cold);
 
 	/* Whole-registry reads: ~0.2 s of calls at ~100 ns an account. */
@@ -221,9 +221,9 @@ static void one_run(struct size_result *res, int r, bool quick)
 		bench_die("out of memory");
 	static struct iso_report rep;
 	for (int c = 0; c < calls; c++) {
-		t0 = bench_now_ns();
+		t0 = tc_mono_ns();
 		check(iso_report(reg, &rep), "iso_report");
-		per[c] = (double)(bench_now_ns() - t0) / 1e3;
+		per[c] = (double)(tc_mono_ns() - t0) / 1e3;
 		add_batch(&res->s[R_REPORT], per[c]);
 	}
 	if (rep.total_accounts != n)
@@ -232,9 +232,9 @@ static void one_run(struct size_result *res, int r, bool quick)
 	res->s[R_REPORT].run[r] = bench_median(per, (size_t)calls);
 	for (int c = 0; c < calls; c++) {
 		uint64_t sum = 0;
-		t0 = bench_now_ns();
+		t0 = tc_mono_ns();
 		check(iso_foreach(reg, noop_cb, &sum) < 0, "iso_foreach");
-		per[c] = (double)(bench_now_ns() - t0) / 1e3;
+		per[c] = (double)(tc_mono_ns() - t0) / 1e3;
 		bench_keep(sum);
 		add_batch(&res->s[R_FOREACH], per[c]);
 		add_batch(&res->s[R_FOREACH_PER], per[c] * 1e3 / n);
@@ -247,12 +247,12 @@ static void one_run(struct size_result *res, int r, bool quick)
 
 	/* The baseline, same keys, same order. */
 	struct mb_registry *mb = mb_create(n, NULL);
-	t0 = bench_now_ns();
+	t0 = tc_mono_ns();
 	for (uint32_t i = 0; i < n; i++)
 		if (mb_register(mb, keys[i].type, keys[i].id,
 				keys[i].broker) < 0)
 			bench_die("mutex register failed");
-	res->s[R_MB_REGISTER_NEW].run[r] = (double)(bench_now_ns() - t0) / n;
+	res->s[R_MB_REGISTER_NEW].run[r] = (double)(tc_mono_ns() - t0) / n;
 	res->s[R_MB_LOOKUP].run[r] =
 		lookups(NULL, mb, n, false, nbatch, &res->s[R_MB_LOOKUP]);
 	mb_destroy(mb);

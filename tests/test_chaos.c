@@ -112,7 +112,7 @@ static int ks_writer(void *arg)
 	}
 
 	while (!__atomic_load_n(&sh->stop, __ATOMIC_ACQUIRE)) {
-		uint64_t r = chaos_rand(&rng), t0, t1, dt;
+		uint64_t r = tc_rand(&rng), t0, t1, dt;
 		unsigned a = (r & 1) ? me * KS_OWN + (unsigned)((r >> 1) % KS_OWN)
 				     : KS_MAX_WRITERS * KS_OWN +
 					       (unsigned)((r >> 1) % KS_SHARED);
@@ -122,9 +122,9 @@ static int ks_writer(void *arg)
 		const iso_permit_t *pp = NULL;
 
 		if ((r >> 24) & 1) {
-			t0 = chaos_now_ns();
+			t0 = tc_mono_ns();
 			rc = iso_acquire(&h[a], &permit);
-			t1 = chaos_now_ns();
+			t1 = tc_mono_ns();
 			if (rc == 0)
 				pp = &permit;
 			else if (rc != ISO_EOPEN)
@@ -137,12 +137,12 @@ static int ks_writer(void *arg)
 		/* In flight from here until the ack: if we die in between,
 		 * the driver allows this one call either way. */
 		__atomic_store_n(&wk->inflight, (int32_t)(a * 2 + kind), __ATOMIC_SEQ_CST);
-		t0 = chaos_now_ns();
+		t0 = tc_mono_ns();
 		if (kind == 0)
 			rc = iso_record_success(&h[a], pp, (r >> 32) % 5000000);
 		else
 			rc = iso_record_failure(&h[a], pp, ft, (r >> 32) % 5000000);
-		t1 = chaos_now_ns();
+		t1 = tc_mono_ns();
 		if (rc)
 			KS_FAIL(wk, rc);
 		/* The ack comes strictly after the call returned. */
@@ -330,15 +330,15 @@ Test(chaos, kill_storm_loses_no_acknowledged_outcome)
 		live[i] = pids[npids++] = ks_spawn(sh, i);
 	}
 
-	t_start = chaos_now_ns();
+	t_start = tc_mono_ns();
 	unsigned k;
-	for (k = 0; k < kills && chaos_now_ns() - t_start < budget_ns; k++) {
-		unsigned victim = (unsigned)(chaos_rand(&rng) % writers);
+	for (k = 0; k < kills && tc_mono_ns() - t_start < budget_ns; k++) {
+		unsigned victim = (unsigned)(tc_rand(&rng) % writers);
 		struct ks_worker *wk = &sh->w[victim];
 		int status;
 		int32_t fl;
 
-		chaos_sleep_us(500 + chaos_rand(&rng) % 3000);
+		chaos_sleep_us(500 + tc_rand(&rng) % 3000);
 		kill(live[victim], SIGKILL);
 		cr_assert_eq(waitpid(live[victim], &status, 0), live[victim]);
 		cr_assert_eq(wk->bad_rc, 0, "writer %u failed at line %d: %s",
@@ -377,7 +377,7 @@ Test(chaos, kill_storm_loses_no_acknowledged_outcome)
 			worst_survivor = sh->w[i].worst_ns;
 		ops += sh->w[i].ops;
 	}
-	double secs = (double)(chaos_now_ns() - t_start) / 1e9;
+	double secs = (double)(tc_mono_ns() - t_start) / 1e9;
 
 	/* The segment is sound, before and after repair. */
 	struct iso_doctor_report doc;
@@ -451,11 +451,11 @@ Test(chaos, kill_storm_loses_no_acknowledged_outcome)
 
 	/* The ring reads cleanly to its end; only entries a killed writer
 	 * never finished, at the very tail, may stay pending. */
-	uint64_t idle_since = chaos_now_ns();
+	uint64_t idle_since = tc_mono_ns();
 	while (ev.cursor < iso_events_head(reg) &&
-	       chaos_now_ns() - idle_since < 1000000000ull) {
+	       tc_mono_ns() - idle_since < 1000000000ull) {
 		if (ks_read_events(reg, &ev) > 0)
-			idle_since = chaos_now_ns();
+			idle_since = tc_mono_ns();
 		else
 			chaos_sleep_us(5000);
 	}
@@ -544,9 +544,9 @@ Test(chaos, killed_prober_frees_its_permit_after_probe_timeout)
 	cr_assert_eq(*granted, 1);
 
 	/* The dead prober's permit is still taken... */
-	uint64_t t0 = chaos_now_ns();
+	uint64_t t0 = tc_mono_ns();
 	rc = iso_acquire(&h, &permit);
-	if (chaos_now_ns() - t0 < 150000000ull) {
+	if (tc_mono_ns() - t0 < 150000000ull) {
 		cr_expect_eq(rc, ISO_EOPEN, "a second probe was granted at once");
 		cr_expect_eq(permit.reason, ISO_REASON_HALF_OPEN_LIMIT);
 	}

@@ -32,6 +32,7 @@
 
 #include "isoreg.h"
 #include "support/exporter_util.h"
+#include "../tools/common/clock.h"
 
 /* The load generator's bounds: connections in all, and how long it holds them. */
 #define LG_MAX 64
@@ -68,14 +69,6 @@ struct lg_result {
 	int truncated;         /* LG_NO_READ: answers that ended before Content-Length */
 	int complete;          /* LG_NO_READ: answers that arrived whole */
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /*
  * LG_NO_READ, once the hold is over: read what the exporter sent, to its
@@ -143,14 +136,14 @@ static pid_t loadgen(int port, enum lg_mode mode, const char *const srcs[],
 		}
 		fcntl(fds[i], F_SETFL, O_NONBLOCK);
 	}
-	uint64_t end = now_ms() + (uint64_t)hold_ms, next_byte = 0;
-	while (now_ms() < end) {
-		if (mode == LG_SLOWLORIS && now_ms() >= next_byte) {
+	uint64_t end = tc_mono_ms() + (uint64_t)hold_ms, next_byte = 0;
+	while (tc_mono_ms() < end) {
+		if (mode == LG_SLOWLORIS && tc_mono_ms() >= next_byte) {
 			for (int i = 0; i < n; i++)
 				if (open_[i] && sent[i] < strlen(slow) &&
 				    send(fds[i], slow + sent[i], sent[i] ? 1 : 23, MSG_NOSIGNAL) > 0)
 					sent[i] += sent[i] ? 1 : 23;
-			next_byte = now_ms() + 250;
+			next_byte = tc_mono_ms() + 250;
 		}
 		if (mode != LG_NO_READ) {
 			/* An end of stream, or a reset, is the exporter closing it. */

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "isoreg.h"
+#include "../tools/common/clock.h"
 
 /* ------------------------------------------------------------- fixture */
 
@@ -570,18 +571,11 @@ struct lines {
 	size_t all_len;
 };
 
-static uint64_t real_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Next line into @out (without '\n'); false at EOF or after @timeout_ms. */
 static bool next_line(struct lines *l, char *out, size_t outlen,
 		      unsigned timeout_ms)
 {
-	uint64_t end = real_ms() + timeout_ms;
+	uint64_t end = tc_mono_ms() + timeout_ms;
 	for (;;) {
 		char *nl = memchr(l->buf, '\n', l->len);
 		if (nl) {
@@ -593,7 +587,7 @@ static bool next_line(struct lines *l, char *out, size_t outlen,
 			l->len -= n + 1;
 			return true;
 		}
-		uint64_t now = real_ms();
+		uint64_t now = tc_mono_ms();
 		if (now >= end || l->len == sizeof(l->buf))
 			return false;
 		struct pollfd p = { .fd = l->fd, .events = POLLIN };
@@ -618,10 +612,10 @@ static pid_t wait_started(struct lines *l, const char *want_broker,
 {
 	char line[512], b[32];
 	int pid;
-	uint64_t end = real_ms() + 15000;
-	while (real_ms() < end) {
+	uint64_t end = tc_mono_ms() + 15000;
+	while (tc_mono_ms() < end) {
 		if (!next_line(l, line, sizeof(line),
-			       (unsigned)(end - real_ms())))
+			       (unsigned)(end - tc_mono_ms())))
 			return -1;
 		if (sscanf(line, "trader: worker %31s pid %d started", b,
 			   &pid) != 2)
@@ -662,8 +656,8 @@ static uint64_t broker_ops(iso_reg_t *r, const char *broker)
 static bool broker_grows(iso_reg_t *r, const char *broker, uint64_t above,
 			 unsigned timeout_ms)
 {
-	uint64_t end = real_ms() + timeout_ms;
-	while (real_ms() < end) {
+	uint64_t end = tc_mono_ms() + timeout_ms;
+	while (tc_mono_ms() < end) {
 		if (broker_ops(r, broker) > above)
 			return true;
 		usleep(20000);
@@ -777,10 +771,10 @@ Test(guard, trader_supervisor_restarts_a_killed_broker_while_others_trade,
 	/* A clean stop: SIGTERM ends the workers and the supervisor, 0. */
 	int st = 0;
 	kill(sup, SIGTERM);
-	end = real_ms() + 10000;
-	while (waitpid(sup, &st, WNOHANG) == 0 && real_ms() < end)
+	end = tc_mono_ms() + 10000;
+	while (waitpid(sup, &st, WNOHANG) == 0 && tc_mono_ms() < end)
 		usleep(20000);
-	if (real_ms() >= end) {
+	if (tc_mono_ms() >= end) {
 		kill(sup, SIGKILL);
 		waitpid(sup, &st, 0);
 		cr_expect_fail("supervisor did not stop on SIGTERM");

@@ -287,12 +287,12 @@ Test(hostile, another_uid_cannot_shrink_or_attach_a_traders_segment, .fini = cle
 	if (trader == 0) {
 		iso_reg_t *reg;
 		iso_account_t a;
-		uint64_t end = chaos_now_ns() + 1500000000ull;
+		uint64_t end = tc_mono_ns() + 1500000000ull;
 
 		if (iso_attach(seg, NULL, &reg) || iso_lookup(reg, "user", "trader",
 							      "KRAKEN", &a))
 			_exit(2);
-		while (chaos_now_ns() < end)
+		while (tc_mono_ns() < end)
 			if (iso_record_success(&a, NULL, 100))
 				_exit(3);
 		_exit(iso_segment_check(reg) == 0 ? 0 : 4);

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "isoreg.h"
+#include "../tools/common/clock.h"
 
 #define RUN_TIMEOUT_MS 30000
 
@@ -54,14 +55,6 @@ static void remove_segment(void)
 
 TestSuite(isosim, .fini = remove_segment);
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /*
  * Runs isosim with @args (NULL-terminated), stdout and stderr into one
  * malloc'ed string *@out. Returns its exit code, or -1 if it was killed by
@@ -72,7 +65,7 @@ static int run_isosim(const char *const *args, char **out)
 	const char *argv[32];
 	size_t cap = 1 << 16, len = 0;
 	char *buf = malloc(cap);
-	uint64_t deadline = now_ms() + RUN_TIMEOUT_MS;
+	uint64_t deadline = tc_mono_ms() + RUN_TIMEOUT_MS;
 	int fds[2], argc = 0, status;
 	pid_t pid;
 
@@ -96,7 +89,7 @@ static int run_isosim(const char *const *args, char **out)
 	close(fds[1]);
 	for (;;) {
 		struct pollfd pfd = { .fd = fds[0], .events = POLLIN };
-		int64_t left = (int64_t)(deadline - now_ms());
+		int64_t left = (int64_t)(deadline - tc_mono_ms());
 		ssize_t n;
 
 		if (left <= 0) {

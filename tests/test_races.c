@@ -88,9 +88,9 @@ static int racer(void *p)
 			return 0;
 		memset(r, 0, sizeof(*r));
 		if (sh->jitter) {
-			uint64_t until = chaos_now_ns() + chaos_rand(&rng) % 300000;
+			uint64_t until = tc_mono_ns() + tc_rand(&rng) % 300000;
 
-			while (chaos_now_ns() < until)
+			while (tc_mono_ns() < until)
 				;
 		}
 		rc = iso_attach(sh->seg, &opts, &reg);
@@ -113,7 +113,7 @@ static int racer(void *p)
 		for (unsigned i = 0; i < RC_KEYS; i++)
 			order[i] = i;
 		for (unsigned i = RC_KEYS - 1; i > 0; i--) {
-			unsigned j = (unsigned)(chaos_rand(&rng) % (i + 1)), t = order[i];
+			unsigned j = (unsigned)(tc_rand(&rng) % (i + 1)), t = order[i];
 
 			order[i] = order[j];
 			order[j] = t;
@@ -165,13 +165,13 @@ Test(races, simultaneous_create_or_attach_yields_one_segment_and_one_slot_per_ke
 		uint64_t deadline;
 
 		chaos_segname(sh->seg, sizeof(sh->seg), "races");
-		sh->jitter = (uint32_t)(chaos_rand(&rng) & 1);
+		sh->jitter = (uint32_t)(tc_rand(&rng) & 1);
 		__atomic_store_n(&sh->done, 0, __ATOMIC_RELEASE);
 		__atomic_store_n(&sh->go, round, __ATOMIC_RELEASE);
 
-		deadline = chaos_now_ns() + 30000000000ull;
+		deadline = tc_mono_ns() + 30000000000ull;
 		while (__atomic_load_n(&sh->done, __ATOMIC_ACQUIRE) < procs) {
-			if (chaos_now_ns() > deadline) {
+			if (tc_mono_ns() > deadline) {
 				__atomic_store_n(&sh->quit, 1, __ATOMIC_RELEASE);
 				for (unsigned i = 0; i < procs; i++)
 					kill(pids[i], SIGKILL);
@@ -332,16 +332,16 @@ Test(races, creator_killed_mid_creation_leaves_nothing_broken)
 	cr_log_info("races: seed %llu", (unsigned long long)rng);
 
 	/* How long a full creation takes, so kills land all across it. */
-	t0 = chaos_now_ns();
+	t0 = tc_mono_ns();
 	pid_t pid = chaos_fork(big_creator, &ca);
 	cr_assert_eq(chaos_wait(pid, 60000, &status), 0);
-	create_ns = chaos_now_ns() - t0;
+	create_ns = tc_mono_ns() - t0;
 	cr_assert_eq(chaos_exit_code(status), 0, "creating capacity %u failed",
 		     ca.capacity);
 	cr_assert_eq(iso_unlink(seg), 0);
 
 	for (unsigned r = 0; r < rounds; r++) {
-		uint64_t delay_us = chaos_rand(&rng) % (create_ns * 13 / 10 / 1000 + 1);
+		uint64_t delay_us = tc_rand(&rng) % (create_ns * 13 / 10 / 1000 + 1);
 		int code;
 
 		pid = chaos_fork(big_creator, &ca);

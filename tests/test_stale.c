@@ -331,7 +331,7 @@ Test(stale, slot_reclaimed_by_doctor_is_never_written_through_old_handles)
 		pid_t pid = chaos_fork(registrant_main, rg);
 		while (!__atomic_load_n(&rg->started, __ATOMIC_ACQUIRE))
 			chaos_sleep_us(50);
-		chaos_sleep_us(100 + chaos_rand(&rng) % 2000);
+		chaos_sleep_us(100 + tc_rand(&rng) % 2000);
 		kill(pid, SIGKILL);
 		waitpid(pid, &status, 0);
 
@@ -507,13 +507,13 @@ Test(stale, writer_racing_retire_and_reuse_never_lands_in_the_new_account)
 	cr_assert_eq(iso_retire(&a), 0);
 
 	/* Reused only after the cooldown: EFULL until then, never early. */
-	uint64_t t0 = chaos_now_ns();
+	uint64_t t0 = tc_mono_ns();
 	while ((rc = iso_register(reg, "user", "new", "COINBASE", &b)) == ISO_EFULL)
 		chaos_sleep_us(10000);
 	cr_assert_eq(rc, 0, "%s", iso_last_error());
-	cr_expect_geq(chaos_now_ns() - t0, 500000000ull - 20000000ull,
+	cr_expect_geq(tc_mono_ns() - t0, 500000000ull - 20000000ull,
 		      "slot reused %llu ms after retire, before the 500 ms cooldown",
-		      (unsigned long long)((chaos_now_ns() - t0) / 1000000));
+		      (unsigned long long)((tc_mono_ns() - t0) / 1000000));
 	cr_assert_eq(b.slot, a.slot);
 	chaos_sleep_us(50000); /* the old handle keeps hammering the new account */
 	__atomic_store_n(&hm->stop, 1, __ATOMIC_RELEASE);

@@ -22,9 +22,9 @@ static double time_batch(struct bench_ctx *c, const struct bench_variant *v)
 {
 	if (v->prep)
 		v->prep(c);
-	uint64_t t0 = bench_now_ns();
+	uint64_t t0 = tc_mono_ns();
 	v->fn(c, v->batch);
-	uint64_t t1 = bench_now_ns();
+	uint64_t t1 = tc_mono_ns();
 	return (double)(t1 - t0) / v->batch;
 }
 

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "isoreg.h"
+#include "../../tools/common/clock.h"
 
 /* ------------------------------------------------------------ options */
 
@@ -37,14 +38,6 @@ void bench_parse_args(int argc, char **argv, const char *name,
 		      int default_runs, struct bench_opts *o);
 
 /* -------------------------------------------------------------- clocks */
-
-/* bench_now_ns - CLOCK_MONOTONIC in nanoseconds (a vDSO call). */
-static inline uint64_t bench_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* bench_cpu_ns - CPU time this thread has used, in nanoseconds. */
 static inline uint64_t bench_cpu_ns(void)
@@ -67,7 +60,7 @@ static inline uint64_t bench_ticks(void)
 	__asm__ __volatile__("lfence\n\trdtsc" : "=a"(lo), "=d"(hi)::"memory");
 	return ((uint64_t)hi << 32) | lo;
 #else
-	return bench_now_ns();
+	return tc_mono_ns();
 #endif
 }
 

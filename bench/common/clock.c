@@ -18,10 +18,10 @@ double bench_ticks_calibrate(void)
 	/* Three 20 ms windows; the median guards against one preempted one. */
 	double r[3];
 	for (int i = 0; i < 3; i++) {
-		uint64_t n0 = bench_now_ns(), t0 = bench_ticks();
-		while (bench_now_ns() - n0 < 20000000ull)
+		uint64_t n0 = tc_mono_ns(), t0 = bench_ticks();
+		while (tc_mono_ns() - n0 < 20000000ull)
 			bench_pause();
-		uint64_t n1 = bench_now_ns(), t1 = bench_ticks();
+		uint64_t n1 = tc_mono_ns(), t1 = bench_ticks();
 		r[i] = (double)(n1 - n0) / (double)(t1 - t0);
 	}
 	ns_per_tick = bench_median(r, 3);

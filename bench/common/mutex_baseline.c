@@ -244,7 +244,7 @@ int mb_lookup(struct mb_registry *r, const char *type, const char *id,
 
 static uint64_t mono_ns(void)
 {
-	return bench_now_ns();
+	return tc_mono_ns();
 }
 
 bool mb_can_execute(struct mb_registry *r, int acct, enum iso_reason *why)

@@ -59,14 +59,6 @@ void chaos_shared_free(void *p, size_t len)
 		munmap(p, len);
 }
 
-uint64_t chaos_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 void chaos_sleep_us(uint64_t us)
 {
 	struct timespec ts = { (time_t)(us / 1000000), (long)(us % 1000000) * 1000 };
@@ -75,22 +67,13 @@ void chaos_sleep_us(uint64_t us)
 		;
 }
 
-uint64_t chaos_rand(uint64_t *state)
-{
-	uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 uint64_t chaos_seed(void)
 {
 	const char *v = getenv("ISOREG_CHAOS_SEED");
 
 	if (v && v[0])
 		return strtoull(v, NULL, 0);
-	return chaos_now_ns() ^ ((uint64_t)getpid() << 32);
+	return tc_mono_ns() ^ ((uint64_t)getpid() << 32);
 }
 
 pid_t chaos_fork(int (*fn)(void *), void *arg)
@@ -112,7 +95,7 @@ pid_t chaos_fork(int (*fn)(void *), void *arg)
 
 int chaos_wait(pid_t pid, unsigned timeout_ms, int *status)
 {
-	uint64_t deadline = chaos_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	uint64_t deadline = tc_mono_ns() + (uint64_t)timeout_ms * 1000000ull;
 	uint64_t nap = 50;
 
 	for (;;) {
@@ -122,7 +105,7 @@ int chaos_wait(pid_t pid, unsigned timeout_ms, int *status)
 			return 0;
 		if (r < 0 && errno != EINTR)
 			return -1;
-		if (chaos_now_ns() >= deadline) {
+		if (tc_mono_ns() >= deadline) {
 			kill(pid, SIGKILL);
 			waitpid(pid, status, 0);
 			return -1;

@@ -15,6 +15,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* The real clock (never the library's replaceable one) and the PRNG. */
+#include "../../tools/common/clock.h"
+#include "../../tools/common/prng.h"
+
 /*
  * chaos_segname - a segment name no other test or run uses:
  * "/isoreg-test-<suite>-<pid>-<n>". @buf needs 64 bytes.
@@ -32,15 +36,8 @@ unsigned chaos_scale(unsigned short_n, unsigned long_n);
 void *chaos_shared_alloc(size_t len);
 void chaos_shared_free(void *p, size_t len);
 
-/* chaos_now_ns - CLOCK_MONOTONIC in ns (the real clock, never the
- * library's replaceable one). */
-uint64_t chaos_now_ns(void);
-
 /* chaos_sleep_us - sleep @us microseconds, restarting on EINTR. */
 void chaos_sleep_us(uint64_t us);
-
-/* chaos_rand - splitmix64 step over *@state. */
-uint64_t chaos_rand(uint64_t *state);
 
 /* chaos_seed - a seed from the environment (ISOREG_CHAOS_SEED) or the
  * clock; printed by callers so a failing run can be replayed. */

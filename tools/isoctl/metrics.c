@@ -31,6 +31,7 @@
 #include <time.h>
 
 #include "metrics.h"
+#include "../common/clock.h"
 
 /* A growing byte buffer; @oom sticks once an allocation failed. */
 struct mbuf {
@@ -797,14 +798,6 @@ static void render_registry(struct iso_metrics *m,
 	}
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void render_self(struct iso_metrics *m,
 			const struct iso_metrics_self *self)
 {
@@ -819,7 +812,7 @@ static void render_self(struct iso_metrics *m,
 	plain_u64(m, F_EXP_RESPONSE_BYTES, self->response_bytes);
 
 	struct mbuf *b = &m->fam[F_EXP_DURATION];
-	uint64_t now = mono_ns();
+	uint64_t now = tc_mono_ns();
 	put(b, families[F_EXP_DURATION].name, m->name_len[F_EXP_DURATION]);
 	putc_(b, ' ');
 	put_ns_seconds(b, self->scrape_start_ns && now > self->scrape_start_ns

@@ -56,6 +56,7 @@
 #include "webconfig.h"
 #include "../common/busguard.h"
 #include "../common/cli.h"
+#include "../common/clock.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:9464"
 #define SHM_DIR "/dev/shm/" /* where glibc's shm_open keeps its objects */
@@ -140,14 +141,6 @@ static void usage(FILE *out)
 		"  -h, --help                 this text\n",
 		DEFAULT_LISTEN, ISO_DEFAULT_SEGMENT, DEFAULT_TIMEOUT_S,
 		DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PER_IP);
-}
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* --------------------------------------------------------- the segment */
@@ -449,7 +442,7 @@ static enum MHD_Result serve_metrics(struct server *srv,
 	int rc;
 
 	srv->self.scrapes++;
-	srv->self.scrape_start_ns = mono_ns();
+	srv->self.scrape_start_ns = tc_mono_ns();
 	if (segment_valid(srv, &why) == 0) {
 		rc = tool_bus_guard(render_pass, srv);
 		if (rc == TOOL_BUS_FAULT) {
@@ -617,7 +610,7 @@ static bool password_ok(struct server *srv, struct MHD_Connection *conn,
 	if (webconfig_users(srv->web) == 0)
 		return true;
 	user = MHD_basic_auth_get_username_password(conn, &pass);
-	a = webconfig_check_password(srv->web, user, pass, mono_ns());
+	a = webconfig_check_password(srv->web, user, pass, tc_mono_ns());
 	if (pass) {
 		explicit_bzero(pass, strlen(pass));
 		MHD_free(pass);
@@ -653,7 +646,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 
 	/* The headers are in: now the response has --web.timeout to go. */
 	if (c)
-		c->deadline_ns = mono_ns() + (uint64_t)srv->timeout_s * 1000000000u;
+		c->deadline_ns = tc_mono_ns() + (uint64_t)srv->timeout_s * 1000000000u;
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
 	    strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
 		return reply_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
@@ -688,7 +681,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn,
 		if (!c)
 			return; /* untracked: MHD's idle timeout still closes it */
 		c->fd = ci ? ci->connect_fd : -1;
-		c->deadline_ns = mono_ns() + (uint64_t)srv->timeout_s * 1000000000u;
+		c->deadline_ns = tc_mono_ns() + (uint64_t)srv->timeout_s * 1000000000u;
 		c->next = srv->conns.next;
 		c->prev = &srv->conns;
 		srv->conns.next->prev = c;
@@ -710,7 +703,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
 	struct conn *c = conn_of(conn);
 
 	if (c)
-		c->deadline_ns = mono_ns() + (uint64_t)srv->timeout_s * 1000000000u;
+		c->deadline_ns = tc_mono_ns() + (uint64_t)srv->timeout_s * 1000000000u;
 }
 
 /*
@@ -724,7 +717,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
  */
 static void sweep(struct server *srv)
 {
-	uint64_t now = mono_ns();
+	uint64_t now = tc_mono_ns();
 
 	for (struct conn *c = srv->conns.next; c != &srv->conns; c = c->next) {
 		if (c->fd >= 0 && now > c->deadline_ns) {
@@ -743,7 +736,7 @@ static void sweep(struct server *srv)
 static void log_http(void *cls, const char *fmt, va_list ap)
 {
 	struct server *srv = cls;
-	uint64_t now = mono_ns();
+	uint64_t now = tc_mono_ns();
 
 	if (now - srv->log_window_ns > 60ull * 1000000000u) {
 		if (srv->log_dropped)
@@ -1068,7 +1061,7 @@ int isoctl_serve(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	struct MHD_OptionItem ops[16];
-	srv.log_window_ns = mono_ns();
+	srv.log_window_ns = tc_mono_ns();
 	int n = 0;
 	unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
 	/* The logger first, or MHD's own messages before it go to stderr raw. */

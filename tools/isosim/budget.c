@@ -58,7 +58,7 @@ static int trader(const char *segment, struct exchange *ex, uint64_t until_ns)
 	if (iso_attach(segment, NULL, &reg) ||
 	    iso_register(reg, "user", "fleet", "KRAKEN", &a))
 		return 1;
-	while (sim_now_ns() < until_ns) {
+	while (tc_mono_ns() < until_ns) {
 		iso_permit_t p;
 		int rc = iso_acquire(&a, &p);
 		if (rc == ISO_ELIMIT) {
@@ -73,7 +73,7 @@ static int trader(const char *segment, struct exchange *ex, uint64_t until_ns)
 		}
 		nap_ns(CALL_NS);
 		atomic_fetch_add(&ex->calls, 1);
-		if (exchange_call(ex, sim_now_ns())) {
+		if (exchange_call(ex, tc_mono_ns())) {
 			iso_record_success(&a, &p, CALL_NS);
 		} else {
 			atomic_fetch_add(&ex->limited, 1);
@@ -105,7 +105,7 @@ static int one_run(const char *segment, unsigned procs, double seconds,
 		return -1;
 	}
 	memset(ex, 0, sizeof(*ex));
-	uint64_t until = sim_now_ns() + (uint64_t)(seconds * 1e9);
+	uint64_t until = tc_mono_ns() + (uint64_t)(seconds * 1e9);
 	pid_t pids[64];
 	unsigned n = 0;
 	for (; n < procs; n++) {

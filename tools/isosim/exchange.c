@@ -10,21 +10,16 @@
  */
 #include "sim.h"
 
-/* xorshift64*: cheap and good enough to spread latencies. */
+/* Spreads latencies and draws faults: tc_rand (splitmix64) on the
+ * exchange's own seeded state, so a seeded run is replayed exactly. */
 uint64_t sim_rand(struct sim_exchange *ex)
 {
-	uint64_t x = ex->rng;
-
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	ex->rng = x;
-	return x * 0x2545F4914F6CDD1DULL;
+	return tc_rand(&ex->rng);
 }
 
 void sim_exchange_init(struct sim_exchange *ex, uint64_t seed)
 {
-	ex->rng = seed ? seed : 0x9E3779B97F4A7C15ULL;
+	ex->rng = seed;
 	ex->rl_next_ns = 0;
 }
 
@@ -42,7 +37,7 @@ static uint64_t latency(const struct sim_plan *plan, struct sim_exchange *ex)
 void sim_exchange_call(const struct sim_plan *plan, struct sim_exchange *ex,
 		       uint32_t a, struct sim_outcome *out)
 {
-	uint64_t now = sim_now_ns();
+	uint64_t now = tc_mono_ns();
 	int scenario;
 
 	out->ok = true;

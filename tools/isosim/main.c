@@ -120,7 +120,7 @@ static void say(const struct sim_plan *plan, const char *fmt, ...)
 
 	if (plan->quiet)
 		return;
-	printf("[%8.3fs] ", (double)(sim_now_ns() - plan->t0_ns) / 1e9);
+	printf("[%8.3fs] ", (double)(tc_mono_ns() - plan->t0_ns) / 1e9);
 	va_start(ap, fmt);
 	vprintf(fmt, ap);
 	va_end(ap);
@@ -181,14 +181,14 @@ static uint64_t others_ops(const struct fleet *fl, uint32_t v)
 static void kill_trader(struct fleet *fl, uint32_t v, int scenario)
 {
 	struct sim_trader *t = &fl->sb->traders[v];
-	uint64_t deadline = sim_now_ns() + 100000000u;
+	uint64_t deadline = tc_mono_ns() + 100000000u;
 	pid_t pid = fl->pids[v];
 	int mid;
 
 	if (!pid)
 		return;
 	while (!(mid = atomic_load_explicit(&t->in_op, memory_order_relaxed)) &&
-	       sim_now_ns() < deadline)
+	       tc_mono_ns() < deadline)
 		sim_sleep_ns(50000);
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
@@ -199,7 +199,7 @@ static void kill_trader(struct fleet *fl, uint32_t v, int scenario)
 	if (mid)
 		atomic_fetch_add_explicit(&fl->sb->kills_mid_op, 1,
 					  memory_order_relaxed);
-	fl->restart_at = sim_now_ns() + fl->plan->restart_ns;
+	fl->restart_at = tc_mono_ns() + fl->plan->restart_ns;
 	fl->restart_idx = (int)v;
 	fl->others_ops = others_ops(fl, v);
 	say(fl->plan, "kill: SIGKILL trader %u (pid %d)%s; restart in %.0fms",
@@ -242,7 +242,7 @@ static void run_fleet(struct fleet *fl)
 			return;
 		}
 	while (!parent_stop && !fl->error) {
-		uint64_t off, now = sim_now_ns();
+		uint64_t off, now = tc_mono_ns();
 		uint64_t p = sim_phase_at(plan, now, &off);
 		int s = sim_phase_scenario(plan, p);
 		bool fault;
@@ -298,7 +298,7 @@ static void run_fleet(struct fleet *fl)
 /* Stops every trader: SIGTERM, then SIGKILL after 5 s. */
 static void stop_fleet(struct fleet *fl)
 {
-	uint64_t deadline = sim_now_ns() + 5000000000u;
+	uint64_t deadline = tc_mono_ns() + 5000000000u;
 	bool left;
 
 	atomic_store_explicit(&fl->sb->stop, 1, memory_order_relaxed);
@@ -312,7 +312,7 @@ static void stop_fleet(struct fleet *fl)
 			left |= fl->pids[k] != 0;
 		if (left)
 			sim_sleep_ns(1000000);
-	} while (left && sim_now_ns() < deadline);
+	} while (left && tc_mono_ns() < deadline);
 	for (uint32_t k = 0; k < fl->plan->nprocs; k++)
 		if (fl->pids[k]) {
 			cli_error(SIM_PROG, "trader %u (pid %d) ignored SIGTERM; "
@@ -483,7 +483,7 @@ static int final_report(struct fleet *fl)
 	}
 	printf("\n== isosim: %u accounts, %u traders, %.1fs at speed %g ==\n",
 	       fl->plan->naccounts, fl->plan->nprocs,
-	       (double)(sim_now_ns() - fl->plan->t0_ns) / 1e9,
+	       (double)(tc_mono_ns() - fl->plan->t0_ns) / 1e9,
 	       fl->plan->speed);
 	ok = sim_report_print(fl->plan, fl->sb, reg);
 	fflush(stdout);
@@ -695,7 +695,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
-	plan.t0_ns = sim_now_ns();
+	plan.t0_ns = tc_mono_ns();
 	if (!plan.quiet) {
 		char until[64];
 

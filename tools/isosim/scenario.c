@@ -186,15 +186,6 @@ void sim_plan_timings(struct sim_plan *plan, double speed,
 	plan->rl_penalty_ms = (uint64_t)open_timeout_ms * 3 / 2;
 }
 
-/* Returns CLOCK_MONOTONIC in ns: one clock for every process of the fleet. */
-uint64_t sim_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Sleeps @ns, returning early if a signal arrives (so stop is prompt). */
 void sim_sleep_ns(uint64_t ns)
 {

@@ -23,6 +23,8 @@
 #include <sys/types.h>
 
 #include "isoreg.h"
+#include "../common/clock.h"
+#include "../common/prng.h"
 
 #define SIM_PROG "isosim"
 
@@ -121,7 +123,6 @@ int sim_scenario_parse(const char *name);
 int sim_plan_accounts(struct sim_plan *plan);
 void sim_plan_timings(struct sim_plan *plan, double speed,
 		      uint32_t open_timeout_ms);
-uint64_t sim_now_ns(void);
 uint64_t sim_phase_at(const struct sim_plan *plan, uint64_t now_ns,
 		      uint64_t *offset_ns);
 int sim_phase_scenario(const struct sim_plan *plan, uint64_t phase);

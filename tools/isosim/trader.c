@@ -36,7 +36,7 @@ static void say(const struct sim_plan *plan, const char *fmt, ...)
 static void say(const struct sim_plan *plan, const char *fmt, ...)
 {
 	char line[512];
-	uint64_t t = sim_now_ns() - plan->t0_ns;
+	uint64_t t = tc_mono_ns() - plan->t0_ns;
 	int n;
 	va_list ap;
 
@@ -127,9 +127,9 @@ static bool trade_once(const struct sim_plan *plan, struct sim_scoreboard *sb,
 
 	/* Between here and the record the kill scenario aims its SIGKILL. */
 	atomic_store_explicit(&me->in_op, 1, memory_order_relaxed);
-	start = sim_now_ns();
+	start = tc_mono_ns();
 	sim_exchange_call(plan, ex, o->a, &out);
-	op_ns = sim_now_ns() - start;
+	op_ns = tc_mono_ns() - start;
 	if (out.ok)
 		rc = iso_record_success(&o->h, &permit, op_ns);
 	else if (out.type == ISO_FAIL_RATE_LIMIT)
@@ -183,13 +183,13 @@ void sim_trader_run(const struct sim_plan *plan, struct sim_scoreboard *sb,
 		if (rc < 0)
 			fail(plan, sb, index, "register", rc);
 	}
-	sim_exchange_init(&ex, sim_now_ns() ^ ((uint64_t)getpid() << 32));
+	sim_exchange_init(&ex, tc_mono_ns() ^ ((uint64_t)getpid() << 32));
 
 	for (;;) {
 		uint32_t refused = 0;
 
 		for (uint32_t i = 0; i < nown; i++) {
-			uint64_t now = sim_now_ns();
+			uint64_t now = tc_mono_ns();
 
 			if (should_stop(plan, sb, now))
 				goto out;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "../common/clock.h"
 
 static const char *const top_sort_names[TOP_SORT__COUNT] = {
 	[TOP_SORT_SEVERITY] = "severity",
@@ -53,22 +54,6 @@ void top_model_free(struct top_model *m)
 	free(m->prev);
 	free(m->view);
 	memset(m, 0, sizeof(*m));
-}
-
-static uint64_t top_mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static int64_t top_unix_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Grow @arr (of @size-byte items) to hold at least @need; false on ENOMEM. */
@@ -205,8 +190,8 @@ int top_model_sample(struct top_model *m)
 		m->n_prev = 0;
 		return rc;
 	}
-	m->sample_ns = top_mono_ns();
-	m->sample_unix_ms = top_unix_ms();
+	m->sample_ns = tc_mono_ns();
+	m->sample_unix_ms = tc_unix_ms();
 	m->samples++;
 	/* iso_snapshot visits in slot order; the rate lookup depends on it, so
 	 * make sure rather than trust it. */

@@ -17,6 +17,7 @@
 
 #include "detail.h"
 #include "isotop.h"
+#include "../common/clock.h"
 
 /* The +/- keys step through these intervals. */
 static const double top_steps[] = { 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60 };
@@ -42,14 +43,6 @@ struct top_screen {
 	unsigned long frames;
 	uint64_t next_ns;           /* when the next sample is due */
 };
-
-static uint64_t top_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static void top_colours(struct top_screen *s)
 {
@@ -554,7 +547,7 @@ int top_screen_run(struct top_app *app)
 	top_colours(&s);
 
 	while (run) {
-		uint64_t now = top_now_ns();
+		uint64_t now = tc_mono_ns();
 		int ch, ms;
 
 		if (now >= s.next_ns) {
@@ -566,7 +559,7 @@ int top_screen_run(struct top_app *app)
 		}
 		top_draw(&s);
 
-		now = top_now_ns();
+		now = tc_mono_ns();
 		ms = s.next_ns > now ? (int)((s.next_ns - now + 999999) / 1000000) : 0;
 		wtimeout(stdscr, ms);
 		ch = wgetch(stdscr);

@@ -42,6 +42,8 @@
 
 #include "../common/cli.h"
 #include "isoreg.h"
+#include "../common/clock.h"
+#include "../common/prng.h"
 
 #define PROG "trader"
 #define MAX_BROKERS 16
@@ -75,13 +77,6 @@ static void on_stop(int sig)
 {
 	(void)sig;
 	stop_requested = 1;
-}
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static void sleep_us(uint64_t us)
@@ -145,18 +140,9 @@ struct sim {
 	double fail_rate;
 };
 
-/* splitmix64: small, seedable, good enough to draw faults. */
-static uint64_t next_rand(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 static double uniform(uint64_t *s)
 {
-	return (double)(next_rand(s) >> 11) / 9007199254740992.0;
+	return (double)(tc_rand(s) >> 11) / 9007199254740992.0;
 }
 
 /* The guarded operation: place one simulated order. */
@@ -164,13 +150,13 @@ static int sim_order(void *ctx, struct iso_outcome *out)
 {
 	struct sim *sim = ctx;
 
-	sleep_us(200 + next_rand(&sim->rng) % 1300);
+	sleep_us(200 + tc_rand(&sim->rng) % 1300);
 	if (uniform(&sim->rng) >= sim->fail_rate) {
 		iso_outcome_success(out);
 		return 0;
 	}
 	const struct raw_failure *f = &raw_failures[
-		next_rand(&sim->rng) %
+		tc_rand(&sim->rng) %
 		(sizeof(raw_failures) / sizeof(raw_failures[0]))];
 	switch (f->kind) {
 	case RAW_ERRNO: iso_outcome_errno(out, f->code); break;
@@ -314,7 +300,7 @@ static int start_worker(const struct opts *o, struct worker *w, int b)
 	if (pid == 0)
 		become_worker(o, b, parent);
 	w->pid = pid;
-	w->started_ms = mono_ms();
+	w->started_ms = tc_mono_ms();
 	say("trader: worker %s pid %d started (%u accounts)", o->brokers[b],
 	    (int)pid, o->accounts);
 	return 0;
@@ -336,7 +322,7 @@ static void on_death(const struct opts *o, struct worker *w, int b,
 		     int status)
 {
 	char how[96];
-	uint64_t now = mono_ms();
+	uint64_t now = tc_mono_ms();
 	uint64_t lived = now - w->started_ms;
 
 	describe_end(status, how, sizeof(how));
@@ -373,7 +359,7 @@ static void stop_workers(const struct opts *o, struct worker *ws)
 			kill(ws[b].pid, SIGTERM);
 			live++;
 		}
-	uint64_t end = mono_ms() + STOP_GRACE_MS;
+	uint64_t end = tc_mono_ms() + STOP_GRACE_MS;
 	while (live > 0) {
 		pid_t pid = waitpid(-1, &st, WNOHANG);
 		if (pid > 0) {
@@ -386,7 +372,7 @@ static void stop_workers(const struct opts *o, struct worker *ws)
 		}
 		if (pid < 0 && errno == ECHILD)
 			break;
-		if (mono_ms() >= end) {
+		if (tc_mono_ms() >= end) {
 			for (int b = 0; b < o->nbrokers; b++)
 				if (ws[b].pid > 0) {
 					say("trader: worker %s pid %d ignored "
@@ -433,7 +419,7 @@ static int supervise(const struct opts *o)
 {
 	struct worker ws[MAX_BROKERS] = { { 0 } };
 	uint64_t deadline = o->duration_s ?
-		mono_ms() + (uint64_t)o->duration_s * 1000 : 0;
+		tc_mono_ms() + (uint64_t)o->duration_s * 1000 : 0;
 	struct sigaction sa = { .sa_handler = on_stop };
 
 	sigemptyset(&sa.sa_mask);
@@ -446,7 +432,7 @@ static int supervise(const struct opts *o)
 		if (start_worker(o, &ws[b], b))
 			stop_requested = 1;
 
-	while (!stop_requested && (!deadline || mono_ms() < deadline)) {
+	while (!stop_requested && (!deadline || tc_mono_ms() < deadline)) {
 		int st;
 		pid_t pid;
 		while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
@@ -454,7 +440,7 @@ static int supervise(const struct opts *o)
 			if (b >= 0)
 				on_death(o, &ws[b], b, st);
 		}
-		uint64_t now = mono_ms();
+		uint64_t now = tc_mono_ms();
 		for (int b = 0; b < o->nbrokers && !stop_requested; b++)
 			if (ws[b].pid == 0 && now >= ws[b].restart_at_ms &&
 			    start_worker(o, &ws[b], b))
