@@ -1,10 +1,10 @@
 /*
- * cli.c - parsing and formatting shared by the isoreg tools.
+ * cli.c - parsing shared by the isoreg tools.
  *
  * Owns: strict number/key parsing with messages that name the bad value,
- * attaching the segment the user named, human formats for durations, times
- * and failure breakdowns. Must never decide policy or touch an account: the
- * tools print what the library reports.
+ * attaching the segment the user named (the human formats are in fmt.c).
+ * Must never decide policy or touch an account: the tools print what the
+ * library reports.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -323,112 +323,6 @@ int cli_parse_since(const char *prog, const char *what, const char *text,
 		  "(2026-11-30T09:11:16Z, or a date 2026-11-30), or a time ago "
 		  "(90s, 10m, 2h, 1d)", what, text ? text : "");
 	return -1;
-}
-
-char *cli_format_duration_ms(uint64_t ms, char *buf, size_t len)
-{
-	uint64_t s = ms / 1000;
-
-	if (ms < 1000 && ms != 0)
-		snprintf(buf, len, "%" PRIu64 "ms", ms);
-	else if (s < 60)
-		snprintf(buf, len, "%" PRIu64 "s", s);
-	else if (s < 3600)
-		snprintf(buf, len, "%" PRIu64 "m%02" PRIu64 "s", s / 60, s % 60);
-	else if (s < 86400)
-		snprintf(buf, len, "%" PRIu64 "h%02" PRIu64 "m", s / 3600,
-			 s % 3600 / 60);
-	else
-		snprintf(buf, len, "%" PRIu64 "d%02" PRIu64 "h", s / 86400,
-			 s % 86400 / 3600);
-	return buf;
-}
-
-char *cli_format_ns(uint64_t ns, char *buf, size_t len)
-{
-	if (ns == 0)
-		snprintf(buf, len, "-");
-	else if (ns < 1000)
-		snprintf(buf, len, "%" PRIu64 "ns", ns);
-	else if (ns < 1000000)
-		snprintf(buf, len, "%.1fus", ns / 1e3);
-	else if (ns < 1000000000)
-		snprintf(buf, len, "%.2fms", ns / 1e6);
-	else
-		snprintf(buf, len, "%.2fs", ns / 1e9);
-	return buf;
-}
-
-char *cli_format_time_ms(int64_t unix_ms, char *buf, size_t len)
-{
-	struct tm tm;
-	time_t t;
-	char day[32];
-
-	if (unix_ms <= 0) {
-		snprintf(buf, len, "never");
-		return buf;
-	}
-	t = (time_t)(unix_ms / 1000);
-	if (!gmtime_r(&t, &tm)) {
-		snprintf(buf, len, "%" PRId64 "ms", unix_ms);
-		return buf;
-	}
-	strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf, len, "%s.%03dZ", day, (int)(unix_ms % 1000));
-	return buf;
-}
-
-char *cli_format_mask(uint32_t mask, char *buf, size_t len)
-{
-	size_t used = 0;
-	int t;
-
-	if (len == 0)
-		return buf;
-	buf[0] = '\0';
-	if (mask == 0) {
-		snprintf(buf, len, "none");
-		return buf;
-	}
-	for (t = 0; t < ISO_FAIL__COUNT; t++) {
-		if (!(mask & ISO_FAIL_MASK(t)))
-			continue;
-		int n = snprintf(buf + used, len - used, "%s%s",
-				 used ? "," : "", iso_failure_type_name(t));
-		if (n < 0 || (size_t)n >= len - used)
-			break;
-		used += (size_t)n;
-	}
-	/* Bits beyond the known types would be a library bug; show them. */
-	if (mask >> ISO_FAIL__COUNT && used < len)
-		snprintf(buf + used, len - used, "%s0x%x", used ? "," : "",
-			 mask & ~((1u << ISO_FAIL__COUNT) - 1));
-	return buf;
-}
-
-char *cli_format_breakdown(const uint64_t by_type[ISO_FAIL__COUNT], char *buf,
-			   size_t len)
-{
-	size_t used = 0;
-	int t;
-
-	if (len == 0)
-		return buf;
-	buf[0] = '\0';
-	for (t = 0; t < ISO_FAIL__COUNT; t++) {
-		if (!by_type[t])
-			continue;
-		int n = snprintf(buf + used, len - used, "%s%s=%" PRIu64,
-				 used ? "," : "", iso_failure_type_name(t),
-				 by_type[t]);
-		if (n < 0 || (size_t)n >= len - used)
-			break;
-		used += (size_t)n;
-	}
-	if (used == 0)
-		snprintf(buf, len, "-");
-	return buf;
 }
 
 bool cli_escape(const char *s, size_t max, char *buf, size_t len)

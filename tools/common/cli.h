@@ -18,6 +18,7 @@
 #include <sys/types.h>
 
 #include "isoreg.h"
+#include "fmt.h"
 
 /* Exit codes every tool uses: 0 ok, 1 runtime error, 2 usage error. */
 #define CLI_EXIT_OK 0
@@ -158,37 +159,6 @@ int cli_parse_key(const char *prog, const char *text, struct iso_key *key);
  */
 int cli_parse_since(const char *prog, const char *what, const char *text,
 		    int64_t now_ms, int64_t *out);
-
-/**
- * cli_format_duration_ms - "850ms", "12s", "4m59s", "2h05m", "3d04h";
- * "0s" for 0. Writes at most @len bytes and returns @buf.
- */
-char *cli_format_duration_ms(uint64_t ms, char *buf, size_t len);
-
-/**
- * cli_format_ns - an operation time for a table: "-" for 0 (no sample),
- * else "420ns", "12.5us", "3.20ms", "1.50s". Returns @buf.
- */
-char *cli_format_ns(uint64_t ns, char *buf, size_t len);
-
-/**
- * cli_format_time_ms - a Unix time in ms as UTC "2026-11-25T09:11:16.123Z",
- * or "never" for 0. Returns @buf.
- */
-char *cli_format_time_ms(int64_t unix_ms, char *buf, size_t len);
-
-/**
- * cli_format_mask - failure-type mask as "AUTHENTICATION,BALANCE", or
- * "none" for 0 (the form iso_config_set accepts back). Returns @buf.
- */
-char *cli_format_mask(uint32_t mask, char *buf, size_t len);
-
-/**
- * cli_format_breakdown - non-zero failure counts by type as
- * "NETWORK=3,RATE_LIMIT=1", or "-" when all are zero. Returns @buf.
- */
-char *cli_format_breakdown(const uint64_t by_type[ISO_FAIL__COUNT], char *buf,
-			   size_t len);
 
 /* Room for any key escaped by cli_key_escape: 4 bytes per raw byte. */
 #define CLI_KEY_ESC_MAX ((ISO_TYPE_MAX + ISO_ID_MAX + ISO_BROKER_MAX) * 4 + 3)

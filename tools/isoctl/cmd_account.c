@@ -231,7 +231,7 @@ int isoctl_cmd_record(struct isoctl *ctx, int argc, char **argv)
 		       iso_breaker_state_name(st.breaker));
 		if (st.breaker == ISO_BREAKER_OPEN)
 			printf(", retry in %s",
-			       cli_format_duration_ms(st.retry_in_ms, d, sizeof(d)));
+			       fmt_duration_ms(st.retry_in_ms, d, sizeof(d)));
 	}
 	putchar('\n');
 	iso_detach(reg);

@@ -54,7 +54,7 @@ static void print_event(const struct iso_event *ev, bool json)
 		snprintf(ft, sizeof(ft), " %s",
 			 iso_failure_type_name(ev->failure_type));
 	printf("%s  %-24s  %-11s -> %-11s  %-11s  %s%s  uid %u pid %u  seq %" PRIu64
-	       "%s%s%s\n", cli_format_time_ms(ev->time_ms, t, sizeof(t)), key,
+	       "%s%s%s\n", fmt_utc_ms(ev->time_ms, t, sizeof(t)), key,
 	       iso_health_name(ev->from), iso_health_name(ev->to),
 	       iso_breaker_state_name(ev->breaker), iso_cause_name(ev->cause),
 	       ft, ev->uid, ev->pid, ev->seq, ev->reason[0] ? "  \"" : "",

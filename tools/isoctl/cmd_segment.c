@@ -102,7 +102,7 @@ static void print_info(const struct iso_segment_info *in)
 	       in->dir_capacity, in->dir_tombstones);
 	printf("event ring         %u events\n", in->ring_capacity);
 	printf("retire cooldown    %s\n",
-	       cli_format_duration_ms(in->retire_cooldown_ms, d, sizeof(d)));
+	       fmt_duration_ms(in->retire_cooldown_ms, d, sizeof(d)));
 	printf("generation         %" PRIu64 "\n", in->generation);
 	printf("attached           %s\n", in->read_only ? "read-only" : "read-write");
 	printf("default config\n");

@@ -98,7 +98,7 @@ static const char *retry_in(const struct iso_status *st, char *buf, size_t len)
 	case ISO_BREAKER_FORCED_OPEN:
 		return "halted";
 	case ISO_BREAKER_OPEN:
-		return cli_format_duration_ms(st->retry_in_ms, buf, len);
+		return fmt_duration_ms(st->retry_in_ms, buf, len);
 	case ISO_BREAKER_HALF_OPEN:
 		return "probing";
 	default:
@@ -146,10 +146,10 @@ static void print_table(const struct collect *c)
 		       kw, key, health_col(st, clean),
 		       iso_breaker_state_name(st->breaker), st->operations,
 		       st->failures, st->consecutive_failures,
-		       cli_format_ns(st->p50_op_ns, p50, sizeof(p50)),
-		       cli_format_ns(st->p99_op_ns, p99, sizeof(p99)),
+		       fmt_ns(st->p50_op_ns, p50, sizeof(p50)),
+		       fmt_ns(st->p99_op_ns, p99, sizeof(p99)),
 		       retry_in(st, rin, sizeof(rin)), bud,
-		       cli_format_breakdown(st->failures_by_type, bd, sizeof(bd)));
+		       fmt_breakdown(st->failures_by_type, bd, sizeof(bd)));
 	}
 	if (c->n == 0)
 		printf("(no accounts%s)\n",
@@ -289,8 +289,8 @@ static void print_ago(const char *label, int64_t when, int64_t now)
 		printf("%-19s never\n", label);
 		return;
 	}
-	printf("%-19s %s (%s ago)\n", label, cli_format_time_ms(when, t, sizeof(t)),
-	       cli_format_duration_ms(now > when ? (uint64_t)(now - when) : 0,
+	printf("%-19s %s (%s ago)\n", label, fmt_utc_ms(when, t, sizeof(t)),
+	       fmt_duration_ms(now > when ? (uint64_t)(now - when) : 0,
 				      d, sizeof(d)));
 }
 
@@ -309,7 +309,7 @@ static void print_status(const struct iso_status *st)
 	       st->backoff_step);
 	if (st->breaker == ISO_BREAKER_OPEN)
 		printf("%-19s %s\n", "retry in",
-		       cli_format_duration_ms(st->retry_in_ms, d, sizeof(d)));
+		       fmt_duration_ms(st->retry_in_ms, d, sizeof(d)));
 	else if (st->broker_halted)
 		printf("%-19s never by itself: its broker is halted ('isoctl "
 		       "release --broker %s')\n", "retry in", st->key.broker);
@@ -321,7 +321,7 @@ static void print_status(const struct iso_status *st)
 	       " failures)\n", "operations", st->operations, st->successes,
 	       st->failures);
 	printf("%-19s %s\n", "failures by type",
-	       cli_format_breakdown(st->failures_by_type, bd, sizeof(bd)));
+	       fmt_breakdown(st->failures_by_type, bd, sizeof(bd)));
 	printf("%-19s %u failures, %u successes\n", "consecutive",
 	       st->consecutive_failures, st->consecutive_successes);
 	printf("%-19s %" PRIu64 "\n", "quarantines", st->quarantines);
@@ -346,11 +346,11 @@ static void print_status(const struct iso_status *st)
 			       : "");
 	printf("%-19s %" PRIu64 " timed: avg %.3fms, ema %.3fms, p50 %s, "
 	       "p99 %s\n", "operation time", st->timed_operations, st->avg_op_ms,
-	       st->ema_op_ms, cli_format_ns(st->p50_op_ns, a, sizeof(a)),
-	       cli_format_ns(st->p99_op_ns, b, sizeof(b)));
+	       st->ema_op_ms, fmt_ns(st->p50_op_ns, a, sizeof(a)),
+	       fmt_ns(st->p99_op_ns, b, sizeof(b)));
 	if (st->timed_operations)
-		printf("%-19s min %s, max %s\n", "", cli_format_ns(st->min_op_ns,
-		       a, sizeof(a)), cli_format_ns(st->max_op_ns, b, sizeof(b)));
+		printf("%-19s min %s, max %s\n", "", fmt_ns(st->min_op_ns,
+		       a, sizeof(a)), fmt_ns(st->max_op_ns, b, sizeof(b)));
 	for (int i = 0; i < ISO_HIST_BUCKETS; i++) {
 		uint64_t hi = iso_hist_upper_ns(i);
 
@@ -358,13 +358,13 @@ static void print_status(const struct iso_status *st)
 			continue;
 		/* Bucket i spans [upper(i-1), upper(i)); the last is open. */
 		if (i > 0)
-			cli_format_ns(iso_hist_upper_ns(i - 1), a, sizeof(a));
+			fmt_ns(iso_hist_upper_ns(i - 1), a, sizeof(a));
 		else
 			snprintf(a, sizeof(a), "0");
 		if (hi == UINT64_MAX)
 			snprintf(b, sizeof(b), "up");
 		else
-			cli_format_ns(hi, b, sizeof(b));
+			fmt_ns(hi, b, sizeof(b));
 		printf("  %8s .. %-8s  %" PRIu64 "\n", a, b, st->hist[i]);
 	}
 	printf("config%s\n", st->config_override

@@ -239,9 +239,9 @@ void isoctl_print_config(const struct iso_config *cfg, int indent)
 	       cfg->max_open_timeout_ms);
 	printf("%*sprobe_timeout_ms=%u\n", indent, "", cfg->probe_timeout_ms);
 	printf("%*strip_on=%s\n", indent, "",
-	       cli_format_mask(cfg->trip_on, m, sizeof(m)));
+	       fmt_mask(cfg->trip_on, m, sizeof(m)));
 	printf("%*signore=%s\n", indent, "",
-	       cli_format_mask(cfg->ignore, m, sizeof(m)));
+	       fmt_mask(cfg->ignore, m, sizeof(m)));
 	printf("%*sobserve_only=%d\n", indent, "",
 	       (cfg->flags & ISO_CFG_OBSERVE_ONLY) ? 1 : 0);
 	printf("%*srate_per_s=%.9g\n", indent, "", cfg->rate_per_s);

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "../common/cli.h"
-#include "../common/top_units.h"
+#include "../common/fmt.h"
 
 #define TOP_DETAIL_EVENTS_CHUNK 128
 
@@ -72,8 +72,8 @@ static char *top_ago(int64_t when, int64_t now, char *buf, size_t len)
 		snprintf(buf, len, "never");
 		return buf;
 	}
-	snprintf(buf, len, "%s (%s ago)", cli_format_time_ms(when, t, sizeof(t)),
-		 cli_format_duration_ms(now > when ? (uint64_t)(now - when) : 0,
+	snprintf(buf, len, "%s (%s ago)", fmt_utc_ms(when, t, sizeof(t)),
+		 fmt_duration_ms(now > when ? (uint64_t)(now - when) : 0,
 					d, sizeof(d)));
 	return buf;
 }
@@ -129,7 +129,7 @@ static int top_detail_events(struct top_detail *d, iso_reg_t *reg,
 				 iso_failure_type_name(e->failure_type));
 		if (top_dline(d, TOP_ST_NORMAL, "  %s  %-11s -> %-11s  %s%s  "
 			      "breaker %s, pid %u",
-			      top_fmt_clock(e->time_ms, clk, sizeof(clk)),
+			      fmt_cell_clock(e->time_ms, clk, sizeof(clk)),
 			      iso_health_name(e->from), iso_health_name(e->to),
 			      iso_cause_name(e->cause), ft,
 			      iso_breaker_state_name(e->breaker), e->pid) < 0)
@@ -147,8 +147,8 @@ static int top_detail_config(struct top_detail *d, const struct iso_status *st)
 	char trip[160], ign[160];
 	int rc = 0;
 
-	cli_format_mask(c->trip_on, trip, sizeof(trip));
-	cli_format_mask(c->ignore, ign, sizeof(ign));
+	fmt_mask(c->trip_on, trip, sizeof(trip));
+	fmt_mask(c->ignore, ign, sizeof(ign));
 	rc |= top_dline(d, TOP_ST_COLUMNS, "config in force (%s)",
 			st->config_override ? "own override" : "segment default");
 	rc |= top_dline(d, TOP_ST_NORMAL, "  failure_threshold=%u  "
@@ -191,7 +191,7 @@ static int top_detail_status(struct top_detail *d, const struct iso_status *st,
 			"health             %s", iso_health_name(st->health));
 	if (st->breaker == ISO_BREAKER_OPEN)
 		snprintf(when, sizeof(when), ", probes allowed in %s",
-			 cli_format_duration_ms(st->retry_in_ms, dur, sizeof(dur)));
+			 fmt_duration_ms(st->retry_in_ms, dur, sizeof(dur)));
 	else if (st->breaker == ISO_BREAKER_FORCED_OPEN)
 		snprintf(when, sizeof(when), ", halted by an operator: "
 			 "never reopens by itself");
@@ -205,7 +205,7 @@ static int top_detail_status(struct top_detail *d, const struct iso_status *st,
 			" (%" PRIu64 " successes, %" PRIu64 " failures)",
 			st->operations, st->successes, st->failures);
 	rc |= top_dline(d, TOP_ST_NORMAL, "failures by type   %s",
-			cli_format_breakdown(st->failures_by_type, bd,
+			fmt_breakdown(st->failures_by_type, bd,
 					     sizeof(bd)));
 	rc |= top_dline(d, TOP_ST_NORMAL, "consecutive        %u failures, "
 			"%u successes", st->consecutive_failures,
@@ -233,8 +233,8 @@ static int top_detail_status(struct top_detail *d, const struct iso_status *st,
 	snprintf(avg, sizeof(avg), "%.3fms", st->avg_op_ms);
 	rc |= top_dline(d, TOP_ST_NORMAL, "operation time     p50 %s, p99 %s, "
 			"avg %s, ema %.3fms (%" PRIu64 " timed)",
-			cli_format_ns(st->p50_op_ns, p50, sizeof(p50)),
-			cli_format_ns(st->p99_op_ns, p99, sizeof(p99)), avg,
+			fmt_ns(st->p50_op_ns, p50, sizeof(p50)),
+			fmt_ns(st->p99_op_ns, p99, sizeof(p99)), avg,
 			st->ema_op_ms, st->timed_operations);
 	rc |= top_dline(d, TOP_ST_NORMAL, "%s", "");
 	return rc ? -1 : 0;

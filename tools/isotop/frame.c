@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/top_units.h"
+#include "../common/fmt.h"
 
 #define TOP_KEY_MIN 16
 #define TOP_KEY_MAX 48
@@ -139,7 +139,7 @@ static void top_head(struct top_frame *f, const struct top_model *m,
 	/* The verdict on isolation sits on the first line: it is the one
 	 * fact that must never scroll or clip away. */
 	top_put(l, TOP_ST_TITLE, "isotop - %s  %s  every %gs  isolation ",
-		o->segment, top_fmt_clock(m->sample_unix_ms, clk, sizeof(clk)),
+		o->segment, fmt_cell_clock(m->sample_unix_ms, clk, sizeof(clk)),
 		o->interval_s);
 	if (r->isolation_active)
 		top_put(l, TOP_ST_GOOD, "ACTIVE");
@@ -258,25 +258,25 @@ static void top_row_line(struct top_frame *f, const struct top_frame_opts *o,
 	if (!l)
 		return;
 	if (r->has_rate) {
-		top_fmt_rate(r->ops_rate, ops, sizeof(ops));
-		top_fmt_rate(r->fail_rate, fail, sizeof(fail));
+		fmt_cell_rate(r->ops_rate, ops, sizeof(ops));
+		fmt_cell_rate(r->fail_rate, fail, sizeof(fail));
 	} else {
 		strcpy(ops, "-");
 		strcpy(fail, "-");
 	}
 	if (r->p50_op_ns)
-		top_fmt_ns(r->p50_op_ns, p50, sizeof(p50));
+		fmt_cell_ns(r->p50_op_ns, p50, sizeof(p50));
 	else
 		strcpy(p50, "-");
 	if (r->p99_op_ns)
-		top_fmt_ns(r->p99_op_ns, p99, sizeof(p99));
+		fmt_cell_ns(r->p99_op_ns, p99, sizeof(p99));
 	else
 		strcpy(p99, "-");
 	/* A halt never times out; an open breaker counts down to probing. */
 	if (r->breaker == ISO_BREAKER_FORCED_OPEN)
 		strcpy(left, "halted");
 	else if (r->breaker == ISO_BREAKER_OPEN)
-		top_fmt_ms_left(r->retry_in_ms, left, sizeof(left));
+		fmt_cell_ms_left(r->retry_in_ms, left, sizeof(left));
 	else
 		strcpy(left, "-");
 
@@ -366,7 +366,7 @@ static void top_event_line(struct top_frame *f, const struct top_event *e,
 	if (!l)
 		return;
 	snprintf(slot, sizeof(slot), "slot %u gen %u (reused)", e->slot, e->gen);
-	top_put(l, TOP_ST_DIM, "%s ", top_fmt_clock(e->time_ms, clk, sizeof(clk)));
+	top_put(l, TOP_ST_DIM, "%s ", fmt_cell_clock(e->time_ms, clk, sizeof(clk)));
 	top_put(l, TOP_ST_NORMAL, " %-*s  ", kw, e->key[0] ? e->key : slot);
 	top_put(l, TOP_ST_HEALTH + from, "%-11s", iso_health_name(from));
 	top_put(l, TOP_ST_NORMAL, " -> ");

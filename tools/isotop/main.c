@@ -21,7 +21,7 @@
 #include "isotop.h"
 #include "../common/busguard.h"
 #include "../common/cli.h"
-#include "../common/top_units.h"
+#include "../common/fmt.h"
 
 static void top_usage(FILE *out)
 {
@@ -225,7 +225,7 @@ int main(int argc, char **argv)
 			app.segment = optarg;
 			break;
 		case 'd':
-			if (top_parse_seconds(optarg, TOP_INTERVAL_MIN_S,
+			if (fmt_parse_seconds(optarg, TOP_INTERVAL_MIN_S,
 					      TOP_INTERVAL_MAX_S, &app.interval_s) < 0)
 				return top_usage_error("-d: '%s' is not a number of seconds between 0.05 and 3600", optarg);
 			break;
