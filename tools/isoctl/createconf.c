@@ -52,39 +52,29 @@ static int parse_u32(const char *text, uint32_t min, uint32_t max,
 	return 0;
 }
 
-static int parse_group(const char *text, gid_t *gid)
+/*
+ * A user (@group false) or group (@group true) named or numbered in @text,
+ * into *@id. (uid_t)-1 and (gid_t)-1 mean "none" to the kernel: refused.
+ */
+static int parse_id(const char *text, bool group, uint32_t *id)
 {
-	struct group gr, *found = NULL;
 	char buf[4096];
-	uint32_t v;
 
-	if (text[0] >= '0' && text[0] <= '9') {
-		if (parse_u32(text, 0, UINT32_MAX - 1, &v) < 0)
+	if (text[0] >= '0' && text[0] <= '9')
+		return parse_u32(text, 0, UINT32_MAX - 1, id);
+	if (group) {
+		struct group gr, *found = NULL;
+
+		if (getgrnam_r(text, &gr, buf, sizeof(buf), &found) || !found)
 			return -1;
-		*gid = (gid_t)v;
-		return 0;
-	}
-	if (getgrnam_r(text, &gr, buf, sizeof(buf), &found) || !found)
-		return -1;
-	*gid = found->gr_gid;
-	return 0;
-}
+		*id = found->gr_gid;
+	} else {
+		struct passwd pw, *found = NULL;
 
-static int parse_user(const char *text, uid_t *uid)
-{
-	struct passwd pw, *found = NULL;
-	char buf[4096];
-	uint32_t v;
-
-	if (text[0] >= '0' && text[0] <= '9') {
-		if (parse_u32(text, 0, UINT32_MAX - 1, &v) < 0)
+		if (getpwnam_r(text, &pw, buf, sizeof(buf), &found) || !found)
 			return -1;
-		*uid = (uid_t)v;
-		return 0;
+		*id = found->pw_uid;
 	}
-	if (getpwnam_r(text, &pw, buf, sizeof(buf), &found) || !found)
-		return -1;
-	*uid = found->pw_uid;
 	return 0;
 }
 
@@ -118,14 +108,22 @@ static const char *set_own(struct createconf *cc, const char *k, const char *v)
 		return NULL;
 	}
 	if (strcmp(k, "owner") == 0) {
+		uint32_t id;
+
 		cc->has_owner = true;
-		return parse_user(v, &cc->owner) < 0 ?
-			"no such user (a user name or a uid)" : NULL;
+		if (parse_id(v, false, &id) < 0)
+			return "no such user (a user name or a uid)";
+		cc->owner = (uid_t)id;
+		return NULL;
 	}
 	if (strcmp(k, "group") == 0) {
+		uint32_t id;
+
 		cc->has_group = true;
-		return parse_group(v, &cc->group) < 0 ?
-			"no such group (a group name or a gid)" : NULL;
+		if (parse_id(v, true, &id) < 0)
+			return "no such group (a group name or a gid)";
+		cc->group = (gid_t)id;
+		return NULL;
 	}
 	if (strcmp(k, "events") == 0) {
 		cc->has_events = true;
