@@ -511,17 +511,32 @@ static void account_u64_l(struct iso_metrics *m, enum family f,
 }
 
 /* A Unix-ms timestamp as seconds; left out while it never happened. */
-static void account_time(struct iso_metrics *m, enum family f, int64_t ms)
+/* name{account labels} and the space before a value; see value_end. */
+static struct mbuf *account_value(struct iso_metrics *m, enum family f)
 {
 	struct mbuf *b = &m->fam[f];
 
-	if (ms <= 0)
-		return;
 	sample_open(m, f, NULL, 0);
 	put(b, "} ", 2);
-	put_milli(b, (uint64_t)ms);
+	return b;
+}
+
+/* Ends the sample account_value opened, once its value is written. */
+static void value_end(struct iso_metrics *m, struct mbuf *b)
+{
 	putc_(b, '\n');
 	m->series++;
+}
+
+static void account_time(struct iso_metrics *m, enum family f, int64_t ms)
+{
+	struct mbuf *b;
+
+	if (ms <= 0)
+		return;
+	b = account_value(m, f);
+	put_milli(b, (uint64_t)ms);
+	value_end(m, b);
 }
 
 /*
@@ -553,8 +568,7 @@ static void put_histogram(struct iso_metrics *m, enum family f,
 	sample_open(m, f, "_sum", 4);
 	put(b, "} ", 2);
 	put_ns_seconds(b, sum_ns);
-	putc_(b, '\n');
-	m->series++;
+	value_end(m, b);
 	sample_open(m, f, "_count", 6);
 	putc_(b, '}');
 	sample_end_u64(m, b, cum);
@@ -628,22 +642,16 @@ static int render_account(const struct iso_status *st, void *ctx)
 			      st->failures_by_type[t]);
 	account_u64(m, F_QUARANTINES, st->quarantines);
 
-	struct mbuf *r = &m->fam[F_RETRY_IN];
-	sample_open(m, F_RETRY_IN, NULL, 0);
-	put(r, "} ", 2);
+	struct mbuf *r = account_value(m, F_RETRY_IN);
 	put_milli(r, st->retry_in_ms);
-	putc_(r, '\n');
-	m->series++;
+	value_end(m, r);
 
 	if (st->config.rate_per_s > 0 || st->budget_refusals)
 		account_u64(m, F_BUDGET_REFUSALS, st->budget_refusals);
 	if (st->config.rate_per_s > 0) {
-		struct mbuf *ba = &m->fam[F_BUDGET_AVAILABLE];
-		sample_open(m, F_BUDGET_AVAILABLE, NULL, 0);
-		put(ba, "} ", 2);
+		struct mbuf *ba = account_value(m, F_BUDGET_AVAILABLE);
 		put_double(ba, st->budget_available);
-		putc_(ba, '\n');
-		m->series++;
+		value_end(m, ba);
 	}
 
 	if (m->opts.account_detail) {
@@ -661,12 +669,9 @@ static int render_account(const struct iso_status *st, void *ctx)
 		account_time(m, F_LAST_FAILURE, st->last_failure_ms);
 		account_time(m, F_LAST_TRANSITION, st->last_transition_ms);
 
-		struct mbuf *e = &m->fam[F_EMA];
-		sample_open(m, F_EMA, NULL, 0);
-		put(e, "} ", 2);
+		struct mbuf *e = account_value(m, F_EMA);
 		put_ns_seconds(e, st->ema_op_ns);
-		putc_(e, '\n');
-		m->series++;
+		value_end(m, e);
 	}
 	if (m->opts.account_histograms)
 		put_histogram(m, F_OP_SECONDS, st->hist, st->op_ns_sum);
@@ -793,8 +798,7 @@ static void render_registry(struct iso_metrics *m,
 		put_double(r, bs->accounts ? (double)bs->unhealthy /
 						     (double)bs->accounts
 					   : 0.0);
-		putc_(r, '\n');
-		m->series++;
+		value_end(m, r);
 	}
 }
 
