@@ -635,6 +635,17 @@ static void wait_text(char *scr, size_t len, const char *text)
 	wait_for(scr, len, has_text, text, text);
 }
 
+/* q quits isotop in the tmux pane, and it exits with status 0. */
+static void quit_cleanly(char *scr, size_t len)
+{
+	char line[256];
+
+	keys("q", true);
+	wait_text(scr, len, "isotop exited with ");
+	line_with(scr, "isotop exited with ", line, sizeof(line));
+	cr_assert_str_eq(line, "isotop exited with 0", "%s", scr);
+}
+
 /*
  * What one step expects of the screen, all at once: curses repaints a
  * screen a line at a time, so a capture can catch a frame half drawn, and
@@ -827,14 +838,7 @@ Test(isotop, screen_in_tmux_filters_sorts_groups_resizes_and_quits)
 	}, "the whole frame at 100x30");
 
 	/* q quits with status 0. */
-	keys("q", true);
-	wait_text(scr, sizeof(scr), "isotop exited with ");
-	{
-		char line[256];
-
-		line_with(scr, "isotop exited with ", line, sizeof(line));
-		cr_assert_str_eq(line, "isotop exited with 0", "%s", scr);
-	}
+	quit_cleanly(scr, sizeof(scr));
 }
 
 /* [T2] '?' shows the key help (any key returns); Enter on the selected
@@ -913,14 +917,7 @@ Test(isotop, screen_help_on_question_mark_and_details_on_enter)
 		.lacks = { "user/bob/KRAKEN", "NETWORK" },
 	}, "carol in full");
 
-	keys("q", true);
-	wait_text(scr, sizeof(scr), "isotop exited with ");
-	{
-		char line[256];
-
-		line_with(scr, "isotop exited with ", line, sizeof(line));
-		cr_assert_str_eq(line, "isotop exited with 0", "%s", scr);
-	}
+	quit_cleanly(scr, sizeof(scr));
 }
 
 /* Every "--option" of @help appears in the man page @page (roff writes

@@ -312,12 +312,8 @@ int isoctl_cmd_config(struct isoctl *ctx, int argc, char **argv)
 				 nfields ? 0 : ISO_ATTACH_RDONLY, &reg);
 		if (rc != CLI_EXIT_OK)
 			return rc;
-		rc = iso_segment_info(reg, &info);
-		if (rc < 0) {
-			cli_iso_error(ctx->prog, "segment info", rc);
-			iso_detach(reg);
-			return CLI_EXIT_RUNTIME;
-		}
+		if ((rc = isoctl_segment_info(ctx, reg, &info)) != CLI_EXIT_OK)
+			return rc;
 		cfg = info.defaults;
 		if (nfields) {
 			rc = isoctl_config_fields(ctx, &cfg, nfields, fields);

@@ -161,12 +161,8 @@ static int create_exists(struct isoctl *ctx, const char *name,
 			"create may leave in place\n", ctx->prog, name);
 		return code;
 	}
-	rc = iso_segment_info(reg, &info);
-	if (rc < 0) {
-		cli_iso_error(ctx->prog, "segment info", rc);
-		iso_detach(reg);
-		return CLI_EXIT_RUNTIME;
-	}
+	if ((rc = isoctl_segment_info(ctx, reg, &info)) != CLI_EXIT_OK)
+		return rc;
 	printf("exists %s: %u accounts, %" PRIu64 " bytes; left as it is "
 	       "(--exist-ok)\n", info.name, info.capacity, info.segment_size);
 	if (want->capacity && want->capacity != info.capacity)
@@ -272,12 +268,8 @@ int isoctl_cmd_create(struct isoctl *ctx, int argc, char **argv)
 				ctx->prog);
 		return code;
 	}
-	rc = iso_segment_info(reg, &info);
-	if (rc < 0) {
-		cli_iso_error(ctx->prog, "segment info", rc);
-		iso_detach(reg);
-		return CLI_EXIT_RUNTIME;
-	}
+	if ((rc = isoctl_segment_info(ctx, reg, &info)) != CLI_EXIT_OK)
+		return rc;
 	printf("created %s: %u accounts, mode %04o, %" PRIu64
 	       " bytes (%" PRIu64 " per account)\n",
 	       info.name, info.capacity, (unsigned)opts.mode, info.segment_size,
@@ -350,12 +342,8 @@ int isoctl_cmd_info(struct isoctl *ctx, int argc, char **argv)
 
 	if ((rc = isoctl_view_open(ctx, argc, argv, &json, &reg)) >= 0)
 		return rc;
-	rc = iso_segment_info(reg, &info);
-	if (rc < 0) {
-		cli_iso_error(ctx->prog, "segment info", rc);
-		iso_detach(reg);
-		return CLI_EXIT_RUNTIME;
-	}
+	if ((rc = isoctl_segment_info(ctx, reg, &info)) != CLI_EXIT_OK)
+		return rc;
 	if ((rc = isoctl_verify(ctx, reg)) != CLI_EXIT_OK) {
 		iso_detach(reg);
 		return rc;

@@ -65,6 +65,13 @@ int isoctl_view_open(struct isoctl *ctx, int argc, char **argv, bool *json,
  */
 int isoctl_verify(struct isoctl *ctx, iso_reg_t *reg);
 
+/**
+ * isoctl_segment_info - iso_segment_info into @info, or say why not and
+ * detach @reg. Returns CLI_EXIT_OK, or CLI_EXIT_RUNTIME with @reg gone.
+ */
+int isoctl_segment_info(struct isoctl *ctx, iso_reg_t *reg,
+			struct iso_segment_info *info);
+
 /** isoctl_help - print the sub-command's full help on stdout. */
 void isoctl_help(const struct isoctl *ctx);
 

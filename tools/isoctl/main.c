@@ -303,6 +303,18 @@ int isoctl_verify(struct isoctl *ctx, iso_reg_t *reg)
 	return CLI_EXIT_RUNTIME;
 }
 
+int isoctl_segment_info(struct isoctl *ctx, iso_reg_t *reg,
+			struct iso_segment_info *info)
+{
+	int rc = iso_segment_info(reg, info);
+
+	if (rc == 0)
+		return CLI_EXIT_OK;
+	cli_iso_error(ctx->prog, "segment info", rc);
+	iso_detach(reg);
+	return CLI_EXIT_RUNTIME;
+}
+
 int isoctl_common_opt(struct isoctl *ctx, int c, int argc, char **argv)
 {
 	/* getopt leaves the offending word just before optind. */
