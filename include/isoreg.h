@@ -135,6 +135,8 @@ enum iso_cause {
 	ISO_CAUSE_DOCTOR,      /* iso_doctor REPAIR changed something */
 	ISO_CAUSE_BROKER_HALT,    /* iso_halt_broker: every account of a broker */
 	ISO_CAUSE_BROKER_RELEASE, /* iso_release_broker */
+	ISO_CAUSE_FAILURE_RATE,   /* the window's failure rate reached its threshold */
+	ISO_CAUSE_SLOW_CALL_RATE, /* the window's slow-call rate reached its threshold */
 	ISO_CAUSE__COUNT
 };
 
@@ -217,7 +219,23 @@ struct iso_config {
 	 */
 	double rate_per_s;
 	uint32_t burst;
+	/*
+	 * Rolling windows [B7], shared by every process: a CLOSED breaker
+	 * also trips when, over the last window_ms with at least min_calls
+	 * outcomes, failures or slow calls reach their percentage. Needs a
+	 * segment with a window region (ISO_ATTACH_WINDOWS at creation).
+	 * window_ms 0 (the default) turns windows off; a threshold of 0
+	 * turns that rate off. Ignored failure types are in neither rate.
+	 */
+	uint32_t window_ms;                /* 0, or ISO_WINDOW_MS_MIN..MAX */
+	uint32_t min_calls;                /* 1..ISO_MIN_CALLS_MAX, default 10 */
+	uint32_t failure_rate_threshold;   /* percent 1..100; 0 = off */
+	uint32_t slow_call_ms;             /* an outcome this slow is slow; 0 = off */
+	uint32_t slow_call_rate_threshold; /* percent 1..100; 0 = off */
 };
+#define ISO_WINDOW_MS_MIN 100u
+#define ISO_WINDOW_MS_MAX 3600000u /* an hour: 10 buckets of 6 min at most */
+#define ISO_MIN_CALLS_MAX 1000000u
 #define ISO_RATE_MIN 0.001
 #define ISO_RATE_MAX 1e6
 #define ISO_BURST_MAX 1000000u
@@ -253,6 +271,8 @@ typedef struct iso_reg iso_reg_t; /* one process's attachment; opaque */
 #define ISO_ATTACH_EXCL 0x2u    /* with CREATE: fail with ISO_EEXIST if it does */
 #define ISO_ATTACH_RDONLY 0x4u  /* read-only mapping; every write is refused */
 #define ISO_ATTACH_OWNER 0x8u   /* trust opts->owner, not the caller's euid [R7] */
+#define ISO_ATTACH_WINDOWS 0x10u /* when creating: add the rolling-window region
+				    [B7] (also when opts->defaults has window_ms) */
 
 #define ISO_DEFAULT_SEGMENT "/isoreg"
 #define ISO_DEFAULT_CAPACITY 4096u
@@ -358,6 +378,7 @@ struct iso_segment_info {
 	uint32_t layout_version;
 	bool read_only;
 	struct iso_config defaults;
+	bool windows;             /* has the rolling-window region [B7] */
 };
 int iso_segment_info(iso_reg_t *reg, struct iso_segment_info *info);
 
@@ -574,6 +595,14 @@ struct iso_status {
 	bool broker_halted;             /* its broker is halted (iso_halt_broker):
 					   health and breaker say so, the
 					   account's own breaker is kept */
+	/* Rolling window [B7] over the last config.window_ms; all 0 when
+	 * windows are off. Rates are percent of window_calls; -1 while
+	 * window_calls is below config.min_calls (not judged yet). */
+	uint64_t window_calls;          /* outcomes, ignored types left out */
+	uint64_t window_failures;
+	uint64_t window_slow_calls;
+	double failure_rate;
+	double slow_call_rate;
 };
 
 /**

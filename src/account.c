@@ -20,6 +20,7 @@
 #include "handle.h"
 #include "directory.h"
 #include "hist.h"
+#include "window.h"
 
 /* Operation times above this (13 days) are clamped: no overflow in the
  * EMA or the sum, whatever a caller passes. */
@@ -89,6 +90,13 @@ static int transition_text(const iso_account_t *a, struct iso_slot *s,
 		ISO_FP("transition.version");
 		/* release: pairs with iso_bw_load's acquire. */
 		iso_faa64_release(&s->bw_version, 1);
+		/* [B7] a breaker that closes (recovery, reset, release)
+		 * starts its window again: the failures that opened it must
+		 * not trip it once more. */
+		if (to.state == ISO_BREAKER_CLOSED &&
+		    (from.state != ISO_BREAKER_CLOSED ||
+		     to.episode != from.episode) && a->reg->win)
+			iso_window_clear(iso_slot_window(a->reg, s));
 		if (out->quarantined) {
 			ISO_FP("transition.quarantines");
 			iso_add64_relaxed(&s->quarantines, 1);
@@ -293,6 +301,58 @@ static int outcome_slow(const iso_account_t *acct, struct iso_slot *s,
 	return transition(acct, s, ev, &out, cause, NULL);
 }
 
+/*
+ * [B7] Count an outcome in the account's rolling window and, when it may
+ * have raised a rate to its threshold, judge a CLOSED breaker: on a
+ * counted failure, a slow call, and on the success that brings the
+ * window to min_calls (a success alone never raises a rate). Returns 0
+ * or the rate-trip transition's error.
+ */
+static int window_outcome(const iso_account_t *acct, struct iso_slot *s,
+			  int ftype, uint64_t op_ns, uint64_t retry_after_ms)
+{
+	struct iso_config cfg;
+	iso_slot_config(acct->reg, s, &cfg);
+	if (!cfg.window_ms || (ftype >= 0 && (cfg.ignore & ISO_FAIL_MASK(ftype))))
+		return 0;
+	struct iso_shm_window *w = iso_slot_window(acct->reg, s);
+	uint32_t epoch = iso_window_epoch(iso_now_ms(), cfg.window_ms);
+	bool fail = ftype >= 0;
+	bool slow = cfg.slow_call_ms && op_ns &&
+		    op_ns >= (uint64_t)cfg.slow_call_ms * 1000000ull;
+	iso_window_count(w, epoch, fail, slow);
+	if (!cfg.failure_rate_threshold &&
+	    !(cfg.slow_call_rate_threshold && cfg.slow_call_ms))
+		return 0; /* rates shown, never judged */
+	struct iso_wsum sum;
+	if (!fail && !slow) {
+		iso_window_sum(w, epoch, true, &sum);
+		if (sum.calls != cfg.min_calls)
+			return 0;
+	}
+	iso_window_sum(w, epoch, false, &sum);
+	int cause = iso_window_judge(&sum, &cfg);
+	if (cause < 0)
+		return 0;
+	/* Only a CLOSED breaker trips on a rate; the pure function says
+	 * so again against the word it CASes. */
+	uint64_t lo = iso_load64_acquire(&s->breaker.lo);
+	if (iso_bw_lo_state(lo) != ISO_BREAKER_CLOSED)
+		return 0;
+	struct iso_bevent ev = { .kind = ISO_BEV_RATE_TRIP,
+				 .retry_after_ms = retry_after_ms };
+	struct iso_bout out;
+	return transition(acct, s, &ev, &out, (enum iso_cause)cause, NULL);
+}
+
+static inline bool windows_on(const iso_account_t *acct)
+{
+	/* relaxed, the line acquire reads: raised only after a window
+	 * config was stored; the config is read with the override's
+	 * acquire (iso_slot_config). */
+	return iso_load32_relaxed(&acct->reg->hdr->features) & ISO_FEAT_WINDOW;
+}
+
 int iso_record_success(const iso_account_t *acct, const iso_permit_t *p,
 		       uint64_t op_ns)
 {
@@ -308,6 +368,9 @@ int iso_record_success(const iso_account_t *acct, const iso_permit_t *p,
 	iso_store64_relaxed((uint64_t *)&s->last_success_ms,
 			    (uint64_t)iso_wall_ms());
 	check_landed(acct, s);
+	if (unlikely(windows_on(acct)) &&
+	    (rc = window_outcome(acct, s, -1, op_ns, 0)))
+		return rc;
 	uint64_t lo = iso_load64_acquire(&s->breaker.lo);
 	if (likely(iso_bw_lo_quiet(lo) && iso_bw_lo_gen(lo) == acct->gen))
 		return 0; /* CLOSED, healthy, no streak: nothing to move */
@@ -341,7 +404,13 @@ int iso_record_failure_retry(const iso_account_t *acct, const iso_permit_t *p,
 	check_landed(acct, s);
 	struct iso_bevent ev = { .kind = ISO_BEV_FAILURE, .ftype = (uint8_t)type,
 				 .retry_after_ms = retry_after_ms };
-	return outcome_slow(acct, s, p, &ev, ISO_CAUSE_FAILURE);
+	if ((rc = outcome_slow(acct, s, p, &ev, ISO_CAUSE_FAILURE)))
+		return rc;
+	/* After the failure's own step: a consecutive-failure trip comes
+	 * first and is reported as such. */
+	if (unlikely(windows_on(acct)))
+		return window_outcome(acct, s, (int)type, op_ns, retry_after_ms);
+	return 0;
 }
 
 int iso_record_failure(const iso_account_t *acct, const iso_permit_t *p,
@@ -392,8 +461,11 @@ int iso_configure_text(const iso_account_t *acct, const struct iso_config *cfg,
 		return rc;
 	if (!(s = writable_slot_of(acct, &rc)))
 		return rc;
+	if (cfg && (rc = iso_config_fits(acct->reg, cfg)))
+		return rc;
 	if (cfg) {
 		iso_config_store_shm(&s->config, &s->budget_cfg,
+				     iso_slot_wincfg(acct->reg, s),
 				     &acct->reg->hdr->features, cfg, 1);
 	} else {
 		ISO_FP("configure.override");

@@ -187,8 +187,11 @@ static int attach_fd(iso_reg_t *reg, int fd, const struct stat *st,
 		return iso_fail(ISO_ECORRUPT, "segment %s: event ring of %u "
 				"entries (a power of two from %u to %u)", name,
 				h.ring_capacity, RING_MIN, ISO_EVENTS_MAX);
-	iso_geometry_for(h.capacity, h.ring_capacity, &g);
-	if (h.dir_capacity != g.dir_capacity ||
+	if (h.windows > 1)
+		return iso_fail(ISO_ECORRUPT, "segment %s: windows flag %u "
+				"(0 or 1)", name, h.windows);
+	iso_geometry_for(h.capacity, h.ring_capacity, h.windows, &g);
+	if (h.dir_capacity != g.dir_capacity || h.win_off != g.win_off ||
 	    h.ring_capacity != g.ring_capacity || h.dir_off != g.dir_off ||
 	    h.slots_off != g.slots_off || h.ring_off != g.ring_off ||
 	    h.total_size != g.total)
@@ -222,7 +225,7 @@ int iso_attach(const char *name, const struct iso_attach_opts *opts,
 	if ((rc = iso_check_name(name)))
 		return rc;
 	if (o.flags & ~(ISO_ATTACH_CREATE | ISO_ATTACH_EXCL | ISO_ATTACH_RDONLY |
-			ISO_ATTACH_OWNER))
+			ISO_ATTACH_OWNER | ISO_ATTACH_WINDOWS))
 		return iso_fail(ISO_EINVAL, "attach flags 0x%x: unknown bits",
 				o.flags);
 	bool rdonly = o.flags & ISO_ATTACH_RDONLY;

@@ -295,6 +295,13 @@ struct iso_bw iso_breaker_next(struct iso_bw w, const struct iso_bevent *ev,
 		return ev->old_episode ? w : success(w, cfg, now_ms);
 	case ISO_BEV_FAILURE:
 		return ev->old_episode ? w : failure(w, ev, cfg, now_ms, out);
+	case ISO_BEV_RATE_TRIP:
+		/* [B7] the window judged a CLOSED breaker (healthy or
+		 * degraded); by now it may have tripped or been reset. */
+		if (w.state != ISO_BREAKER_CLOSED)
+			return w;
+		out->quarantined = true;
+		return enter_open(w, cfg, now_ms, ev->retry_after_ms, 0);
 	default:
 		return w;
 	}

@@ -39,6 +39,8 @@ enum iso_bev_kind {
 	ISO_BEV_FORCE_OPEN,
 	ISO_BEV_RELEASE,        /* FORCED_OPEN -> CLOSED; nothing else moves */
 	ISO_BEV_RESET_UNHALTED, /* RESET, except that FORCED_OPEN stays */
+	ISO_BEV_RATE_TRIP,      /* [B7] a window rate reached its threshold:
+				   CLOSED trips, anything else stays */
 	ISO_BEV__COUNT
 };
 
@@ -46,7 +48,8 @@ struct iso_bevent {
 	enum iso_bev_kind kind;
 	uint8_t ftype;           /* ISO_BEV_FAILURE: enum iso_failure_type */
 	bool old_episode;        /* the outcome's permit is from an earlier episode */
-	uint64_t retry_after_ms; /* ISO_BEV_FAILURE: exchange's retry-after, or 0 */
+	uint64_t retry_after_ms; /* ISO_BEV_FAILURE, ISO_BEV_RATE_TRIP: exchange's
+				    retry-after, or 0 */
 };
 
 struct iso_bout {

@@ -37,6 +37,11 @@ void iso_config_default(struct iso_config *cfg)
 		.flags = 0,
 		.rate_per_s = 0,
 		.burst = 0,
+		.window_ms = 0,
+		.min_calls = 10,
+		.failure_rate_threshold = 0,
+		.slow_call_ms = 0,
+		.slow_call_rate_threshold = 0,
 	};
 }
 
@@ -100,6 +105,22 @@ int iso_config_validate(const struct iso_config *c)
 	if (c->burst && c->rate_per_s == 0)
 		return iso_fail(ISO_EINVAL, "config burst = %u: needs a "
 				"rate_per_s (0 means no budget)", c->burst);
+	/* [B7] rolling windows. Thresholds without a window are inert, so
+	 * fields may be set one at a time in any order. */
+	if (c->window_ms && (c->window_ms < ISO_WINDOW_MS_MIN ||
+			     c->window_ms > ISO_WINDOW_MS_MAX))
+		return iso_fail(ISO_EINVAL, "config window_ms = %u: must be 0 "
+				"(no window) or %u..%u", c->window_ms,
+				ISO_WINDOW_MS_MIN, ISO_WINDOW_MS_MAX);
+	if ((rc = check_range("min_calls", c->min_calls, 1,
+			      ISO_MIN_CALLS_MAX)) ||
+	    (rc = check_range("failure_rate_threshold",
+			      c->failure_rate_threshold, 0, 100)) ||
+	    (rc = check_range("slow_call_ms", c->slow_call_ms, 0,
+			      ISO_TIMEOUT_MAX_MS)) ||
+	    (rc = check_range("slow_call_rate_threshold",
+			      c->slow_call_rate_threshold, 0, 100)))
+		return rc;
 	return 0;
 }
 
@@ -185,6 +206,11 @@ int iso_config_set(struct iso_config *cfg, const char *field,
 		{ "max_open_timeout_ms", &c.max_open_timeout_ms },
 		{ "probe_timeout_ms", &c.probe_timeout_ms },
 		{ "burst", &c.burst },
+		{ "window_ms", &c.window_ms },
+		{ "min_calls", &c.min_calls },
+		{ "failure_rate_threshold", &c.failure_rate_threshold },
+		{ "slow_call_ms", &c.slow_call_ms },
+		{ "slow_call_rate_threshold", &c.slow_call_rate_threshold },
 	};
 	for (size_t i = 0; i < sizeof(num) / sizeof(num[0]); i++) {
 		if (strcmp(field, num[i].name))
@@ -225,7 +251,9 @@ int iso_config_set(struct iso_config *cfg, const char *field,
 				"half_open_max_calls degrade_after "
 				"open_timeout_ms max_open_timeout_ms "
 				"probe_timeout_ms trip_on ignore observe_only "
-				"rate_per_s burst)",
+				"rate_per_s burst window_ms min_calls "
+				"failure_rate_threshold slow_call_ms "
+				"slow_call_rate_threshold)",
 				field);
 	}
 check:
@@ -250,7 +278,8 @@ check:
 #define ST8(p, v) (ISO_FP("config.field"), iso_store8_relaxed((p), (v)))
 
 void iso_config_load_shm(const struct iso_shm_config *s,
-			 const uint64_t *budget, struct iso_config *c)
+			 const uint64_t *budget,
+			 const struct iso_shm_wincfg *w, struct iso_config *c)
 {
 	uint64_t bw = iso_load64_relaxed(budget);
 	c->failure_threshold = LD8(&s->failure_threshold);
@@ -266,11 +295,31 @@ void iso_config_load_shm(const struct iso_shm_config *s,
 	c->rate_per_s = ISO_BUDGET_INTERVAL(bw)
 		? 1e9 / (double)ISO_BUDGET_INTERVAL(bw) : 0;
 	c->burst = ISO_BUDGET_INTERVAL(bw) ? ISO_BUDGET_BURST(bw) : 0;
+	/* A segment without a window region reads as windows off. A stored
+	 * field out of range (only a hostile writer makes one) is clamped
+	 * to valid, like the breaker clamps its own. */
+	c->window_ms = 0;
+	c->min_calls = 10;
+	c->failure_rate_threshold = c->slow_call_ms = 0;
+	c->slow_call_rate_threshold = 0;
+	if (w) {
+		uint32_t ms = iso_load32_relaxed(&w->window_ms);
+		uint32_t mc = iso_load32_relaxed(&w->min_calls);
+		uint32_t sm = iso_load32_relaxed(&w->slow_call_ms);
+		uint8_t fr = LD8(&w->failure_rate), sr = LD8(&w->slow_rate);
+		c->window_ms = ms < ISO_WINDOW_MS_MIN ? 0
+			: ms > ISO_WINDOW_MS_MAX ? ISO_WINDOW_MS_MAX : ms;
+		c->min_calls = mc < 1 ? 1 : mc > ISO_MIN_CALLS_MAX
+			? ISO_MIN_CALLS_MAX : mc;
+		c->slow_call_ms = sm > ISO_TIMEOUT_MAX_MS ? ISO_TIMEOUT_MAX_MS : sm;
+		c->failure_rate_threshold = fr > 100 ? 100 : fr;
+		c->slow_call_rate_threshold = sr > 100 ? 100 : sr;
+	}
 }
 
 void iso_config_store_shm(struct iso_shm_config *s, uint64_t *budget,
-			  uint32_t *features, const struct iso_config *c,
-			  uint8_t override)
+			  struct iso_shm_wincfg *w, uint32_t *features,
+			  const struct iso_config *c, uint8_t override)
 {
 	uint64_t bw = iso_budget_word(c);
 	ST8(&s->failure_threshold, (uint8_t)c->failure_threshold);
@@ -288,6 +337,16 @@ void iso_config_store_shm(struct iso_shm_config *s, uint64_t *budget,
 	ISO_FP("config.field");
 	iso_store64_relaxed(budget, bw); /* whole: rate and burst together */
 	ST8(&s->flags, (uint8_t)(c->flags & ISO_SHMF_PUBLIC));
+	if (w) {
+		ISO_FP("config.window");
+		iso_store32_relaxed(&w->window_ms, c->window_ms);
+		iso_store32_relaxed(&w->min_calls, c->min_calls);
+		iso_store32_relaxed(&w->slow_call_ms, c->slow_call_ms);
+		iso_store8_relaxed(&w->failure_rate,
+				   (uint8_t)c->failure_rate_threshold);
+		iso_store8_relaxed(&w->slow_rate,
+				   (uint8_t)c->slow_call_rate_threshold);
+	}
 	/* release: a reader that sees the override flag sees the fields. */
 	ISO_FP("config.override");
 	iso_store8_release(&s->override, override);
@@ -298,4 +357,19 @@ void iso_config_store_shm(struct iso_shm_config *s, uint64_t *budget,
 		ISO_FP("config.features");
 		iso_or32_relaxed(features, ISO_FEAT_BUDGET);
 	}
+	if (w && c->window_ms) {
+		ISO_FP("config.features");
+		iso_or32_relaxed(features, ISO_FEAT_WINDOW);
+	}
+}
+
+int iso_config_fits(iso_reg_t *reg, const struct iso_config *c)
+{
+	if (c->window_ms && !reg->win)
+		return iso_fail(ISO_EINVAL, "config window_ms = %u: segment %s "
+				"has no window region; create it with windows "
+				"(isoctl create --windows, ISO_ATTACH_WINDOWS, "
+				"or window_ms in its defaults)", c->window_ms,
+				reg->name);
+	return 0;
 }

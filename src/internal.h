@@ -37,6 +37,7 @@ struct iso_reg {
 	iso_dirent_t *dir;
 	struct iso_slot *slots;
 	struct iso_shm_event *ring;
+	struct iso_shm_window *win; /* rolling windows [B7]; NULL: none */
 	uint32_t capacity;
 	uint32_t dir_capacity;    /* 2 x capacity: not a power of two */
 	uint32_t ring_mask;
@@ -96,7 +97,8 @@ bool iso_key_valid_stored(const char *type, const char *id,
 /*
  * config.c: a config as stored in shared memory.
  *   iso_config_load_shm - read each field whole (relaxed), and the budget
- *	word @budget whole: a reader racing a reconfigure gets old or new
+ *	word @budget whole, and the window config @win (NULL: the segment
+ *	has none, windows read as off): a reader racing a reconfigure gets old or new
  *	per field, each valid, and never one budget's rate with another's
  *	burst.
  *   iso_config_store_shm - write each field and the budget word (relaxed),
@@ -106,10 +108,16 @@ bool iso_key_valid_stored(const char *type, const char *id,
  *	(killpoints: configure).
  */
 void iso_config_load_shm(const struct iso_shm_config *s,
-			 const uint64_t *budget, struct iso_config *cfg);
+			 const uint64_t *budget,
+			 const struct iso_shm_wincfg *win, struct iso_config *cfg);
 void iso_config_store_shm(struct iso_shm_config *s, uint64_t *budget,
-			  uint32_t *features, const struct iso_config *cfg,
-			  uint8_t override);
+			  struct iso_shm_wincfg *win, uint32_t *features,
+			  const struct iso_config *cfg, uint8_t override);
+/*
+ * iso_config_fits - 0, or ISO_EINVAL naming why @cfg cannot be stored in
+ * @reg (windows without a window region). Callers validate first.
+ */
+int iso_config_fits(iso_reg_t *reg, const struct iso_config *cfg);
 
 /*
  * process.c: process identity that survives pid reuse and namespaces.

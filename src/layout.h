@@ -9,13 +9,15 @@
  *
  *   [ header 4 KiB | directory | slots[capacity] | event ring ]
  *
+ *   [ ... | window region (optional, one 256-byte entry per slot) ]
+ *
  * Memory [P5]: at most 512 bytes of segment per account. A slot is 448
  * bytes (seven lines), the directory 32 and the ring ~16 per account, so
  * the slot cannot grow by a line. Layout 4 fits the request budget [B9]
  * and operation times to a minute inside the same 448 bytes: 32-bit time
  * buckets free 32 bytes of the counter lines, line 0's spare word holds
  * the budget's (read-mostly) config. Rolling windows [B7] need no slot
- * bytes: they are planned as an optional region sized at creation.
+ * bytes: they live in an optional region sized at creation.
  * docs/budget.md gives the reasoning and the figures.
  */
 #ifndef ISO_LAYOUT_H
@@ -28,7 +30,8 @@
 #include "isoreg.h"
 
 #define ISO_MAGIC 0x3147455253534f49ull /* "ISOREG1" little-endian, sort of */
-#define ISO_LAYOUT_VERSION 4u /* 4: budget word, 28 u32 time buckets */
+#define ISO_LAYOUT_VERSION 5u /* 4: budget word, 28 u32 time buckets;
+				 5: the rolling-window region */
 #define ISO_CACHE_LINE 64
 #define ISO_HEADER_SIZE 4096u
 #define ISO_SLOT_SIZE 448u
@@ -62,6 +65,22 @@ _Static_assert(sizeof(struct iso_shm_config) == 20, "shm config is 20 bytes");
 
 /* Header features (iso_shm_header.features): some config ever had one. */
 #define ISO_FEAT_BUDGET 0x1u
+#define ISO_FEAT_WINDOW 0x2u
+
+/*
+ * A rolling window's config [B7], stored like iso_shm_config: each field
+ * whole (relaxed), any mix of valid fields valid. It follows the slot's
+ * config.override like every other field.
+ */
+struct iso_shm_wincfg {
+	uint32_t window_ms;     /* 0: windows off */
+	uint32_t min_calls;
+	uint32_t slow_call_ms;
+	uint8_t failure_rate;   /* percent; 0 = off */
+	uint8_t slow_rate;      /* percent; 0 = off */
+	uint8_t _pad[2];
+};
+_Static_assert(sizeof(struct iso_shm_wincfg) == 16, "window config");
 
 /*
  * A request budget's config [B9], one 64-bit word read and written whole
@@ -140,6 +159,16 @@ struct iso_shm_header {
 	uint32_t features;
 	uint8_t _pad8[ISO_CACHE_LINE - 8];
 	iso_pair_t halted_brokers[ISO_BROKER_HALTS_MAX]; /* names, 0 = free */
+
+	/*
+	 * Rolling windows [B7]: the optional region (fixed at creation;
+	 * attach recomputes and compares it) and the default window config,
+	 * which follows the defaults' override rules like the line above.
+	 */
+	uint64_t win_off;         /* 0: this segment has no window region */
+	uint32_t windows;         /* 1: one iso_shm_window per slot at win_off */
+	uint32_t _pad9;
+	struct iso_shm_wincfg defaults_window;
 };
 _Static_assert(offsetof(struct iso_shm_header, defaults) == 128, "defaults");
 _Static_assert(offsetof(struct iso_shm_header, next_slot) == 192, "alloc line");
@@ -151,6 +180,8 @@ _Static_assert(offsetof(struct iso_shm_header, features) == 388, "features");
 _Static_assert(offsetof(struct iso_shm_header, defaults_budget) == 152,
 	       "default budget on the defaults line");
 _Static_assert(offsetof(struct iso_shm_header, halted_brokers) == 448, "halts");
+_Static_assert(offsetof(struct iso_shm_header, win_off) ==
+	       448 + 16 * ISO_BROKER_HALTS_MAX, "window line");
 _Static_assert(sizeof(struct iso_shm_header) <= ISO_HEADER_SIZE, "header");
 
 /* ---------------------------------------------------------- directory */
@@ -291,6 +322,37 @@ _Static_assert(offsetof(struct iso_slot, budget_tat) / ISO_CACHE_LINE ==
 _Static_assert(offsetof(struct iso_slot, budget_tat) % 8 == 0, "tat aligned");
 _Static_assert(sizeof(struct iso_slot) == ISO_SLOT_SIZE, "slot size");
 _Static_assert(ISO_SLOT_SIZE % ISO_CACHE_LINE == 0, "slots share no line");
+
+/* ----------------------------------------------------- window region */
+
+/*
+ * One account's rolling window [B7], in the optional region: entry s
+ * belongs to slot s. The window is ISO_WIN_BUCKETS buckets of
+ * window_ms / ISO_WIN_BUCKETS ms; bucket epoch e = now_ms / bucket_ms
+ * lives at index e % ISO_WIN_BUCKETS. Every counter word is
+ * epoch (32) | count (32) and is judged by its own epoch alone:
+ *   - counting is one atomic add to a word whose epoch is current;
+ *   - rotation is one CAS of a word with another epoch to (epoch, 1),
+ *     word by word, so a process killed between two words leaves each
+ *     word whole, never a torn bucket;
+ *   - a reader sums the words whose epoch is inside the window.
+ * A count wraps into the epoch only after 2^32 outcomes of one account in
+ * one bucket (at most 6 minutes): out of reach. Written by every outcome
+ * of the account (4 lines, the account's own), read by status and by the
+ * outcomes that may trip the breaker (window.c).
+ */
+#define ISO_WIN_BUCKETS 10
+struct iso_shm_window {
+	struct iso_shm_wincfg cfg;       /* the account's own (override) */
+	uint64_t calls[ISO_WIN_BUCKETS]; /* outcomes, ignored types left out */
+	uint64_t fails[ISO_WIN_BUCKETS]; /* failures, ignored types left out */
+	uint64_t slow[ISO_WIN_BUCKETS];  /* outcomes of slow_call_ms or more */
+};
+#define ISO_WINDOW_SIZE 256u
+_Static_assert(sizeof(struct iso_shm_window) == ISO_WINDOW_SIZE, "window");
+#define ISO_WW_EPOCH(w) ((uint32_t)((w) >> 32))
+#define ISO_WW_COUNT(w) ((uint32_t)(w))
+#define ISO_WW_MAKE(epoch, count) (((uint64_t)(epoch) << 32) | (uint32_t)(count))
 
 /* ---------------------------------------------------------- event ring */
 

@@ -77,7 +77,8 @@ const char *iso_cause_name(enum iso_cause c)
 	static const char *const n[ISO_CAUSE__COUNT] = {
 		"failure", "success", "timeout", "reset", "force_open",
 		"register", "retire", "config", "release", "defaults",
-		"doctor", "broker_halt", "broker_release",
+		"doctor", "broker_halt", "broker_release", "failure_rate",
+		"slow_call_rate",
 	};
 	return (unsigned)c < ISO_CAUSE__COUNT ? n[c] : "invalid";
 }

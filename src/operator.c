@@ -97,9 +97,10 @@ int iso_configure_default(iso_reg_t *reg, const struct iso_config *cfg)
 	if (reg->rdonly)
 		return iso_fail(ISO_ERDONLY, "iso_configure_default: segment "
 				"%s is attached read-only", reg->name);
-	if ((rc = iso_config_validate(cfg)))
+	if ((rc = iso_config_validate(cfg)) || (rc = iso_config_fits(reg, cfg)))
 		return rc;
 	iso_config_store_shm(&reg->hdr->defaults, &reg->hdr->defaults_budget,
+			     reg->win ? &reg->hdr->defaults_window : NULL,
 			     &reg->hdr->features, cfg, 0);
 	return 0;
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "failpoint.h"
+#include "window.h"
 #include "handle.h"
 #include "directory.h"
 
@@ -149,6 +150,13 @@ static void slot_fill(iso_reg_t *reg, struct iso_slot *s, uint32_t gen,
 	iso_store64_relaxed(&s->budget_cfg, 0);
 	iso_store64_relaxed(&s->budget_tat, 0);
 	iso_store64_relaxed(&s->budget_refusals, 0);
+	/* [B7] the window entry: its counts, and its config (read only
+	 * behind config.override, stored 0 above). */
+	struct iso_shm_window *win = iso_slot_window(reg, s);
+	if (win) {
+		iso_window_clear(win);
+		iso_store32_relaxed(&win->cfg.window_ms, 0);
+	}
 }
 
 static int lookup_key(iso_reg_t *reg, const struct iso_key *key,

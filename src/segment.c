@@ -52,7 +52,8 @@ static uint64_t align_up(uint64_t v, uint64_t a)
 
 /* The only place sizes come from: attach recomputes and compares. A ring
  * of @events entries if asked (a power of two), else the default. */
-void iso_geometry_for(uint32_t capacity, uint32_t events, struct geometry *g)
+void iso_geometry_for(uint32_t capacity, uint32_t events, bool windows,
+		      struct geometry *g)
 {
 	g->capacity = capacity;
 	/* [P5] Exactly twice the slots (load at most 1/2; probing wraps with
@@ -75,8 +76,15 @@ void iso_geometry_for(uint32_t capacity, uint32_t events, struct geometry *g)
 				ISO_CACHE_LINE);
 	g->ring_off = align_up(g->slots_off + (uint64_t)capacity * ISO_SLOT_SIZE,
 			       ISO_CACHE_LINE);
-	g->total = align_up(g->ring_off +
-			    (uint64_t)g->ring_capacity * ISO_EVENT_SIZE, 4096);
+	uint64_t end = g->ring_off + (uint64_t)g->ring_capacity * ISO_EVENT_SIZE;
+	/* [P5] the windows are optional: a default segment stays within
+	 * 512 B per account; with them, ISO_WINDOW_SIZE more. */
+	g->win_off = 0;
+	if (windows) {
+		g->win_off = align_up(end, ISO_CACHE_LINE);
+		end = g->win_off + (uint64_t)capacity * ISO_WINDOW_SIZE;
+	}
+	g->total = align_up(end, 4096);
 }
 
 const char *iso_segment_name(void)
@@ -122,6 +130,7 @@ void iso_set_geometry(iso_reg_t *reg, const struct geometry *g,
 	reg->dir = (iso_dirent_t *)(b + g->dir_off);
 	reg->slots = (struct iso_slot *)(b + g->slots_off);
 	reg->ring = (struct iso_shm_event *)(b + g->ring_off);
+	reg->win = g->win_off ? (struct iso_shm_window *)(b + g->win_off) : NULL;
 	reg->capacity = g->capacity;
 	reg->dir_capacity = g->dir_capacity;
 	reg->ring_mask = g->ring_capacity - 1;
@@ -156,7 +165,8 @@ int iso_create_segment(iso_reg_t *reg, const char *name,
 		def = *o->defaults;
 	else
 		iso_config_default(&def);
-	iso_geometry_for(cap, o->events, &g);
+	iso_geometry_for(cap, o->events,
+			 (o->flags & ISO_ATTACH_WINDOWS) || def.window_ms, &g);
 	/*
 	 * The segment is built in an object with no name at all (O_TMPFILE)
 	 * and given its name only when complete: a creator killed at any
@@ -207,10 +217,12 @@ int iso_create_segment(iso_reg_t *reg, const char *name,
 	h->slots_off = g.slots_off;
 	h->ring_off = g.ring_off;
 	h->total_size = g.total;
+	h->win_off = g.win_off;
+	h->windows = g.win_off ? 1 : 0;
 	h->created_unix_ms = (uint64_t)iso_wall_ms();
 	h->creator_pid = (uint32_t)getpid();
-	iso_config_store_shm(&h->defaults, &h->defaults_budget, &h->features,
-			     &def, 0);
+	iso_config_store_shm(&h->defaults, &h->defaults_budget,
+			     &h->defaults_window, &h->features, &def, 0);
 	/* release: the version, written last, publishes everything above; an
 	 * attacher reads the header only after the move below made the name
 	 * visible, so it sees the version and everything before it. */
@@ -331,6 +343,8 @@ int iso_segment_info(iso_reg_t *reg, struct iso_segment_info *info)
 	info->retire_cooldown_ms = reg->cooldown_ms;
 	info->layout_version = ISO_LAYOUT_VERSION;
 	info->read_only = reg->rdonly;
-	iso_config_load_shm(&h->defaults, &h->defaults_budget, &info->defaults);
+	iso_config_load_shm(&h->defaults, &h->defaults_budget,
+			    &h->defaults_window, &info->defaults);
+	info->windows = reg->win != NULL;
 	return 0;
 }

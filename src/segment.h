@@ -16,11 +16,14 @@
 struct geometry {
 	uint32_t capacity, dir_capacity, ring_capacity;
 	uint64_t dir_off, slots_off, ring_off, total;
+	uint64_t win_off;   /* 0: no window region */
 };
 
-/** iso_geometry_for - every size and offset for @capacity accounts and a
- * ring of @events entries (0: the default ring). */
-void iso_geometry_for(uint32_t capacity, uint32_t events, struct geometry *g);
+/** iso_geometry_for - every size and offset for @capacity accounts, a
+ * ring of @events entries (0: the default ring) and, if @windows, the
+ * rolling-window region [B7]. */
+void iso_geometry_for(uint32_t capacity, uint32_t events, bool windows,
+		      struct geometry *g);
 /** iso_check_name - 0, or ISO_EINVAL naming what is wrong with @name. */
 int iso_check_name(const char *name);
 /** iso_map_reg - map @size bytes of @fd into @reg. 0 or ISO_ESYS. */

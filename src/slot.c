@@ -87,10 +87,13 @@ void iso_slot_config(iso_reg_t *reg, const struct iso_slot *s,
 	/* acquire: pairs with the release store of override in
 	 * iso_config_store_shm, so the fields it guards are seen. */
 	if (iso_load8_acquire(&s->config.override))
-		iso_config_load_shm(&s->config, &s->budget_cfg, cfg);
+		iso_config_load_shm(&s->config, &s->budget_cfg,
+				    iso_slot_wincfg(reg, s), cfg);
 	else
 		iso_config_load_shm(&reg->hdr->defaults,
-				    &reg->hdr->defaults_budget, cfg);
+				    &reg->hdr->defaults_budget,
+				    reg->win ? &reg->hdr->defaults_window : NULL,
+				    cfg);
 }
 
 void iso_count_violation(iso_reg_t *reg)

@@ -64,6 +64,22 @@ bool iso_slot_publish(iso_reg_t *reg, uint32_t slot, uint32_t gen);
 void iso_slot_config(iso_reg_t *reg, const struct iso_slot *s,
 		     struct iso_config *cfg);
 
+/** iso_slot_window - @s's rolling-window entry [B7], or NULL when the
+ * segment has no window region. */
+static inline struct iso_shm_window *iso_slot_window(iso_reg_t *reg,
+						     const struct iso_slot *s)
+{
+	return reg->win ? &reg->win[s - reg->slots] : NULL;
+}
+
+/** iso_slot_wincfg - the window config stored in @s's own entry, or NULL. */
+static inline struct iso_shm_wincfg *iso_slot_wincfg(iso_reg_t *reg,
+						     const struct iso_slot *s)
+{
+	struct iso_shm_window *w = iso_slot_window(reg, s);
+	return w ? &w->cfg : NULL;
+}
+
 /** iso_count_violation - one detected isolation violation [S5 §5]. */
 void iso_count_violation(iso_reg_t *reg);
 

@@ -48,6 +48,17 @@ static void config_text(const struct iso_config *c, char *buf, size_t len)
 		 c->open_timeout_ms, c->max_open_timeout_ms, c->probe_timeout_ms,
 		 trip, ign, (c->flags & ISO_CFG_OBSERVE_ONLY) ? 1 : 0,
 		 c->rate_per_s, c->burst);
+	/* [B7] only when not the defaults: older readers and state files
+	 * without windows stay as they were. */
+	if (c->window_ms || c->min_calls != 10 || c->failure_rate_threshold ||
+	    c->slow_call_ms || c->slow_call_rate_threshold) {
+		size_t o = strlen(buf);
+		snprintf(buf + o, len - o, " window_ms=%u min_calls=%u "
+			 "failure_rate_threshold=%u slow_call_ms=%u "
+			 "slow_call_rate_threshold=%u", c->window_ms,
+			 c->min_calls, c->failure_rate_threshold,
+			 c->slow_call_ms, c->slow_call_rate_threshold);
+	}
 }
 
 static int entry_text(const struct iso_state_entry *e, char *buf, size_t len)

@@ -8,6 +8,7 @@
 #include "handle.h"
 #include "budget.h"
 #include "hist.h"
+#include "window.h"
 
 
 int iso_status_slot(iso_reg_t *reg, uint32_t slot, struct iso_status *st)
@@ -89,6 +90,18 @@ int iso_status_slot(iso_reg_t *reg, uint32_t slot, struct iso_status *st)
 	st->ema_op_ms = (double)st->ema_op_ns / 1e6;
 	iso_hist_percentiles(st->hist, timed, st->min_op_ns, st->max_op_ns,
 			     &st->p50_op_ns, &st->p99_op_ns);
+	if (st->config.window_ms && reg->win) {
+		struct iso_wsum w;
+		iso_window_sum(iso_slot_window(reg, s),
+			       iso_window_epoch(now, st->config.window_ms),
+			       false, &w);
+		st->window_calls = w.calls;
+		st->window_failures = w.fails;
+		st->window_slow_calls = w.slow;
+		bool judged = w.calls && w.calls >= st->config.min_calls;
+		st->failure_rate = judged ? iso_window_rate(w.fails, w.calls) : -1;
+		st->slow_call_rate = judged ? iso_window_rate(w.slow, w.calls) : -1;
+	}
 
 	/* The slot may have been retired while we read: then say so. Its
 	 * generation is what matters (RESERVED -> LIVE is the same account). */

@@ -72,13 +72,13 @@ static struct iso_bw start(enum st s)
 enum ev {
 	E_ACQUIRE, E_SUCCESS, E_FAILURE, E_FAILURE_TRIP_ON, E_FAILURE_IGNORED,
 	E_SUCCESS_OLD, E_FAILURE_OLD, E_TICK, E_RESET, E_FORCE_OPEN,
-	E_FAILURE_RETRY_AFTER, E__N
+	E_FAILURE_RETRY_AFTER, E_RATE_TRIP, E__N
 };
 static const char *ev_name[E__N] = {
 	"acquire", "success", "failure", "failure(trip_on type)",
 	"failure(ignored type)", "success(old episode)",
 	"failure(old episode)", "tick", "reset", "force_open",
-	"failure(retry-after 5 s)",
+	"failure(retry-after 5 s)", "rate trip [B7]",
 };
 
 static struct iso_bevent event(enum ev e)
@@ -100,6 +100,7 @@ static struct iso_bevent event(enum ev e)
 	case E_FORCE_OPEN: v.kind = ISO_BEV_FORCE_OPEN; break;
 	case E_FAILURE_RETRY_AFTER: v.kind = ISO_BEV_FAILURE;
 		v.ftype = ISO_FAIL_RATE_LIMIT; v.retry_after_ms = 5000; break;
+	case E_RATE_TRIP: v.kind = ISO_BEV_RATE_TRIP; break;
 	default: break;
 	}
 	return v;
@@ -108,19 +109,19 @@ static struct iso_bevent event(enum ev e)
 /* Expected health after each state x event, from SPEC §3's table.
  * H healthy, D degraded, R recovering, Q quarantined, F failing. */
 static const char expect_health[S__N][E__N + 1] = {
-	/*                      ACQ SUC FAI TRP IGN SOL FOL TIK RST FRC RTY */
-	[S_HEALTHY]          = "H" "H" "D" "Q" "H" "H" "H" "H" "H" "Q" "D",
-	[S_DEGRADED]         = "D" "D" "D" "Q" "D" "D" "D" "D" "H" "Q" "D",
-	[S_DEGRADED_EDGE]    = "D" "D" "Q" "Q" "D" "D" "D" "D" "H" "Q" "Q",
-	[S_DEGRADED_MENDING] = "D" "H" "D" "Q" "D" "D" "D" "D" "H" "Q" "D",
-	[S_QUARANTINED]      = "Q" "Q" "Q" "Q" "Q" "Q" "Q" "Q" "H" "Q" "Q",
-	[S_QUARANTINED_DUE]  = "R" "R" "F" "F" "R" "R" "R" "R" "H" "Q" "F",
-	[S_RECOVERING]       = "R" "R" "F" "F" "R" "R" "R" "R" "H" "Q" "F",
-	[S_RECOVERING_FULL]  = "R" "R" "F" "F" "R" "R" "R" "R" "H" "Q" "F",
-	[S_RECOVERING_LAST]  = "R" "H" "F" "F" "R" "R" "R" "R" "H" "Q" "F",
-	[S_RECOVERING_LOST]  = "R" "R" "F" "F" "R" "R" "R" "R" "H" "Q" "F",
-	[S_FAILING]          = "F" "F" "F" "F" "F" "F" "F" "F" "H" "Q" "F",
-	[S_FORCED]           = "Q" "Q" "Q" "Q" "Q" "Q" "Q" "Q" "H" "Q" "Q",
+	/*                      ACQ SUC FAI TRP IGN SOL FOL TIK RST FRC RTY RAT */
+	[S_HEALTHY]          = "H" "H" "D" "Q" "H" "H" "H" "H" "H" "Q" "D" "Q",
+	[S_DEGRADED]         = "D" "D" "D" "Q" "D" "D" "D" "D" "H" "Q" "D" "Q",
+	[S_DEGRADED_EDGE]    = "D" "D" "Q" "Q" "D" "D" "D" "D" "H" "Q" "Q" "Q",
+	[S_DEGRADED_MENDING] = "D" "H" "D" "Q" "D" "D" "D" "D" "H" "Q" "D" "Q",
+	[S_QUARANTINED]      = "Q" "Q" "Q" "Q" "Q" "Q" "Q" "Q" "H" "Q" "Q" "Q",
+	[S_QUARANTINED_DUE]  = "R" "R" "F" "F" "R" "R" "R" "R" "H" "Q" "F" "R",
+	[S_RECOVERING]       = "R" "R" "F" "F" "R" "R" "R" "R" "H" "Q" "F" "R",
+	[S_RECOVERING_FULL]  = "R" "R" "F" "F" "R" "R" "R" "R" "H" "Q" "F" "R",
+	[S_RECOVERING_LAST]  = "R" "H" "F" "F" "R" "R" "R" "R" "H" "Q" "F" "R",
+	[S_RECOVERING_LOST]  = "R" "R" "F" "F" "R" "R" "R" "R" "H" "Q" "F" "R",
+	[S_FAILING]          = "F" "F" "F" "F" "F" "F" "F" "F" "H" "Q" "F" "F",
+	[S_FORCED]           = "Q" "Q" "Q" "Q" "Q" "Q" "Q" "Q" "H" "Q" "Q" "Q",
 };
 
 /* May it act? (acquire only) 1 yes, 0 no. */

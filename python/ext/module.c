@@ -115,6 +115,7 @@ int isoext_config_from(PyObject *o, struct iso_config *cfg)
 			    &cfg->probe_timeout_ms, &cfg->trip_on,
 			    &cfg->ignore, &cfg->flags };
 
+	isoext.iso_config_default(cfg); /* fields the tuple does not carry */
 	if (!PyTuple_Check(o) || PyTuple_GET_SIZE(o) != CFG_TUPLE) {
 		PyErr_Format(PyExc_TypeError,
 			     "config: expected the 12-tuple of "

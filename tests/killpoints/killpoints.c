@@ -40,6 +40,7 @@
 
 #include "failpoint.h"
 #include "directory.h"
+#include "window.h"
 #include "../support/chaos_util.h"
 #include "../support/util.h"
 
@@ -79,6 +80,7 @@ struct proto {
 	void (*interfere)(struct world *w);       /* parent, child stopped */
 	void (*after)(struct world *w, int child_rc, bool killed);
 	bool fill;          /* setup used every slot (reuse protocols) */
+	bool windows;       /* the segment has the window region [B7] */
 };
 
 #define V(w, cond, ...)                                                      \
@@ -114,7 +116,8 @@ static void world_open(struct world *w, const struct proto *p)
 	static unsigned n;
 	struct iso_config def = test_defaults();
 	struct iso_attach_opts o = {
-		.flags = ISO_ATTACH_CREATE | ISO_ATTACH_EXCL,
+		.flags = ISO_ATTACH_CREATE | ISO_ATTACH_EXCL |
+			 (p->windows ? ISO_ATTACH_WINDOWS : 0),
 		.capacity = CAP, .retire_cooldown_ms = COOLDOWN_MS,
 		.defaults = &def,
 	};
@@ -793,19 +796,19 @@ static void after_broker(struct world *w, int rc, bool killed)
 }
 
 static const struct proto P_REGISTER = { "register.fresh", NULL, run_register,
-	interfere_register, after_register, false };
+	interfere_register, after_register, false, true };
 static const struct proto P_REUSE = { "register.reuse", setup_reuse, run_register,
-	interfere_register, after_register, true };
+	interfere_register, after_register, true, true };
 static const struct proto P_RETIRE = { "retire", setup_one_full, run_retire,
-	interfere_register, after_retire, true };
+	interfere_register, after_retire, true, false };
 static const struct proto P_CYCLE = { "breaker.cycle", setup_one_full, run_cycle,
-	interfere_register, after_cycle, true };
+	interfere_register, after_cycle, true, false };
 static const struct proto P_CONFIGURE = { "configure", setup_one, run_configure,
-	NULL, after_configure, false };
+	NULL, after_configure, false, false };
 static const struct proto P_DOCTOR = { "doctor.repair", setup_leftovers, run_doctor,
-	interfere_doctor, NULL, false };
+	interfere_doctor, NULL, false, false };
 static const struct proto P_CREATE = { "create", NULL, run_create,
-	interfere_create, after_create, false };
+	interfere_create, after_create, false, false };
 /* k (slot 1) with events of its own: a halt and a release. */
 static void setup_events(struct world *w)
 {
@@ -817,7 +820,7 @@ static void setup_events(struct world *w)
 }
 
 static const struct proto P_EVENTS = { "events.read", setup_events,
-	run_read_events, interfere_events, after_events, true };
+	run_read_events, interfere_events, after_events, true, false };
 
 Test(killpoints, register_into_a_fresh_slot) { exhaust(&P_REGISTER); }
 Test(killpoints, register_into_a_reused_slot) { exhaust(&P_REUSE); }
@@ -911,9 +914,109 @@ static void interfere_budget(struct world *w)
 }
 
 static const struct proto P_BUDGET = { "budget.spend", setup_budget, run_budget,
-	interfere_budget, after_budget, false };
+	interfere_budget, after_budget, false, false };
 Test(killpoints, budget_spend_refund_refuse) { exhaust(&P_BUDGET); }
 
+/*
+ * rolling windows [B7]: counts, a rotation into a new bucket, a rate trip
+ * (transition and event), and the clear of a breaker that closes. Window
+ * 1 s (buckets of 100 ms), min_calls 4, trip at 50 %.
+ * W2 every word whole: epoch 0 (cleared) or within a few buckets of now,
+ * and a count no larger than every outcome ever recorded on the account.
+ */
+#define KP_WIN_MS 1000
+static void setup_window(struct world *w)
+{
+	iso_account_t a;
+	struct iso_config c = test_defaults();
+	c.failure_threshold = c.degrade_after = 255;
+	c.open_timeout_ms = c.max_open_timeout_ms = 60000;
+	c.window_ms = KP_WIN_MS;
+	c.min_calls = 4;
+	c.failure_rate_threshold = 50;
+	c.slow_call_ms = 1;
+	c.slow_call_rate_threshold = 100;
+	cr_assert_eq(iso_register(w->reg, "user", "k", "KRAKEN", &a), 0);
+	cr_assert_eq(iso_configure(&a, &c), 0, "%s", iso_last_error());
+}
+
+static int run_window(iso_reg_t *reg, int fd)
+{
+	iso_account_t a;
+	int rc;
+	(void)fd;
+	if ((rc = iso_lookup(reg, "user", "k", "KRAKEN", &a)))
+		return rc;
+	/* A bucket boundary first, on the coarse clock too, so the path
+	 * (and the points) are the same on every run: a rotation. */
+	sleep_us(110000);
+	if ((rc = iso_record_success(&a, NULL, 2000000)) || /* slow */
+	    (rc = iso_record_failure(&a, NULL, ISO_FAIL_API, 0)) ||
+	    (rc = iso_record_success(&a, NULL, 0)) ||
+	    (rc = iso_record_failure(&a, NULL, ISO_FAIL_API, 0))) /* trips */
+		return rc;
+	return iso_reset(&a); /* closes: the window starts again */
+}
+
+static void check_window_words(struct world *w, const iso_account_t *a,
+			       uint64_t most)
+{
+	struct iso_shm_window *win = &w->reg->win[a->slot];
+	uint32_t now = iso_window_epoch(iso_now_ms(), KP_WIN_MS);
+	const uint64_t *words = win->calls;
+	for (int i = 0; i < 3 * ISO_WIN_BUCKETS; i++) {
+		uint64_t v = iso_load64_relaxed(&words[i]);
+		uint32_t e = ISO_WW_EPOCH(v);
+		V(w, v == 0 || (e <= now + 1 && now - e < 1000),
+		  "W2: word %d has epoch %u, now %u", i, e, now);
+		V(w, ISO_WW_COUNT(v) <= most, "W2: word %d counts %u > %llu",
+		  i, ISO_WW_COUNT(v), (unsigned long long)most);
+	}
+}
+
+static void interfere_window(struct world *w)
+{
+	iso_account_t a;
+	/* Count and rotate beside the stopped child. */
+	if (iso_lookup(w->reg, "user", "k", "KRAKEN", &a) == 0) {
+		V(w, iso_record_success(&a, NULL, 0) == 0, "success beside");
+		V(w, iso_record_failure(&a, NULL, ISO_FAIL_NETWORK, 0) == 0,
+		  "failure beside");
+	}
+}
+
+static void after_window(struct world *w, int rc, bool killed)
+{
+	iso_account_t a;
+	struct iso_status st, st2;
+	if (!killed)
+		V(w, rc == 0, "the window run answered %d", rc);
+	cr_assert_eq(iso_lookup(w->reg, "user", "k", "KRAKEN", &a), 0);
+	V(w, iso_status(&a, &st) == 0, "status: %s", iso_last_error());
+	/* 4 by the child, 2 per interference round, at most 2 rounds. */
+	check_window_words(w, &a, 8);
+	V(w, st.window_calls <= st.operations, "window %llu > operations %llu",
+	  (unsigned long long)st.window_calls,
+	  (unsigned long long)st.operations);
+	/* The window goes on counting exactly, whatever was cut short. */
+	if (st.breaker == ISO_BREAKER_CLOSED) {
+		V(w, iso_record_success(&a, NULL, 0) == 0, "success after");
+		V(w, iso_status(&a, &st2) == 0 &&
+		     (st2.window_calls == st.window_calls + 1 ||
+		      st2.breaker != ISO_BREAKER_CLOSED),
+		  "one more success counted %llu -> %llu",
+		  (unsigned long long)st.window_calls,
+		  (unsigned long long)st2.window_calls);
+	}
+	V(w, iso_reset(&a) == 0, "reset");
+	V(w, iso_status(&a, &st) == 0 && st.window_calls == 0,
+	  "a reset leaves %llu calls", (unsigned long long)st.window_calls);
+}
+
+static const struct proto P_WINDOW = { "window.rate", setup_window, run_window,
+	interfere_window, after_window, false, true };
+Test(killpoints, window_count_rotate_trip_clear) { exhaust(&P_WINDOW); }
+
 static const struct proto P_BROKER = { "broker.halt", setup_coinbase, run_broker,
-	NULL, after_broker, false };
+	NULL, after_broker, false, false };
 Test(killpoints, broker_halt_and_release) { exhaust(&P_BROKER); }
