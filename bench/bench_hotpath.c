@@ -35,6 +35,8 @@ struct bench_ctx {
 	uint32_t key_i;
 	iso_reg_t *breg;                 /* a segment where budgets exist */
 	iso_account_t bud[NBUD], nobud;  /* with a budget; without, beside */
+	iso_reg_t *wreg;                 /* a segment with windows [B7] */
+	iso_account_t win;               /* window 60 s, trips at 50 % */
 	uint32_t bud_i;
 	int errors;
 	int last_err;
@@ -115,6 +117,34 @@ static void iso_acq_nobudget(struct bench_ctx *c, uint32_t n)
 	for (uint32_t i = 0; i < n; i++) {
 		iso_permit_t p;
 		note_rc(c, iso_acquire(&c->nobud, &p));
+	}
+}
+
+/* [B7] the same pair on an account with a rolling window: a clock read,
+ * its config, one add to the current bucket and a sum of the calls. */
+static void iso_acq_succ_win(struct bench_ctx *c, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		iso_permit_t p;
+		int rc = iso_acquire(&c->win, &p);
+		if (rc == 0)
+			rc = iso_record_success(&c->win, &p, 0);
+		note_rc(c, rc);
+	}
+}
+
+/* 1 in 4 fails with a window: every failure also sums the window and
+ * judges it (25 % < 50 %: never trips). */
+static void iso_flaky_win(struct bench_ctx *c, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		iso_permit_t p;
+		int rc = iso_acquire(&c->win, &p);
+		if (rc == 0)
+			rc = (i & 3) == 3
+				? iso_record_failure(&c->win, &p, ISO_FAIL_API, 0)
+				: iso_record_success(&c->win, &p, 0);
+		note_rc(c, rc);
 	}
 }
 
@@ -279,6 +309,8 @@ static struct bench_variant variants[] = {
 	V("isoreg acquire, budget 1e6/s (vs acquire)", iso_acq_budget, bud_prep, 1000, 4),
 	V("isoreg acquire, no budget, budgets in segment", iso_acq_nobudget, NULL, 1000, 4),
 	V("isoreg acquire, another broker halted", iso_acq_other_halted, NULL, 1000, -1),
+	V("isoreg acquire+record_success, window (vs off)", iso_acq_succ_win, NULL, 1000, 2),
+	V("isoreg 1 in 4 fails, window (vs off)", iso_flaky_win, NULL, 1000, 7),
 };
 #define NVAR (int)(sizeof(variants) / sizeof(variants[0]))
 
@@ -339,6 +371,16 @@ static void setup(struct bench_ctx *c, const char *seg, const char *hseg)
 	}
 	if ((rc = iso_register(c->breg, "user", "nobud", "KRAKEN", &c->nobud)))
 		bench_die("iso_register: %s", iso_strerror(rc));
+
+	snprintf(bseg, sizeof(bseg), "%s-window", seg);
+	iso_config_default(&cfg);
+	cfg.failure_threshold = ISO_THRESHOLD_MAX;
+	cfg.window_ms = 60000;
+	cfg.failure_rate_threshold = 50;
+	c->wreg = bench_segment_create(bseg, 256, &cfg);
+	if ((rc = iso_register(c->wreg, "user", "win", "KRAKEN", &c->win)))
+		bench_die("window account: %s (%s)", iso_strerror(rc),
+			  iso_last_error());
 }
 
 int main(int argc, char **argv)
@@ -395,6 +437,10 @@ int main(int argc, char **argv)
 	bench_table_note(&t, "budget rows: own segment (budgets configured "
 			 "there); /mutex column = ratio to 'isoreg acquire' "
 			 "(no budget, no budgets in its segment)");
+	bench_table_note(&t, "window rows: own segment with the window region, "
+			 "window_ms 60000, failure_rate_threshold 50, "
+			 "failure_threshold 255; /mutex column = ratio to the "
+			 "same row without a window");
 	bench_table_note(&t, "%s", pinned ? "pinned to the last CPU "
 			 "(sched_setaffinity)" : "not pinned (one CPU)");
 	bench_table_print(&t, &o);
@@ -404,9 +450,12 @@ int main(int argc, char **argv)
 	iso_detach(c.hreg);
 	iso_unlink(hseg);
 	iso_detach(c.breg);
+	iso_detach(c.wreg);
 	{
 		char bseg[80];
 		snprintf(bseg, sizeof(bseg), "%s-budget", seg);
+		iso_unlink(bseg);
+		snprintf(bseg, sizeof(bseg), "%s-window", seg);
 		iso_unlink(bseg);
 	}
 	mb_destroy(c.mb);

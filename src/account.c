@@ -312,20 +312,26 @@ static int window_outcome(const iso_account_t *acct, struct iso_slot *s,
 			  int ftype, uint64_t op_ns, uint64_t retry_after_ms)
 {
 	struct iso_config cfg;
-	iso_slot_config(acct->reg, s, &cfg);
-	if (!cfg.window_ms || (ftype >= 0 && (cfg.ignore & ISO_FAIL_MASK(ftype))))
+	/* The window's fields and the ignore mask only: the rest of the
+	 * config is read by the transition, if there is one. */
+	if (!iso_slot_window_config(acct->reg, s, &cfg) ||
+	    (ftype >= 0 && (cfg.ignore & ISO_FAIL_MASK(ftype))))
 		return 0;
 	struct iso_shm_window *w = iso_slot_window(acct->reg, s);
 	uint32_t epoch = iso_window_epoch(iso_now_ms(), cfg.window_ms);
 	bool fail = ftype >= 0;
 	bool slow = cfg.slow_call_ms && op_ns &&
 		    op_ns >= (uint64_t)cfg.slow_call_ms * 1000000ull;
-	iso_window_count(w, epoch, fail, slow);
+	uint32_t here = iso_window_count(w, epoch, fail, slow);
 	if (!cfg.failure_rate_threshold &&
 	    !(cfg.slow_call_rate_threshold && cfg.slow_call_ms))
 		return 0; /* rates shown, never judged */
 	struct iso_wsum sum;
 	if (!fail && !slow) {
+		/* A success is judged only where it brings the window to
+		 * min_calls: past it already when this bucket alone is. */
+		if (here > cfg.min_calls)
+			return 0;
 		iso_window_sum(w, epoch, true, &sum);
 		if (sum.calls != cfg.min_calls)
 			return 0;

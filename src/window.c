@@ -20,7 +20,8 @@ int iso_window_judge(const struct iso_wsum *sum, const struct iso_config *cfg)
 	return -1;
 }
 
-static void count_word(uint64_t *p, uint32_t epoch)
+/* Returns the word's count after this add. */
+static uint32_t count_word(uint64_t *p, uint32_t epoch)
 {
 	uint64_t w = iso_load64_relaxed(p);
 	for (;;) {
@@ -28,26 +29,26 @@ static void count_word(uint64_t *p, uint32_t epoch)
 		uint64_t nw = iso_ww_add(w, epoch, &add);
 		if (add) {
 			ISO_FP("window.count");
-			iso_add64_relaxed(p, 1);
-			return;
+			return ISO_WW_COUNT(iso_faa64_relaxed(p, 1) + 1);
 		}
 		/* acq_rel: pairs with other rotators' and adders' writes to
 		 * this word; on failure w is the newer word, judged again. */
 		ISO_FP("window.rotate");
 		if (iso_cas64_acq_rel(p, &w, nw))
-			return;
+			return 1;
 	}
 }
 
-void iso_window_count(struct iso_shm_window *w, uint32_t epoch, bool fail,
-		      bool slow)
+uint32_t iso_window_count(struct iso_shm_window *w, uint32_t epoch, bool fail,
+			  bool slow)
 {
 	unsigned i = epoch % ISO_WIN_BUCKETS;
-	count_word(&w->calls[i], epoch);
+	uint32_t n = count_word(&w->calls[i], epoch);
 	if (fail)
 		count_word(&w->fails[i], epoch);
 	if (slow)
 		count_word(&w->slow[i], epoch);
+	return n;
 }
 
 static uint64_t sum_words(const uint64_t *words, uint32_t epoch)

@@ -81,9 +81,11 @@ static inline double iso_window_rate(uint64_t part, uint64_t calls)
 /**
  * iso_window_count - count one outcome at @epoch: a call, and a failure
  * and a slow call if so. Any process that may write the segment; relaxed
- * adds and acq_rel CASes on the account's own words; lock-free.
+ * adds and acq_rel CASes on the account's own words; lock-free. Returns
+ * the calls in the current bucket after this one (a floor of the
+ * window's calls).
  */
-void iso_window_count(struct iso_shm_window *w, uint32_t epoch, bool fail,
+uint32_t iso_window_count(struct iso_shm_window *w, uint32_t epoch, bool fail,
 		      bool slow);
 
 /**
