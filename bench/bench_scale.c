@@ -258,6 +258,24 @@ static void one_run(struct size_result *res, int r, bool quick)
 	mb_destroy(mb);
 }
 
+/* [B7] the same capacity with the optional window region. */
+static uint64_t windows_bytes_per_account(uint32_t n)
+{
+	char seg[64];
+	iso_reg_t *reg;
+	struct iso_segment_info in;
+	struct iso_attach_opts o = { .flags = ISO_ATTACH_CREATE |
+				     ISO_ATTACH_EXCL | ISO_ATTACH_WINDOWS,
+				     .capacity = n };
+	bench_segment_name(seg, sizeof(seg), "scale-win");
+	iso_unlink(seg);
+	check(iso_attach(seg, &o, &reg), "iso_attach (windows)");
+	check(iso_segment_info(reg, &in), "iso_segment_info");
+	iso_detach(reg);
+	iso_unlink(seg);
+	return in.bytes_per_account;
+}
+
 int main(int argc, char **argv)
 {
 	struct bench_opts o;
@@ -326,6 +344,10 @@ int main(int argc, char **argv)
 		double v[5] = { (double)in->bytes_per_account, NAN, NAN, NAN,
 				NAN };
 		snprintf(name, sizeof(name), "%uk: segment bytes per account",
+			 res[z].n / 1000);
+		bench_table_row(&t, name, "bytes", v);
+		v[0] = (double)windows_bytes_per_account(res[z].n);
+		snprintf(name, sizeof(name), "%uk: bytes per account, windows [B7]",
 			 res[z].n / 1000);
 		bench_table_row(&t, name, "bytes", v);
 		v[0] = (double)in->slot_size;
