@@ -38,12 +38,13 @@ static void record_transition(iso_reg_t *reg, struct iso_slot *s,
 	if (hf == ht && from->state == to->state && !text)
 		return;
 	ISO_FP("transition.info");
-	iso_store64_relaxed(&s->last_transition_ms, (uint64_t)iso_wall_ms());
+	uint64_t wall = (uint64_t)iso_wall_ms(); /* one read for both */
+	iso_store64_relaxed(&s->last_transition_ms, wall);
 	iso_store32_relaxed(&s->last_transition_info,
 			    ((uint32_t)cause << 8) | (uint32_t)(ftype & 0xff));
-	iso_event_append_text(reg, slot, gen, hf, ht,
-			      (enum iso_breaker_state)to->state, cause, ftype,
-			      text);
+	iso_event_append_at(reg, wall, slot, gen, hf, ht,
+			    (enum iso_breaker_state)to->state, cause, ftype,
+			    text);
 }
 
 /*
@@ -102,9 +103,13 @@ static int transition_text(const iso_account_t *a, struct iso_slot *s,
 			iso_add64_relaxed(&s->quarantines, 1);
 		}
 		/* A timeout that happened lazily inside this step is
-		 * its own transition, reported as such. */
+		 * its own transition, reported as such. Time alone moves
+		 * only OPEN and HALF_OPEN. */
 		struct iso_bevent t = { .kind = ISO_BEV_TICK };
-		struct iso_bw mid = iso_breaker_next(from, &t, &cfg, now, NULL);
+		struct iso_bw mid = from;
+		if (from.state == ISO_BREAKER_OPEN ||
+		    from.state == ISO_BREAKER_HALF_OPEN)
+			mid = iso_breaker_next(from, &t, &cfg, now, NULL);
 		if (!iso_bw_equal(&mid, &from) && ev->kind != ISO_BEV_TICK &&
 		    mid.state != from.state) {
 			record_transition(a->reg, s, a->slot, a->gen,
@@ -379,8 +384,20 @@ int iso_record_success(const iso_account_t *acct, const iso_permit_t *p,
 		return rc;
 	uint64_t lo = iso_load64_acquire(&s->breaker.lo);
 	if (likely(iso_bw_lo_quiet(lo) && iso_bw_lo_gen(lo) == acct->gen))
-		return 0; /* CLOSED, healthy, no streak: nothing to move */
+		return 0; /* CLOSED and healthy: nothing to move */
 	struct iso_bevent ev = { .kind = ISO_BEV_SUCCESS };
+	if (iso_bw_lo_state(lo) == ISO_BREAKER_CLOSED &&
+	    iso_bw_lo_gen(lo) == acct->gen) {
+		/* DEGRADED: the streak is in the counters; only the success
+		 * that reaches success_threshold moves the breaker. Relaxed:
+		 * a streak read a little short only delays healing by one
+		 * success. */
+		uint64_t n = iso_load64_relaxed(&s->successes) -
+			     iso_load64_relaxed(&s->successes_at_failure);
+		ev.streak = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+		if (ev.streak < iso_slot_success_threshold(acct->reg, s))
+			return 0;
+	}
 	return outcome_slow(acct, s, p, &ev, ISO_CAUSE_SUCCESS);
 }
 
@@ -405,11 +422,15 @@ int iso_record_failure_retry(const iso_account_t *acct, const iso_permit_t *p,
 	ISO_FP("outcome.last");
 	iso_store64_relaxed((uint64_t *)&s->last_failure_ms,
 			    (uint64_t)iso_wall_ms());
-	iso_store64_relaxed(&s->successes_at_failure,
-			    iso_load64_relaxed(&s->successes));
+	/* The streaks [B4]: a success since the last failure ends the
+	 * failure streak; this failure starts the success streak again. */
+	uint64_t wins = iso_load64_relaxed(&s->successes);
+	bool after_success = wins != iso_load64_relaxed(&s->successes_at_failure);
+	iso_store64_relaxed(&s->successes_at_failure, wins);
 	check_landed(acct, s);
 	struct iso_bevent ev = { .kind = ISO_BEV_FAILURE, .ftype = (uint8_t)type,
-				 .retry_after_ms = retry_after_ms };
+				 .retry_after_ms = retry_after_ms,
+				 .after_success = after_success };
 	if ((rc = outcome_slow(acct, s, p, &ev, ISO_CAUSE_FAILURE)))
 		return rc;
 	/* After the failure's own step: a consecutive-failure trip comes

@@ -168,19 +168,22 @@ static struct iso_bw acquire(struct iso_bw b, const struct iso_config *cfg,
 	return b;
 }
 
-static struct iso_bw success(struct iso_bw b, const struct iso_config *cfg,
-			     uint64_t now_ms)
+static struct iso_bw success(struct iso_bw b, const struct iso_bevent *ev,
+			     const struct iso_config *cfg, uint64_t now_ms)
 {
 	uint32_t need = clamp_u32(cfg->success_threshold, 1, ISO_THRESHOLD_MAX);
 
 	switch (b.state) {
 	case ISO_BREAKER_CLOSED:
-		b.cf = 0;
+		/* The failure streak ends in the counters (the next failure
+		 * sees after_success), and so does this streak: only the
+		 * success that reaches the threshold writes. */
 		if (b.degraded) {
-			b.cs = sat_inc(b.cs);
-			if (b.cs >= need) {
+			uint32_t streak = ev->streak ? ev->streak : 1;
+			if (streak >= need) {
 				b.degraded = false;
 				b.cs = 0;
+				b.cf = 0;
 				b.time_ms = now_ms & ISO_BW_TIME_MASK;
 			}
 		}
@@ -220,7 +223,7 @@ static struct iso_bw failure(struct iso_bw b, const struct iso_bevent *ev,
 					  ISO_THRESHOLD_MAX);
 		uint32_t degrade = clamp_u32(cfg->degrade_after, 1,
 					     ISO_THRESHOLD_MAX);
-		b.cf = sat_inc(b.cf);
+		b.cf = ev->after_success ? 1 : sat_inc(b.cf);
 		b.cs = 0;
 		if (b.cf >= degrade && !b.degraded) {
 			b.degraded = true;
@@ -292,7 +295,7 @@ struct iso_bw iso_breaker_next(struct iso_bw w, const struct iso_bevent *ev,
 	case ISO_BEV_ACQUIRE:
 		return acquire(w, cfg, now_ms, recovery, out);
 	case ISO_BEV_SUCCESS:
-		return ev->old_episode ? w : success(w, cfg, now_ms);
+		return ev->old_episode ? w : success(w, ev, cfg, now_ms);
 	case ISO_BEV_FAILURE:
 		return ev->old_episode ? w : failure(w, ev, cfg, now_ms, out);
 	case ISO_BEV_RATE_TRIP:

@@ -22,8 +22,12 @@ struct iso_bw {
 	uint8_t state;     /* enum iso_breaker_state */
 	bool degraded;     /* CLOSED only: DEGRADED until enough successes */
 	uint8_t backoff;   /* failed recoveries in a row, 0..ISO_BW_BACKOFF_MAX */
-	uint8_t cf;        /* consecutive failures, saturating */
-	uint8_t cs;        /* consecutive successes toward a threshold */
+	uint8_t cf;        /* consecutive failures as of the last failure,
+			      saturating; in CLOSED a success since (the
+			      counters say: iso_bevent.after_success) makes
+			      it 0 without a write */
+	uint8_t cs;        /* consecutive successes toward a threshold
+			      (HALF_OPEN; CLOSED: see iso_bevent.streak) */
 	uint8_t probes;    /* HALF_OPEN probe permits in flight */
 	uint16_t episode;  /* moves on every trip, halt and reset */
 	uint64_t time_ms;  /* see layout.h */
@@ -48,6 +52,16 @@ struct iso_bevent {
 	enum iso_bev_kind kind;
 	uint8_t ftype;           /* ISO_BEV_FAILURE: enum iso_failure_type */
 	bool old_episode;        /* the outcome's permit is from an earlier episode */
+	/*
+	 * Streaks in CLOSED come from the slot's counters, so an outcome
+	 * that moves no state needs no CAS [B4]:
+	 *   after_success (ISO_BEV_FAILURE): a success was recorded since
+	 *	the previous failure, so this one starts a new streak;
+	 *   streak (ISO_BEV_SUCCESS): successes since the last failure,
+	 *	this one included (0: not known; counts as 1).
+	 */
+	bool after_success;
+	uint32_t streak;
 	uint64_t retry_after_ms; /* ISO_BEV_FAILURE, ISO_BEV_RATE_TRIP: exchange's
 				    retry-after, or 0 */
 };
@@ -103,12 +117,12 @@ static inline uint16_t iso_bw_lo_episode(uint64_t lo)
 { return (uint16_t)(lo >> ISO_BW_EPISODE_SHIFT); }
 static inline bool iso_bw_lo_degraded(uint64_t lo)
 { return (lo >> ISO_BW_DEGRADED_SHIFT) & 0x1; }
-/* CLOSED, healthy, no failure streak: a success changes nothing. */
+/* CLOSED and healthy: a success changes nothing (its streak is in the
+ * counters, and a failure streak ends without a write). */
 static inline bool iso_bw_lo_quiet(uint64_t lo)
 {
 	const uint64_t m = (0x3ull << ISO_BW_STATE_SHIFT) |
-			   (0x1ull << ISO_BW_DEGRADED_SHIFT) |
-			   (0xffull << ISO_BW_CF_SHIFT);
+			   (0x1ull << ISO_BW_DEGRADED_SHIFT);
 	return (lo & m) == 0; /* CLOSED == 0 */
 }
 

@@ -197,24 +197,25 @@ uint32_t iso_broker_recount(iso_reg_t *reg);
 uint32_t iso_live_count(iso_reg_t *reg);
 
 /**
- * iso_event_append - (events.c) append an event about (@slot, @gen), or
- * the segment (@slot ISO_NO_SLOT). One relaxed fetch-add for a ticket, then
- * the entry's body with release stores and its even seq with release
- * (pairs with the reader's acquire of seq). Never waits, never fails: a
- * writer that dies mid-way costs one event, which readers count as
- * missed. No-op on read-only attachments. Any thread.
+ * iso_event_append_text - (events.c) append an event about (@slot, @gen),
+ * or the segment (@slot ISO_NO_SLOT), with @text: an operator's reason
+ * (its first 16 bytes are kept; the caller checked it), a broker's name
+ * for broker halts and releases, or NULL. One relaxed fetch-add for a
+ * ticket, then the entry's body with release stores and its even seq with
+ * release (pairs with the reader's acquire of seq). Never waits, never
+ * fails: a writer that dies mid-way costs one event, which readers count
+ * as missed. No-op on read-only attachments. Any thread.
  */
-void iso_event_append(iso_reg_t *reg, uint32_t slot, uint32_t gen,
-		      enum iso_health from, enum iso_health to,
-		      enum iso_breaker_state breaker, enum iso_cause cause,
-		      int ftype);
-/** iso_event_append_text - the same with @text: an operator's reason (its
- * first 16 bytes are kept; the caller checked it), or a broker's name for
- * broker halts and releases. */
 void iso_event_append_text(iso_reg_t *reg, uint32_t slot, uint32_t gen,
 			   enum iso_health from, enum iso_health to,
 			   enum iso_breaker_state breaker, enum iso_cause cause,
 			   int ftype, const char *text);
+/** iso_event_append_at - the same, stamped @time_ms (Unix ms) that the
+ * caller already read. */
+void iso_event_append_at(iso_reg_t *reg, uint64_t time_ms, uint32_t slot,
+			 uint32_t gen, enum iso_health from, enum iso_health to,
+			 enum iso_breaker_state breaker, enum iso_cause cause,
+			 int ftype, const char *text);
 
 /* Validate an attachment and a handle at entry (Varnish's CHECK_OBJ). */
 static inline bool iso_reg_ok(const iso_reg_t *reg)

@@ -114,6 +114,18 @@ static inline bool iso_slot_window_config(iso_reg_t *reg, const struct iso_slot 
 	return true;
 }
 
+/** iso_slot_success_threshold - success_threshold of the config in force
+ * for @s, clamped to 1..ISO_THRESHOLD_MAX (the outcome path's one field). */
+static inline uint32_t iso_slot_success_threshold(iso_reg_t *reg,
+						  const struct iso_slot *s)
+{
+	/* acquire: as iso_slot_config. */
+	uint8_t v = iso_load8_acquire(&s->config.override)
+		? iso_load8_relaxed(&s->config.success_threshold)
+		: iso_load8_relaxed(&reg->hdr->defaults.success_threshold);
+	return v ? v : 1;
+}
+
 /** iso_count_violation - one detected isolation violation [S5 §5]. */
 void iso_count_violation(iso_reg_t *reg);
 

@@ -35,7 +35,7 @@ int iso_status_slot(iso_reg_t *reg, uint32_t slot, struct iso_status *st)
 		return ISO_ECORRUPT;
 	st->health = iso_bw_health(&b);
 	st->breaker = (enum iso_breaker_state)b.state;
-	st->consecutive_failures = b.cf;
+	st->consecutive_failures = b.cf; /* CLOSED: corrected below */
 	st->probes_in_flight = b.probes;
 	st->backoff_step = b.backoff;
 	st->episode = b.episode;
@@ -48,14 +48,18 @@ int iso_status_slot(iso_reg_t *reg, uint32_t slot, struct iso_status *st)
 		st->failures += st->failures_by_type[i]; /* derived [M1] */
 	}
 	st->operations = st->successes + st->failures;
-	/* The breaker counts successes only where they move it; elsewhere
-	 * the streak is the successes since the last failure. */
-	if (b.state == ISO_BREAKER_HALF_OPEN || b.degraded) {
+	/* In CLOSED the streaks are in the counters [B4]: the successes
+	 * since the last failure, and the word's failure streak only if
+	 * no success came after it. HALF_OPEN counts in the word. */
+	if (b.state == ISO_BREAKER_HALF_OPEN) {
 		st->consecutive_successes = b.cs;
-	} else if (b.cf == 0 && b.state == ISO_BREAKER_CLOSED) {
+	} else if (b.state == ISO_BREAKER_CLOSED) {
 		uint64_t at = iso_load64_relaxed(&s->successes_at_failure);
-		st->consecutive_successes = st->successes > at
-			? (uint32_t)(st->successes - at) : 0;
+		uint64_t n = st->successes > at ? st->successes - at : 0;
+		st->consecutive_successes = n > UINT32_MAX ? UINT32_MAX
+							   : (uint32_t)n;
+		if (n)
+			st->consecutive_failures = 0;
 	}
 	st->quarantines = iso_load64_relaxed(&s->quarantines);
 	st->last_success_ms = (int64_t)iso_load64_relaxed((uint64_t *)&s->last_success_ms);

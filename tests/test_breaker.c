@@ -48,7 +48,7 @@ static struct iso_bw start(enum st s)
 	case S_HEALTHY: break;
 	case S_DEGRADED: b.degraded = true; b.cf = 1; break;
 	case S_DEGRADED_EDGE: b.degraded = true; b.cf = 2; break;
-	case S_DEGRADED_MENDING: b.degraded = true; b.cs = 1; break;
+	case S_DEGRADED_MENDING: b.degraded = true; break; /* see counters() */
 	case S_QUARANTINED: b.state = ISO_BREAKER_OPEN; b.cf = 3;
 		b.time_ms = NOW + 500; break;
 	case S_QUARANTINED_DUE: b.state = ISO_BREAKER_OPEN; b.cf = 3;
@@ -106,6 +106,21 @@ static struct iso_bevent event(enum ev e)
 	return v;
 }
 
+/*
+ * What the slot's counters say beside the word [B4]: in DEGRADED_MENDING
+ * one success came since the last failure, so the next success's streak
+ * is 2 and the next failure starts a new streak.
+ */
+static void counters(enum st s, struct iso_bevent *v)
+{
+	if (s != S_DEGRADED_MENDING)
+		return;
+	if (v->kind == ISO_BEV_SUCCESS)
+		v->streak = 2;
+	if (v->kind == ISO_BEV_FAILURE)
+		v->after_success = true;
+}
+
 /* Expected health after each state x event, from SPEC §3's table.
  * H healthy, D degraded, R recovering, Q quarantined, F failing. */
 static const char expect_health[S__N][E__N + 1] = {
@@ -159,6 +174,7 @@ Test(breaker, every_state_and_event_matches_the_spec_table)
 		for (int e = 0; e < E__N; e++) {
 			struct iso_bw from = start((enum st)s);
 			struct iso_bevent ev = event((enum ev)e);
+			counters((enum st)s, &ev);
 			struct iso_bout out;
 			struct iso_bw to = iso_breaker_next(from, &ev, &c, NOW, &out);
 			char got = letter(iso_bw_health(&to));
@@ -368,4 +384,45 @@ Test(breaker, word_packs_and_unpacks_every_field)
 	cr_assert_eq(c.episode, 0xfffe);
 	cr_assert_eq(c.time_ms, (1ull << 40) - 2);
 	cr_assert_eq(c.seq, 0xab);
+}
+
+/*
+ * [B4] issue 19: in CLOSED an outcome that moves no state leaves the
+ * word as it is (so the caller needs no CAS): every success of a healthy
+ * account, whatever failure streak came before; every success of a
+ * degraded one short of success_threshold. The streaks live in the
+ * counters and reach the function through the event.
+ */
+Test(breaker, closed_outcomes_that_move_no_state_leave_the_word_alone)
+{
+	struct iso_config c = cfg(); /* success_threshold 2, trip at 3 */
+	c.degrade_after = 2;
+	struct iso_bw h = start(S_HEALTHY);
+	h.cf = 1; /* one failure, below degrade_after */
+	struct iso_bevent s = event(E_SUCCESS);
+	struct iso_bw to = iso_breaker_next(h, &s, &c, NOW, NULL);
+	cr_expect(iso_bw_equal(&to, &h), "a healthy success wrote the word");
+
+	struct iso_bw d = start(S_DEGRADED);
+	s.streak = 1;
+	to = iso_breaker_next(d, &s, &c, NOW, NULL);
+	cr_expect(iso_bw_equal(&to, &d), "a degraded success short of the "
+		  "threshold wrote the word");
+	s.streak = 2;
+	to = iso_breaker_next(d, &s, &c, NOW, NULL);
+	cr_expect_eq(iso_bw_health(&to), ISO_HEALTHY, "the streak's second "
+		     "success heals");
+	cr_expect_eq(to.cf, 0);
+
+	/* A failure after a success starts a new streak; without one it
+	 * goes on. */
+	struct iso_bevent f = event(E_FAILURE);
+	struct iso_bw two = start(S_DEGRADED_EDGE); /* cf 2, trip at 3 */
+	f.after_success = true;
+	to = iso_breaker_next(two, &f, &c, NOW, NULL);
+	cr_expect_eq(to.state, ISO_BREAKER_CLOSED, "a success broke the streak");
+	cr_expect_eq(to.cf, 1);
+	f.after_success = false;
+	to = iso_breaker_next(two, &f, &c, NOW, NULL);
+	cr_expect_eq(to.state, ISO_BREAKER_OPEN, "the third in a row trips");
 }
