@@ -3,9 +3,10 @@
  *
  * Each name carries its width and its C11 ordering: iso_load64_acquire,
  * iso_store8_release, iso_cas128_acq_rel. Nothing outside this file spells
- * an atomic builtin or a ck_pr call; a reader can check every ordering in
- * src/ by grepping for these names, and every call site says in a comment
- * which access it pairs with.
+ * an atomic builtin or a ck_pr call (tools/scripts/atomics.py checks every
+ * .c and .h of the tree in make test); a reader can check
+ * every ordering by grepping for these names, and every call site says in
+ * a comment which access it pairs with.
  *
  * Two spellings, one program:
  *  - normal builds use ConcurrencyKit. ck_pr loads, stores and RMWs carry
