@@ -16,13 +16,13 @@
  * the breaker word, which workers on one account contend for). Both
  * designs use failure_threshold 255 there, so the breaker never trips.
  */
-#include <ck_pr.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "atomic.h"
 #include "common/bench.h"
 #include "common/mutex_baseline.h"
 #include "isoreg.h"
@@ -107,7 +107,7 @@ static void *work(void *arg)
 			break;
 		case IMPL_FLOOR:
 			for (int i = 0; i < CHECK_EVERY; i++)
-				ck_pr_add_64(w->line, 1);
+				iso_add64_relaxed(w->line, 1);
 			break;
 		}
 		ops += CHECK_EVERY;

@@ -16,12 +16,12 @@
  * layout, which is fixed): two 16-byte account records sharing one cache
  * line versus one per 64-byte line, to show what padding is worth.
  */
-#include <ck_pr.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "atomic.h"
 #include "common/bench.h"
 #include "common/mutex_baseline.h"
 #include "isoreg.h"
@@ -89,8 +89,8 @@ static inline void model_op(enum impl impl, int rec)
 {
 	uint64_t *ops = impl == IMPL_PACKED ? &sh->packed[rec].ops
 					    : &sh->padded[rec].ops;
-	ck_pr_add_64(ops, 1);
-	ck_pr_add_64(ops + 1, 1);
+	iso_add64_relaxed(ops, 1);
+	iso_add64_relaxed(ops + 1, 1);
 }
 
 static int run_chunk(enum impl impl, const iso_account_t *acct, int mbi,

@@ -3,9 +3,10 @@
  *
  * Each name carries its width and its C11 ordering: iso_load64_acquire,
  * iso_store8_release, iso_cas128_acq_rel. Nothing outside this file spells
- * an atomic builtin or a ck_pr call; a reader can check every ordering in
- * src/ by grepping for these names, and every call site says in a comment
- * which access it pairs with.
+ * an atomic builtin or a ck_pr call (tools/scripts/atomics.py checks every
+ * .c and .h of the tree in make test); a reader can check
+ * every ordering by grepping for these names, and every call site says in
+ * a comment which access it pairs with.
  *
  * Two spellings, one program:
  *  - normal builds use ConcurrencyKit. ck_pr loads, stores and RMWs carry
@@ -81,6 +82,13 @@ static inline void iso_add64_acquire(uint64_t *p, uint64_t v) { __atomic_fetch_a
 static inline uint64_t iso_faa64_relaxed(uint64_t *p, uint64_t v) { return __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
 static inline uint64_t iso_faa64_release(uint64_t *p, uint64_t v) { return __atomic_fetch_add(p, v, __ATOMIC_RELEASE); }
 static inline uint32_t iso_faa32_relaxed(uint32_t *p, uint32_t v) { return __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
+/* A count others wait on ("n are ready"): a reader that acquire-loads the
+ * total sees what every adder did before its add (later adds continue each
+ * earlier adder's release sequence). */
+static inline void iso_add32_release(uint32_t *p, uint32_t v) { __atomic_fetch_add(p, v, __ATOMIC_RELEASE); }
+/* An arrival that both takes (acquire) what earlier arrivers published and
+ * publishes (release) its own: the last of a barrier's arrivers. */
+static inline uint32_t iso_faa32_acq_rel(uint32_t *p, uint32_t v) { return __atomic_fetch_add(p, v, __ATOMIC_ACQ_REL); }
 static inline void iso_sub32_relaxed(uint32_t *p, uint32_t v) { __atomic_fetch_sub(p, v, __ATOMIC_RELAXED); }
 static inline void iso_or32_relaxed(uint32_t *p, uint32_t v) { __atomic_fetch_or(p, v, __ATOMIC_RELAXED); }
 static inline bool iso_cas64_acq_rel(uint64_t *p, uint64_t *old, uint64_t nv)
@@ -127,6 +135,12 @@ static inline uint64_t iso_faa64_relaxed(uint64_t *p, uint64_t v) { return ck_pr
 static inline uint64_t iso_faa64_release(uint64_t *p, uint64_t v)
 { ck_pr_fence_release(); return ck_pr_faa_64(p, v); }
 static inline uint32_t iso_faa32_relaxed(uint32_t *p, uint32_t v) { return ck_pr_faa_32(p, v); }
+/* Release fence, then the add: as the fence-and-access pairs above. */
+static inline void iso_add32_release(uint32_t *p, uint32_t v)
+{ ck_pr_fence_release(); ck_pr_add_32(p, v); }
+/* Both fences around a relaxed RMW, as iso_cas64_acq_rel below. */
+static inline uint32_t iso_faa32_acq_rel(uint32_t *p, uint32_t v)
+{ ck_pr_fence_release(); uint32_t o = ck_pr_faa_32(p, v); ck_pr_fence_acquire(); return o; }
 static inline void iso_sub32_relaxed(uint32_t *p, uint32_t v) { ck_pr_sub_32(p, v); }
 static inline void iso_or32_relaxed(uint32_t *p, uint32_t v) { ck_pr_or_32(p, v); }
 static inline bool iso_cas64_acq_rel(uint64_t *p, uint64_t *old, uint64_t nv)

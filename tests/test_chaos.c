@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "support/chaos_util.h"
+#include "atomic.h"
 #include "isoreg.h"
 
 #define KS_MAX_WRITERS 8
@@ -32,11 +33,12 @@
 #define KS_SHARED 4 /* accounts every writer touches */
 #define KS_ACCTS (KS_MAX_WRITERS * KS_OWN + KS_SHARED)
 #define KS_MAX_PIDS 16384
+#define KS_IDLE UINT32_MAX /* inflight: no call in flight */
 
 /* One writer position; written by the one live incarnation at a time. */
 struct ks_worker {
 	uint64_t acked[KS_ACCTS][2]; /* [account][0 success, 1 failure] */
-	int32_t inflight;            /* account * 2 + kind, or -1 */
+	uint32_t inflight;           /* account * 2 + kind, or KS_IDLE */
 	uint32_t incarnation;
 	uint64_t ops;
 	uint64_t worst_ns;           /* this incarnation's slowest call */
@@ -67,11 +69,15 @@ static const char *ks_broker(unsigned a)
 	return (a & 1) ? "KRAKEN" : "COINBASE";
 }
 
+/* release: bad_line is in memory before bad_rc, wherever a kill lands.
+ * bad_rc stays int32_t (a negative ISO_E* code) and is stored through its
+ * unsigned view, which C11 lets alias it. */
 #define KS_FAIL(wk, rc)                                                       \
 	do {                                                                   \
 		if ((wk)->bad_rc == 0) {                                       \
 			(wk)->bad_line = __LINE__;                             \
-			__atomic_store_n(&(wk)->bad_rc, (rc), __ATOMIC_SEQ_CST); \
+			iso_store32_release((uint32_t *)&(wk)->bad_rc,         \
+					    (uint32_t)(rc));                   \
 		}                                                              \
 		return 1;                                                      \
 	} while (0)
@@ -111,7 +117,8 @@ static int ks_writer(void *arg)
 			KS_FAIL(wk, rc);
 	}
 
-	while (!__atomic_load_n(&sh->stop, __ATOMIC_ACQUIRE)) {
+	/* acquire: pairs with the driver's release store of stop. */
+	while (!iso_load32_acquire(&sh->stop)) {
 		uint64_t r = tc_rand(&rng), t0, t1, dt;
 		unsigned a = (r & 1) ? me * KS_OWN + (unsigned)((r >> 1) % KS_OWN)
 				     : KS_MAX_WRITERS * KS_OWN +
@@ -135,8 +142,19 @@ static int ks_writer(void *arg)
 		}
 
 		/* In flight from here until the ack: if we die in between,
-		 * the driver allows this one call either way. */
-		__atomic_store_n(&wk->inflight, (int32_t)(a * 2 + kind), __ATOMIC_SEQ_CST);
+		 * the driver allows this one call either way.
+		 *
+		 * The driver reads inflight and acked only after reaping
+		 * this process, and a kill stops it between two
+		 * instructions, so these stores need program order, not
+		 * visibility to a live reader. Release keeps each store
+		 * after everything before it: the ack after the call's
+		 * writes, the clear after the ack. The mark stays before the
+		 * call's writes because the call is to another object file,
+		 * past which no store to shared memory is moved. They were
+		 * seq_cst; that adds only an order against later seq_cst
+		 * loads, and this process makes none. */
+		iso_store32_release(&wk->inflight, (uint32_t)(a * 2 + kind));
 		t0 = tc_mono_ns();
 		if (kind == 0)
 			rc = iso_record_success(&h[a], pp, (r >> 32) % 5000000);
@@ -146,9 +164,8 @@ static int ks_writer(void *arg)
 		if (rc)
 			KS_FAIL(wk, rc);
 		/* The ack comes strictly after the call returned. */
-		__atomic_store_n(&wk->acked[a][kind], wk->acked[a][kind] + 1,
-				 __ATOMIC_SEQ_CST);
-		__atomic_store_n(&wk->inflight, -1, __ATOMIC_SEQ_CST);
+		iso_store64_release(&wk->acked[a][kind], wk->acked[a][kind] + 1);
+		iso_store32_release(&wk->inflight, KS_IDLE);
 		wk->ops++;
 		dt = t1 - t0;
 		if (dt > wk->worst_ns)
@@ -163,7 +180,7 @@ static pid_t ks_spawn(struct ks_shared *sh, unsigned idx)
 	/* On the driver's stack: the child gets its own copy at fork. */
 	struct ks_arg arg = { sh, idx };
 
-	sh->w[idx].inflight = -1;
+	sh->w[idx].inflight = KS_IDLE;
 	sh->w[idx].worst_ns = 0;
 	return chaos_fork(ks_writer, &arg);
 }
@@ -336,16 +353,18 @@ Test(chaos, kill_storm_loses_no_acknowledged_outcome)
 		unsigned victim = (unsigned)(tc_rand(&rng) % writers);
 		struct ks_worker *wk = &sh->w[victim];
 		int status;
-		int32_t fl;
+		uint32_t fl;
 
 		chaos_sleep_us(500 + tc_rand(&rng) % 3000);
 		kill(live[victim], SIGKILL);
 		cr_assert_eq(waitpid(live[victim], &status, 0), live[victim]);
 		cr_assert_eq(wk->bad_rc, 0, "writer %u failed at line %d: %s",
 			     victim, wk->bad_line, iso_strerror(wk->bad_rc));
-		/* The victim is gone: its in-flight mark is final. */
-		fl = __atomic_load_n(&wk->inflight, __ATOMIC_SEQ_CST);
-		if (fl >= 0) {
+		/* The victim is gone: its in-flight mark is final. acquire:
+		 * pairs with its release stores of inflight (waitpid has
+		 * already ordered them before this read). */
+		fl = iso_load32_acquire(&wk->inflight);
+		if (fl != KS_IDLE) {
 			lost[fl / 2][fl % 2]++;
 			in_flight_kills++;
 		}
@@ -362,7 +381,7 @@ Test(chaos, kill_storm_loses_no_acknowledged_outcome)
 	cr_expect_gt(kills, 0);
 
 	/* Stop the survivors; one that cannot stop was stalled by a death. */
-	__atomic_store_n(&sh->stop, 1, __ATOMIC_RELEASE);
+	iso_store32_release(&sh->stop, 1);
 	uint64_t worst_survivor = 0, ops = 0;
 	for (unsigned i = 0; i < writers; i++) {
 		int status;
@@ -489,7 +508,7 @@ Test(chaos, kill_storm_loses_no_acknowledged_outcome)
 
 struct prober_arg {
 	const char *seg;
-	volatile uint32_t *granted;
+	uint32_t *granted; /* read by the test after reaping the prober */
 };
 
 static int prober(void *p)
@@ -504,7 +523,10 @@ static int prober(void *p)
 		return 2;
 	if (iso_acquire(&h, &permit) != 0 || !(permit.flags & ISO_PERMIT_PROBE))
 		return 3;
-	__atomic_store_n(pa->granted, 1, __ATOMIC_SEQ_CST);
+	/* release: the flag is in memory only after the permit was taken,
+	 * the one order the test needs (it reads the flag after reaping this
+	 * process); seq_cst, as it was, added nothing a lone store uses. */
+	iso_store32_release(pa->granted, 1);
 	/* Die holding the only probe permit, its outcome never recorded. */
 	raise(SIGKILL);
 	return 4;

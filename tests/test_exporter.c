@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "atomic.h"
 #include "isoreg.h"
 #include "support/exporter_util.h"
 
@@ -538,7 +539,7 @@ Test(exporter, gzip_snapshot_gives_back_the_text_exactly)
 struct writer_arg {
 	iso_account_t acct;
 	int n;
-	int *done; /* writers finished; the renders go on until all are */
+	uint32_t *done; /* writers finished; the renders go on until all are */
 };
 
 static void *writer(void *p)
@@ -551,7 +552,7 @@ static void *writer(void *p)
 		else
 			iso_record_success(&w->acct, NULL, 20000 + (uint64_t)i);
 	}
-	__atomic_add_fetch(w->done, 1, __ATOMIC_RELEASE);
+	iso_add32_release(w->done, 1); /* pairs with the renderer's acquire */
 	return NULL;
 }
 
@@ -563,7 +564,8 @@ static void *writer(void *p)
 Test(exporter, renders_consistently_while_4_threads_record)
 {
 	enum { W = 4, N = 200000 };
-	int done = 0, rounds = 0;
+	uint32_t done = 0;
+	int rounds = 0;
 	seg_name("threads");
 	iso_reg_t *reg = create_segment(16);
 	struct writer_arg w[W];
@@ -581,7 +583,7 @@ Test(exporter, renders_consistently_while_4_threads_record)
 	struct iso_metrics *m = iso_metrics_new(&full_opts);
 	cr_assert_not_null(m);
 	/* acquire: pairs with each writer's release at its end. */
-	while (__atomic_load_n(&done, __ATOMIC_ACQUIRE) < W || rounds < 3) {
+	while (iso_load32_acquire(&done) < W || rounds < 3) {
 		char *t;
 		rounds++;
 		size_t len;

@@ -11,11 +11,12 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "atomic.h"
 #include "support/util.h"
 
 struct shared {
-	int go;
-	int ready;
+	uint32_t go;
+	uint32_t ready;
 	uint32_t slot[4][1000];
 	uint32_t gen[4][1000];
 	uint64_t b_refused;
@@ -31,19 +32,24 @@ static struct shared *shared_new(void)
 	return s;
 }
 
-/* All children start at once: each says ready, then spins on go. */
+/*
+ * All children start at once: each says ready, then spins on go.
+ * release/acquire, not seq_cst: the parent only counts ready and then
+ * stores go, and no side stores one word and then loads the other's
+ * (no store-load pattern), so one total order of both adds nothing.
+ */
 static void start_line(struct shared *s)
 {
-	__atomic_fetch_add(&s->ready, 1, __ATOMIC_SEQ_CST);
-	while (!__atomic_load_n(&s->go, __ATOMIC_ACQUIRE))
+	iso_add32_release(&s->ready, 1); /* pairs with release()'s acquire */
+	while (!iso_load32_acquire(&s->go)) /* pairs with its release of go */
 		sched_yield();
 }
 
-static void release(struct shared *s, int n)
+static void release(struct shared *s, uint32_t n)
 {
-	while (__atomic_load_n(&s->ready, __ATOMIC_ACQUIRE) < n)
+	while (iso_load32_acquire(&s->ready) < n)
 		sched_yield();
-	__atomic_store_n(&s->go, 1, __ATOMIC_RELEASE);
+	iso_store32_release(&s->go, 1);
 }
 
 static iso_reg_t *child_attach(const char *name)

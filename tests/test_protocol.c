@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "atomic.h"
 #include "breaker.h"
 #include "directory.h"
 #include "support/util.h"
@@ -50,7 +51,8 @@ static uint32_t dead_pid(void)
  * died would have: one CAS, nothing else written. */
 static uint32_t reserve_by_hand(iso_reg_t *reg, uint32_t pid, uint64_t tag)
 {
-	uint32_t s = __atomic_fetch_add(&reg->hdr->next_slot, 1, __ATOMIC_RELAXED);
+	/* relaxed, as registration takes a never-used slot (register.c). */
+	uint32_t s = iso_faa32_relaxed(&reg->hdr->next_slot, 1);
 	iso_pair_t *st = &reg->slots[s].state;
 	st->hi = tag;
 	st->lo = ISO_SW_MAKE(ISO_SW_GEN(st->lo) + 1, ISO_SLOT_RESERVED, pid);

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "support/chaos_util.h"
+#include "atomic.h"
 #include "isoreg.h"
 
 #define RC_MAX_PROCS 16
@@ -57,10 +58,10 @@ struct rc_arg {
 		goto out;                                                      \
 	} while (0)
 
+/* acquire: pairs with the driver's release stores of go and quit. */
 static void spin_until(const uint32_t *p, uint32_t want, const uint32_t *quit)
 {
-	while (__atomic_load_n(p, __ATOMIC_ACQUIRE) < want &&
-	       !__atomic_load_n(quit, __ATOMIC_ACQUIRE))
+	while (iso_load32_acquire(p) < want && !iso_load32_acquire(quit))
 		sched_yield();
 }
 
@@ -84,7 +85,7 @@ static int racer(void *p)
 		int rc;
 
 		spin_until(&sh->go, round, &sh->quit);
-		if (__atomic_load_n(&sh->quit, __ATOMIC_ACQUIRE))
+		if (iso_load32_acquire(&sh->quit))
 			return 0;
 		memset(r, 0, sizeof(*r));
 		if (sh->jitter) {
@@ -133,7 +134,12 @@ static int racer(void *p)
 out:
 		if (reg)
 			iso_detach(reg);
-		__atomic_fetch_add(&sh->done, 1, __ATOMIC_ACQ_REL);
+		/* release: publishes this round's result to the driver's
+		 * acquire load of done. No acquire half (it was acq_rel):
+		 * the racer takes nothing from done, its next round starts
+		 * from its acquire of go, stored after the driver read the
+		 * results. */
+		iso_add32_release(&sh->done, 1);
 	}
 }
 
@@ -166,13 +172,16 @@ Test(races, simultaneous_create_or_attach_yields_one_segment_and_one_slot_per_ke
 
 		chaos_segname(sh->seg, sizeof(sh->seg), "races");
 		sh->jitter = (uint32_t)(tc_rand(&rng) & 1);
-		__atomic_store_n(&sh->done, 0, __ATOMIC_RELEASE);
-		__atomic_store_n(&sh->go, round, __ATOMIC_RELEASE);
+		/* release: the round's name and jitter, and done back at 0,
+		 * before any racer sees go move. */
+		iso_store32_release(&sh->done, 0);
+		iso_store32_release(&sh->go, round);
 
 		deadline = tc_mono_ns() + 30000000000ull;
-		while (__atomic_load_n(&sh->done, __ATOMIC_ACQUIRE) < procs) {
+		/* acquire: pairs with each racer's release add. */
+		while (iso_load32_acquire(&sh->done) < procs) {
 			if (tc_mono_ns() > deadline) {
-				__atomic_store_n(&sh->quit, 1, __ATOMIC_RELEASE);
+				iso_store32_release(&sh->quit, 1);
 				for (unsigned i = 0; i < procs; i++)
 					kill(pids[i], SIGKILL);
 				cr_assert_fail("round %u: racers hung for 30 s", round);
@@ -230,7 +239,7 @@ Test(races, simultaneous_create_or_attach_yields_one_segment_and_one_slot_per_ke
 		cr_assert_eq(iso_unlink(sh->seg), 0);
 	}
 
-	__atomic_store_n(&sh->quit, 1, __ATOMIC_RELEASE);
+	iso_store32_release(&sh->quit, 1);
 	for (unsigned i = 0; i < procs; i++) {
 		int status;
 

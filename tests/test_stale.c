@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "support/chaos_util.h"
+#include "atomic.h"
 #include "isoreg.h"
 #include "layout.h"
 
@@ -84,9 +85,10 @@ struct holder {
 	int32_t setup_rc;
 };
 
+/* acquire: pairs with the release store that moved the phase on. */
 static void wait_phase(const uint32_t *p, uint32_t want)
 {
-	while (__atomic_load_n(p, __ATOMIC_ACQUIRE) < want)
+	while (iso_load32_acquire(p) < want)
 		chaos_sleep_us(100);
 }
 
@@ -113,7 +115,7 @@ static int holder_main(void *arg)
 			return 1;
 		}
 	}
-	__atomic_store_n(&hd->phase, 1, __ATOMIC_RELEASE);
+	iso_store32_release(&hd->phase, 1); /* handles taken: slots may be reused */
 	wait_phase(&hd->phase, 2);
 	for (unsigned i = 0; i < hd->naccts; i++)
 		try_all(&h[i], &p[i], &hd->t);
@@ -196,7 +198,7 @@ Test(stale, retired_handle_never_reaches_the_account_that_reuses_its_slot)
 
 	uint64_t x0 = xerrs(reg);
 	cr_assert_eq(chaos_shm_read(hd->seg, &before, &len_b), 0);
-	__atomic_store_n(&hd->phase, 2, __ATOMIC_RELEASE);
+	iso_store32_release(&hd->phase, 2); /* the snapshot is taken: write */
 	cr_assert_eq(chaos_wait(pid, 10000, &status), 0);
 	cr_assert_eq(chaos_exit_code(status), 0, "holder: setup %s",
 		     iso_strerror(hd->setup_rc));
@@ -247,13 +249,15 @@ static int registrant_main(void *arg)
 
 	if (iso_attach(rg->seg, NULL, &reg) != 0)
 		return 1;
-	__atomic_store_n(&rg->started, 1, __ATOMIC_RELEASE);
+	iso_store32_release(&rg->started, 1); /* pairs with the driver's acquire */
 	for (unsigned i = 0;; i = (i + 1) % rg->naccts) {
 		char id[32];
 
 		snprintf(id, sizeof(id), "e%u", i);
 		if (iso_register(reg, "eph", id, "KRAKEN", &h) == 0) {
-			__atomic_store_n(&rg->done, rg->done + 1, __ATOMIC_RELEASE);
+			/* release: the count never runs ahead of the
+			 * registration it counts, wherever the kill lands. */
+			iso_store32_release(&rg->done, rg->done + 1);
 			iso_retire(&h);
 		}
 	}
@@ -329,7 +333,7 @@ Test(stale, slot_reclaimed_by_doctor_is_never_written_through_old_handles)
 		chaos_sleep_us(3000); /* past the cooldown: every slot reusable */
 		rg->started = rg->done = 0;
 		pid_t pid = chaos_fork(registrant_main, rg);
-		while (!__atomic_load_n(&rg->started, __ATOMIC_ACQUIRE))
+		while (!iso_load32_acquire(&rg->started))
 			chaos_sleep_us(50);
 		chaos_sleep_us(100 + tc_rand(&rng) % 2000);
 		kill(pid, SIGKILL);
@@ -377,7 +381,7 @@ Test(stale, slot_reclaimed_by_doctor_is_never_written_through_old_handles)
 
 	uint64_t x0 = xerrs(reg);
 	cr_assert_eq(chaos_shm_read(hd->seg, &before, &len_b), 0);
-	__atomic_store_n(&hd->phase, 2, __ATOMIC_RELEASE);
+	iso_store32_release(&hd->phase, 2); /* the snapshot is taken: write */
 	cr_assert_eq(chaos_wait(holder, 20000, &status), 0);
 	cr_assert_eq(chaos_exit_code(status), 0);
 	cr_assert_eq(chaos_shm_read(hd->seg, &after, &len_a), 0);
@@ -467,8 +471,9 @@ static int hammer_main(void *arg)
 	if (iso_attach(hm->seg, NULL, &reg) ||
 	    iso_lookup(reg, "user", "old0", "KRAKEN", &h))
 		return 1;
-	__atomic_store_n(&hm->ready, 1, __ATOMIC_RELEASE);
-	while (!__atomic_load_n(&hm->stop, __ATOMIC_ACQUIRE)) {
+	iso_store32_release(&hm->ready, 1); /* pairs with the test's acquire */
+	/* acquire: pairs with the test's release store of stop. */
+	while (!iso_load32_acquire(&hm->stop)) {
 		int rc = iso_record_success(&h, NULL, 0);
 
 		if (rc == 0)
@@ -501,7 +506,7 @@ Test(stale, writer_racing_retire_and_reuse_never_lands_in_the_new_account)
 	cr_assert_eq(iso_register(reg, "user", "old0", "KRAKEN", &a), 0);
 	uint64_t x0 = xerrs(reg);
 	pid_t pid = chaos_fork(hammer_main, hm);
-	while (!__atomic_load_n(&hm->ready, __ATOMIC_ACQUIRE))
+	while (!iso_load32_acquire(&hm->ready))
 		chaos_sleep_us(100);
 	chaos_sleep_us(5000);
 	cr_assert_eq(iso_retire(&a), 0);
@@ -516,7 +521,7 @@ Test(stale, writer_racing_retire_and_reuse_never_lands_in_the_new_account)
 		      (unsigned long long)((tc_mono_ns() - t0) / 1000000));
 	cr_assert_eq(b.slot, a.slot);
 	chaos_sleep_us(50000); /* the old handle keeps hammering the new account */
-	__atomic_store_n(&hm->stop, 1, __ATOMIC_RELEASE);
+	iso_store32_release(&hm->stop, 1);
 
 	cr_assert_eq(chaos_wait(pid, 20000, &status), 0);
 	cr_assert_eq(chaos_exit_code(status), 0);
@@ -574,10 +579,15 @@ Test(stale, retire_killed_after_its_tombstone_leaks_no_slot)
 	iso_dirent_t *dir = (iso_dirent_t *)(base + hdr->dir_off);
 	unsigned tombstoned = 0;
 	for (uint32_t i = 0; i < hdr->dir_capacity; i++) {
-		if (__atomic_load_n(&dir[i].lo, __ATOMIC_ACQUIRE) == slot->hash &&
-		    (__atomic_load_n(&dir[i].hi, __ATOMIC_ACQUIRE) & 0xffffffffu) == a.slot + 1u) {
-			__atomic_store_n(&dir[i].hi, 0, __ATOMIC_RELEASE);
-			__atomic_fetch_add(&hdr->dir_tombstones, 1, __ATOMIC_SEQ_CST);
+		/* acquire: as a read-only viewer reads an entry; release:
+		 * as a retire's CAS writes the tombstone (directory.c). The
+		 * tombstone count is a statistic, relaxed as
+		 * iso_dir_tombstone adds to it: the doctor calls below run
+		 * on this thread, after it, and need no more. */
+		if (iso_load64_acquire(&dir[i].lo) == slot->hash &&
+		    (iso_load64_acquire(&dir[i].hi) & 0xffffffffu) == a.slot + 1u) {
+			iso_store64_release(&dir[i].hi, 0);
+			iso_faa32_relaxed(&hdr->dir_tombstones, 1);
 			tombstoned++;
 		}
 	}

@@ -16,6 +16,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "atomic.h"
 #include "isoreg.h"
 #include "../../tools/common/clock.h"
 
@@ -295,13 +296,14 @@ struct bench_flag {
 
 static inline bool bench_flag_get(const struct bench_flag *f)
 {
-	/* acquire: results written before the flag are visible after it. */
-	return __atomic_load_n(&f->v, __ATOMIC_ACQUIRE) != 0;
+	/* acquire: pairs with bench_flag_set's release, so results written
+	 * before the flag are visible after it. */
+	return iso_load32_acquire(&f->v) != 0;
 }
 
 static inline void bench_flag_set(struct bench_flag *f, uint32_t v)
 {
-	__atomic_store_n(&f->v, v, __ATOMIC_RELEASE);
+	iso_store32_release(&f->v, v);
 }
 
 /*

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "atomic.h"
 #include "bench.h"
 #include "mutex_baseline.h"
 
@@ -61,7 +62,7 @@ struct mb_registry {
 	uint32_t count;
 	uint32_t table_mask;
 	uint32_t _pad;
-	uint64_t owner_dead; /* atomic: EOWNERDEAD recoveries */
+	uint64_t owner_dead; /* relaxed counter: EOWNERDEAD recoveries */
 	struct mb_config defaults;
 	size_t size;
 	uint32_t *table;     /* account index + 1; 0 = empty */
@@ -100,7 +101,7 @@ static void lock(struct mb_registry *r, pthread_mutex_t *m)
 {
 	int rc = pthread_mutex_lock(m);
 	if (rc == EOWNERDEAD) {
-		__atomic_fetch_add(&r->owner_dead, 1, __ATOMIC_RELAXED);
+		iso_add64_relaxed(&r->owner_dead, 1);
 		pthread_mutex_consistent(m);
 	} else if (rc != 0) {
 		bench_die("pthread_mutex_lock: %s", strerror(rc));
@@ -434,5 +435,5 @@ uint32_t mb_count(struct mb_registry *r)
 
 uint64_t mb_owner_dead(struct mb_registry *r)
 {
-	return __atomic_load_n(&r->owner_dead, __ATOMIC_RELAXED);
+	return iso_load64_relaxed(&r->owner_dead);
 }

@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "atomic.h"
 #include "bench.h"
 
 void bench_die(const char *fmt, ...)
@@ -48,25 +49,28 @@ void bench_shared_free(void *p, size_t size)
 void bench_barrier_init(struct bench_barrier *b, uint32_t count)
 {
 	b->count = count;
-	__atomic_store_n(&b->arrived, 0, __ATOMIC_RELAXED);
+	iso_store32_relaxed(&b->arrived, 0);
 	/* release: count and arrived are set before anyone reads phase. */
-	__atomic_store_n(&b->phase, 0, __ATOMIC_RELEASE);
+	iso_store32_release(&b->phase, 0);
 }
 
 void bench_barrier_wait(struct bench_barrier *b)
 {
 	/* acquire: pairs with the last arriver's release of the next phase. */
-	uint32_t phase = __atomic_load_n(&b->phase, __ATOMIC_ACQUIRE);
-	uint32_t n = __atomic_add_fetch(&b->arrived, 1, __ATOMIC_ACQ_REL);
+	uint32_t phase = iso_load32_acquire(&b->phase);
+	/* acq_rel: each arriver publishes what it did before the barrier
+	 * (release); the last one takes all of it (acquire, through the
+	 * release sequence on arrived) and passes it on with phase. */
+	uint32_t n = iso_faa32_acq_rel(&b->arrived, 1) + 1;
 	if (n == b->count) {
 		/* Everyone is in: rearm, then open. Nobody touches arrived
 		 * again until phase moves, so a relaxed store is enough. */
-		__atomic_store_n(&b->arrived, 0, __ATOMIC_RELAXED);
-		__atomic_store_n(&b->phase, phase + 1, __ATOMIC_RELEASE);
+		iso_store32_relaxed(&b->arrived, 0);
+		iso_store32_release(&b->phase, phase + 1);
 		return;
 	}
 	unsigned spins = 0;
-	while (__atomic_load_n(&b->phase, __ATOMIC_ACQUIRE) == phase) {
+	while (iso_load32_acquire(&b->phase) == phase) {
 		bench_pause();
 		/* More workers than cores: let the missing ones run. */
 		if (++spins % 1024 == 0)

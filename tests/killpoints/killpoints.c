@@ -38,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "atomic.h"
 #include "failpoint.h"
 #include "directory.h"
 #include "window.h"
@@ -783,7 +784,8 @@ static void after_broker(struct world *w, int rc, bool killed)
 	if (!killed)
 		V(w, rc == 0, "halt and release answered %d", rc);
 	int n = iso_halted_brokers(w->reg, names, 4);
-	uint32_t count = __atomic_load_n(&w->reg->hdr->broker_halts, __ATOMIC_RELAXED);
+	/* relaxed, as account.c reads it: a count, nothing read through it. */
+	uint32_t count = iso_load32_relaxed(&w->reg->hdr->broker_halts);
 	V(w, n >= 0 && count >= (uint32_t)n, "%d halted brokers but a count of %u",
 	  n, count);
 	/* Halted or not, acquire agrees with the table. */

@@ -21,14 +21,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "atomic.h"
+
 void chaos_segname(char *buf, size_t len, const char *suite)
 {
 	/* Per process, so names stay unique across Criterion's test workers
 	 * and across the children a test forks. */
-	static unsigned counter;
+	static uint32_t counter; /* relaxed: only unique numbers are wanted */
 
 	snprintf(buf, len, "/isoreg-test-%s-%d-%u", suite, (int)getpid(),
-		 __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
+		 iso_faa32_relaxed(&counter, 1));
 }
 
 bool chaos_long(void)

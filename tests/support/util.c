@@ -6,14 +6,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "atomic.h"
 #include "util.h"
 
 const char *tu_segment(const char *tag)
 {
 	static _Thread_local char name[128];
-	static unsigned n;
+	static uint32_t n; /* relaxed: only unique numbers are wanted */
 	snprintf(name, sizeof(name), "/isoreg-t-%s-%d-%u", tag, (int)getpid(),
-		 __atomic_fetch_add(&n, 1, __ATOMIC_RELAXED));
+		 iso_faa32_relaxed(&n, 1));
 	return name;
 }
 
@@ -33,12 +34,14 @@ iso_reg_t *tu_create(const char *name, uint32_t capacity,
 	return reg;
 }
 
+/* The test clock: relaxed, it orders nothing but itself (the library reads
+ * it as it would read CLOCK_MONOTONIC). */
 static uint64_t test_now_ns = 1000ull * 1000000000ull;
 
 static uint64_t test_clock(void *ctx)
 {
 	(void)ctx;
-	return __atomic_load_n(&test_now_ns, __ATOMIC_RELAXED);
+	return iso_load64_relaxed(&test_now_ns);
 }
 
 void tu_clock_install(void)
@@ -48,7 +51,7 @@ void tu_clock_install(void)
 
 void tu_advance_ms(uint64_t ms)
 {
-	__atomic_fetch_add(&test_now_ns, ms * 1000000ull, __ATOMIC_RELAXED);
+	iso_add64_relaxed(&test_now_ns, ms * 1000000ull);
 }
 
 int tu_wait(int pid)

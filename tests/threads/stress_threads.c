@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "atomic.h"
 #include "isoreg.h"
 
 #define THREADS 8
@@ -146,8 +147,9 @@ static void registration_race(void)
 
 /* ------------------------- 3. half-open permits under contention [B6] */
 
+/* A clock the test moves: relaxed, it orders nothing but itself. */
 static uint64_t fake_ms = 1000000;
-static uint64_t fake_clock(void *c) { (void)c; return __atomic_load_n(&fake_ms, __ATOMIC_RELAXED) * 1000000ull; }
+static uint64_t fake_clock(void *c) { (void)c; return iso_load64_relaxed(&fake_ms) * 1000000ull; }
 
 struct probe_arg { iso_account_t a; int over; int granted; };
 
@@ -180,7 +182,7 @@ static void half_open_contention(void)
 	iso_configure(&a, &c);
 	for (int i = 0; i < 5; i++)
 		iso_record_failure(&a, NULL, ISO_FAIL_API, 0);
-	__atomic_fetch_add(&fake_ms, 300000, __ATOMIC_RELAXED);
+	iso_add64_relaxed(&fake_ms, 300000);
 	struct probe_arg args[THREADS];
 	for (int i = 0; i < THREADS; i++)
 		args[i] = (struct probe_arg){ .a = a };
@@ -310,7 +312,7 @@ static void retire_churn(void)
 struct tomb_shared {
 	iso_reg_t *reg;
 	pthread_barrier_t bar;
-	int stop;
+	uint32_t stop;
 	uint32_t slot[RACERS];
 	int mismatches;
 };
@@ -334,7 +336,8 @@ static void *tomb_worker(void *p)
 	if (a->t >= RACERS) {
 		/* Churn: distinct keys come and go, leaving tombstones in
 		 * every chain for the racers to reuse. */
-		for (int n = 0; !__atomic_load_n(&sh->stop, __ATOMIC_ACQUIRE); n++) {
+		/* acquire: pairs with racer 0's release store of stop. */
+		for (int n = 0; !iso_load32_acquire(&sh->stop); n++) {
 			snprintf(id, sizeof(id), "c%d_%d", a->t, n % 5);
 			if (full_retry(sh->reg, id, &h) == 0)
 				iso_retire(&h);
@@ -355,7 +358,7 @@ static void *tomb_worker(void *p)
 		}
 		pthread_barrier_wait(&sh->bar);
 	}
-	__atomic_store_n(&sh->stop, 1, __ATOMIC_RELEASE);
+	iso_store32_release(&sh->stop, 1);
 	return NULL;
 }
 
@@ -423,11 +426,12 @@ static void classify_table(void)
 
 struct halt_shared {
 	iso_reg_t *reg;
-	int stop;
-	int violations; /* a COINBASE account refused, or one allowed while
-			   the halter knows KRAKEN is halted */
-	int epoch;      /* odd between the halter's halt and release calls;
-			   moves on each, so a window is told from the next */
+	uint32_t stop;
+	uint32_t violations; /* a COINBASE account refused, or one allowed
+				while the halter knows KRAKEN is halted */
+	uint32_t epoch;      /* odd between the halter's halt and release
+				calls; moves on each, so a window is told
+				from the next */
 };
 struct halt_arg { struct halt_shared *sh; int t; };
 
@@ -439,20 +443,36 @@ static void *halt_worker(void *p)
 	iso_permit_t pm;
 	char id[16];
 	if (a->t == 0) {
+		/*
+		 * The epoch was seq_cst; acq_rel increments and acquire
+		 * loads give the window check all it had. The halter only
+		 * writes the epoch and the readers only read it: no
+		 * store-load (Dekker) pattern, only two message-passing
+		 * pairs, so a single total order over the epoch adds
+		 * nothing. An odd epoch read means the halt came before
+		 * (release half, after the halt). A release seen means the
+		 * even epoch came before it: the acquire half keeps
+		 * release_broker's writes after the increment, but the
+		 * reader sees the release through the hot path's relaxed
+		 * broker_halts load (account.c), which C11 does not order
+		 * before the epoch re-read; x86 does. seq_cst, ordering
+		 * only seq_cst accesses, did not close that either.
+		 */
 		for (int n = 0; n < 400; n++) {
 			iso_halt_broker(sh->reg, "KRAKEN", NULL);
-			__atomic_fetch_add(&sh->epoch, 1, __ATOMIC_SEQ_CST);
+			iso_faa32_acq_rel(&sh->epoch, 1);
 			sched_yield();
-			__atomic_fetch_add(&sh->epoch, 1, __ATOMIC_SEQ_CST);
+			iso_faa32_acq_rel(&sh->epoch, 1);
 			iso_release_broker(sh->reg, "KRAKEN", NULL);
 		}
-		__atomic_store_n(&sh->stop, 1, __ATOMIC_RELEASE);
+		iso_store32_release(&sh->stop, 1);
 		return NULL;
 	}
 	snprintf(id, sizeof(id), "h%d", a->t);
 	if (iso_register(sh->reg, "user", id, "COINBASE", &c))
 		return NULL;
-	for (int n = 0; !__atomic_load_n(&sh->stop, __ATOMIC_ACQUIRE); n++) {
+	/* acquire: pairs with the halter's release store of stop. */
+	for (int n = 0; !iso_load32_acquire(&sh->stop); n++) {
 		/* Registrations during halts: each new KRAKEN account must be
 		 * refused while the halt is known to be in force. */
 		snprintf(id, sizeof(id), "k%d_%d", a->t, n % 4);
@@ -460,13 +480,14 @@ static void *halt_worker(void *p)
 			continue;
 		/* Wholly inside one halt window (same odd epoch before and
 		 * after): the acquire must be refused. */
-		int before = __atomic_load_n(&sh->epoch, __ATOMIC_SEQ_CST);
+		/* acquire, both: pair with the halter's increments. */
+		uint32_t before = iso_load32_acquire(&sh->epoch);
 		int rc = iso_acquire(&k, &pm);
 		if ((before & 1) && rc == 0 &&
-		    __atomic_load_n(&sh->epoch, __ATOMIC_SEQ_CST) == before)
-			__atomic_fetch_add(&sh->violations, 1, __ATOMIC_RELAXED);
+		    iso_load32_acquire(&sh->epoch) == before)
+			iso_faa32_relaxed(&sh->violations, 1); /* a count */
 		if (iso_acquire(&c, &pm) != 0)
-			__atomic_fetch_add(&sh->violations, 1, __ATOMIC_RELAXED);
+			iso_faa32_relaxed(&sh->violations, 1);
 	}
 	return NULL;
 }
@@ -479,7 +500,7 @@ static void broker_halts(void)
 	for (int i = 0; i < THREADS; i++)
 		a[i] = (struct halt_arg){ .sh = &sh, .t = i };
 	run(halt_worker, a, sizeof(a[0]));
-	check(sh.violations == 0, "%d acquires contradicted a broker halt",
+	check(sh.violations == 0, "%u acquires contradicted a broker halt",
 	      sh.violations);
 	char names[4][ISO_BROKER_MAX + 1];
 	check(iso_halted_brokers(r, names, 4) == 0, "a halt outlived its release");

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # run-tests.sh - the whole suite, as `make test` and CI run it:
+#   0. the sources: no atomic spelled outside src/atomic.h
+#      (tools/scripts/atomics.py)
 #   1. plain build (-O2): every Criterion test, the kill-and-stall harness
-#      (tests/killpoints/), then the Python tests
+#      (tests/killpoints/), the library's layers (tools/scripts/layers.py),
+#      then the Python tests
 #   2. ASan+UBSan build: every Criterion test and the harness
 #   3. TSan build: the threaded stress programs (tests/threads/)
 #   4. Valgrind over the breaker, key, registry and bad-input suites
@@ -58,20 +61,29 @@ run_criterion() { # $1 = stage, $2 = build dir, rest = criterion args
   tally "$stage" "$log" "$rc"
 }
 
+run_counted() { # $1 = stage, rest = a command that ends with "N passed, N failed"
+  local stage=$1 log="$logs/$1.log" rc line; shift
+  timeout -k 10 120 "$@" 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  line=$(grep -aE '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+  if [ -n "$line" ]; then
+    pass=$((pass + $(awk '{print $1}' <<<"$line"))); fail=$((fail + $(awk '{print $3}' <<<"$line")))
+  fi
+  [ "$rc" -ne 0 ] && { stages_failed+=("$stage"); [ -z "$line" ] && fail=$((fail + 1)); }
+}
+
+# Every atomic says its width and ordering through src/atomic.h, nothing
+# raw elsewhere (issue 14). Reads the sources only: no build needed.
+echo "== atomics (sources)"
+run_counted atomics python3 tools/scripts/atomics.py .
+
 if build build; then
   run_criterion plain build
   # Every step of every protocol killed and stalled [R6]: RELIABILITY.md.
   TESTBIN=isoreg_killpoints run_criterion killpoints build
   # The library's files call only downward, with no cycle (issue 14).
   echo "== layers (nm)"
-  log=$logs/layers.log
-  timeout -k 10 120 python3 tools/scripts/layers.py build 2>&1 | tee "$log"
-  rc=${PIPESTATUS[0]}
-  line=$(grep -aE '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
-  if [ -n "$line" ]; then
-    pass=$((pass + $(awk '{print $1}' <<<"$line"))); fail=$((fail + $(awk '{print $3}' <<<"$line")))
-  fi
-  [ "$rc" -ne 0 ] && { stages_failed+=(layers); [ -z "$line" ] && fail=$((fail + 1)); }
+  run_counted layers python3 tools/scripts/layers.py build
   if [ -x tools/scripts/run-python-tests.sh ]; then
     echo "== tests: python"
     log=$logs/python.log
