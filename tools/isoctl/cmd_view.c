@@ -319,49 +319,19 @@ static void print_ago(const char *label, int64_t when, int64_t now)
 				      d, sizeof(d)));
 }
 
-/* One window rate [B7] against its threshold: "50.0% (trips at 50%)",
- * or "not judged: 3 of min_calls 10 (...)"; a threshold of 0 shows the
- * rate and says it never trips. */
-static void print_window_rate(const char *label, double rate,
-			      const struct iso_status *st, uint32_t threshold,
-			      const char *field)
-{
-	char t[80];
-
-	if (threshold)
-		snprintf(t, sizeof(t), "trips at %u%%", threshold);
-	else
-		snprintf(t, sizeof(t), "never trips: %s=0", field);
-	if (rate < 0)
-		printf("%-19s not judged: %" PRIu64 " of min_calls %u (%s)\n",
-		       label, st->window_calls, st->config.min_calls, t);
-	else
-		printf("%-19s %.1f%% (%s)\n", label, rate, t);
-}
-
 /* The rolling window [B7]: what it holds and both rates; nothing at all
  * for an account without one, whose status reads as it always did. */
 static void print_window(const struct iso_status *st)
 {
-	const struct iso_config *c = &st->config;
-	char d[32];
+	char b[160];
 
-	if (!c->window_ms)
+	if (!st->config.window_ms)
 		return;
-	printf("%-19s last %s: %" PRIu64 " outcome%s, %" PRIu64
-	       " failure%s, %" PRIu64 " slow\n", "window",
-	       fmt_duration_ms(c->window_ms, d, sizeof(d)), st->window_calls,
-	       st->window_calls == 1 ? "" : "s", st->window_failures,
-	       st->window_failures == 1 ? "" : "s", st->window_slow_calls);
-	print_window_rate("  failure rate", st->failure_rate, st,
-			  c->failure_rate_threshold, "failure_rate_threshold");
-	if (!c->slow_call_ms)
-		printf("%-19s off (slow_call_ms=0: no call is slow)\n",
-		       "  slow-call rate");
-	else
-		print_window_rate("  slow-call rate", st->slow_call_rate, st,
-				  c->slow_call_rate_threshold,
-				  "slow_call_rate_threshold");
+	printf("%-19s %s\n", "window", fmt_window(st, b, sizeof(b)));
+	printf("%-19s %s\n", "  failure rate",
+	       fmt_window_rate(st, false, b, sizeof(b)));
+	printf("%-19s %s\n", "  slow-call rate",
+	       fmt_window_rate(st, true, b, sizeof(b)));
 }
 
 static void print_status(const struct iso_status *st)
