@@ -427,6 +427,73 @@ Test(exporter, unhealthy_only_and_none_budgets_keep_the_broker_sums)
 	iso_detach(reg);
 }
 
+/*
+ * [B7][T3] (issue 15): an account with a rolling window gets
+ * isoreg_account_window_calls, and once min_calls outcomes are in it the
+ * failure ratio (and the slow-call ratio where slow_call_ms is set), as
+ * ratios 0..1; one not judged yet gets the count alone; a plain account
+ * none of them. In the default budget too, and promtool accepts it all.
+ */
+Test(exporter, window_gauges_only_for_accounts_with_a_window_once_judged)
+{
+	struct iso_attach_opts o = {
+		.flags = ISO_ATTACH_CREATE | ISO_ATTACH_EXCL | ISO_ATTACH_WINDOWS,
+		.capacity = 16,
+	};
+	iso_reg_t *reg = NULL;
+	iso_account_t alt, young, plain;
+	struct iso_config cfg;
+	struct iso_status st;
+
+	seg_name("windows");
+	cr_assert_eq(iso_attach(seg, &o, &reg), 0, "%s", iso_last_error());
+	cr_assert_eq(iso_register(reg, "user", "alt", "KRAKEN", &alt), 0);
+	cr_assert_eq(iso_register(reg, "user", "young", "KRAKEN", &young), 0);
+	cr_assert_eq(iso_register(reg, "user", "plain", "KRAKEN", &plain), 0);
+	iso_config_default(&cfg);
+	cfg.window_ms = 60000;
+	cfg.min_calls = 4;
+	cfg.failure_rate_threshold = 50;
+	cfg.slow_call_ms = 100;
+	cr_assert_eq(iso_configure(&alt, &cfg), 0, "%s", iso_last_error());
+	cfg.slow_call_ms = 0;
+	cr_assert_eq(iso_configure(&young, &cfg), 0, "%s", iso_last_error());
+	/* alt: one slow success, one fast, two failures: trips at 50 %. */
+	cr_assert_eq(iso_record_success(&alt, NULL, 200000000), 0);
+	cr_assert_eq(iso_record_failure(&alt, NULL, ISO_FAIL_API, 1000000), 0);
+	cr_assert_eq(iso_record_success(&alt, NULL, 1000000), 0);
+	cr_assert_eq(iso_record_failure(&alt, NULL, ISO_FAIL_API, 1000000), 0);
+	cr_assert_eq(iso_status(&alt, &st), 0);
+	cr_assert_eq(st.last_cause, ISO_CAUSE_FAILURE_RATE, "%s",
+		     iso_cause_name(st.last_cause));
+	cr_assert_eq(iso_record_success(&young, NULL, 1000000), 0);
+	cr_assert_eq(iso_record_success(&plain, NULL, 1000000), 0);
+
+	for (int pass = 0; pass < 2; pass++) {
+		char *t = pass ? render_opts(reg, NULL) : render(reg);
+
+		cr_expect_eq(ex_sample(t, acct_series("isoreg_account_window_calls", "alt", NULL)), 4, "%s", t);
+		cr_expect_eq(ex_sample(t, acct_series("isoreg_account_window_failure_ratio", "alt", NULL)), 0.5);
+		cr_expect_eq(ex_sample(t, acct_series("isoreg_account_window_slow_call_ratio", "alt", NULL)), 0.25);
+		cr_expect_eq(ex_sample(t, acct_series("isoreg_account_window_calls", "young", NULL)), 1);
+		cr_expect(isnan(ex_sample(t, acct_series("isoreg_account_window_failure_ratio", "young", NULL))),
+			  "a ratio before min_calls");
+		cr_expect(isnan(ex_sample(t, acct_series("isoreg_account_window_slow_call_ratio", "young", NULL))),
+			  "a slow-call ratio without slow_call_ms");
+		cr_expect(isnan(ex_sample(t, acct_series("isoreg_account_window_calls", "plain", NULL))),
+			  "a window series for an account without one");
+		cr_expect_eq(ex_count_samples(t, "isoreg_account_window_"), 4, "%s", t);
+		cr_expect(strstr(t, "# TYPE isoreg_account_window_failure_ratio gauge\n"));
+		if (pass) { /* the default budget: 12, and 3 for the window */
+			cr_expect_eq(account_samples(t, "plain"), 12, "%s", t);
+			cr_expect_eq(account_samples(t, "alt"), 15, "%s", t);
+		}
+		promtool_check_metrics(t, pass ? "windows, default budget" : "windows, full");
+		free(t);
+	}
+	iso_detach(reg);
+}
+
 /* [T3] With no segment: isoreg_up 0, the build, the exporter's own series, nothing else. */
 Test(exporter, renders_up_0_and_no_account_series_without_a_segment)
 {

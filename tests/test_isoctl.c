@@ -1375,3 +1375,225 @@ Test(isoctl, config_changes_are_logged_and_outlive_the_segment)
 	ok(&R, "state", NULL);
 	cr_expect_null(strstr(R.out, "config       user/cf"), "%s", R.out);
 }
+
+/* The member at @path is JSON null. */
+static bool jnull(json_object *o, const char *path)
+{
+	return J.get_type(jget(o, path)) == json_type_null;
+}
+
+/* [B7] (issue 15): on a segment made with --windows, an account given a
+ * window by `isoctl config` that fails every other call trips at 50 %:
+ * status says "not judged" below min_calls, then the rate against its
+ * threshold and the cause failure_rate; list grows a FAIL-RATE column;
+ * JSON carries the config and the window. */
+Test(isoctl, windows_trip_on_a_failure_rate_shown_in_status_list_and_json)
+{
+	json_object *o;
+
+	ok(&R, "create", "--capacity", "64", "--windows", "failure_threshold=3",
+	   NULL);
+	cr_assert(strstr(R.out, "with windows"), "%s", R.out);
+	ok(&R, "info", NULL);
+	cr_expect(strstr(R.out, "windows            yes"), "%s", R.out);
+	ok(&R, "register", "user/alt/KRAKEN", NULL);
+	ok(&R, "register", "user/plain/KRAKEN", NULL);
+	ok(&R, "config", "user/alt/KRAKEN", "window_ms=60000", "min_calls=4",
+	   "failure_rate_threshold=50", NULL);
+	cr_expect(strstr(R.out, "window_ms=60000\nmin_calls=4\n"
+			 "failure_rate_threshold=50\n"), "%s", R.out);
+
+	ok(&R, "record", "user/alt/KRAKEN", "success", NULL);
+	ok(&R, "record", "user/alt/KRAKEN", "failure", "--type", "API", NULL);
+	ok(&R, "status", "user/alt/KRAKEN", NULL);
+	cr_expect(strstr(R.out, "window              last 1m00s: 2 outcomes, "
+			 "1 failure, 0 slow\n"), "%s", R.out);
+	cr_expect(strstr(R.out, "  failure rate      not judged: 2 of "
+			 "min_calls 4 (trips at 50%)\n"), "%s", R.out);
+	cr_expect(strstr(R.out, "  slow-call rate    off (slow_call_ms=0"),
+		  "%s", R.out);
+	o = status_json(&R, "user/alt/KRAKEN");
+	cr_expect(jnull(o, "failure_rate"), "a rate before min_calls: %s", R.out);
+	cr_expect_eq(jint(o, "window_calls"), 2);
+	J.put(o);
+	ok(&R, "list", NULL);
+	cr_expect(strstr(R.out, "FAIL-RATE"), "%s", R.out);
+	cr_expect(strstr(R.out, "(2/4)"), "%s", R.out);
+
+	/* Never three failures in a row: only the rate can trip it. */
+	ok(&R, "record", "user/alt/KRAKEN", "success", NULL);
+	ok(&R, "record", "user/alt/KRAKEN", "failure", "--type", "API", NULL);
+	cr_expect(strstr(R.out, "QUARANTINED (OPEN)"), "%s", R.out);
+	ok(&R, "status", "user/alt/KRAKEN", NULL);
+	cr_expect(strstr(R.out, "window              last 1m00s: 4 outcomes, "
+			 "2 failures, 0 slow\n"), "%s", R.out);
+	cr_expect(strstr(R.out, "  failure rate      50.0% (trips at 50%)\n"),
+		  "%s", R.out);
+	cr_expect(strstr(R.out, "  cause             failure_rate\n"), "%s",
+		  R.out);
+	o = status_json(&R, "user/alt/KRAKEN");
+	cr_expect_str_eq(jstr(o, "breaker"), "OPEN");
+	cr_expect_str_eq(jstr(o, "last_cause"), "failure_rate");
+	cr_expect_eq(jint(o, "window_calls"), 4);
+	cr_expect_eq(jint(o, "window_failures"), 2);
+	cr_expect_eq(jint(o, "window_slow_calls"), 0);
+	cr_expect_eq(jint(o, "failure_rate"), 50);
+	cr_expect_eq(jint(o, "slow_call_rate"), 0);
+	cr_expect_eq(jint(o, "config.window_ms"), 60000);
+	cr_expect_eq(jint(o, "config.min_calls"), 4);
+	cr_expect_eq(jint(o, "config.failure_rate_threshold"), 50);
+	J.put(o);
+	ok(&R, "list", NULL);
+	cr_expect(strstr(R.out, "50.0%"), "%s", R.out);
+	ok(&R, "events", "--json", NULL);
+	cr_expect(strstr(R.out, "\"cause\":\"failure_rate\""), "%s", R.out);
+
+	/* An account without a window: no window line, JSON nulls. */
+	ok(&R, "status", "user/plain/KRAKEN", NULL);
+	cr_expect_null(strstr(R.out, "\nwindow "), "%s", R.out);
+	cr_expect_null(strstr(R.out, "failure rate"), "%s", R.out);
+	o = status_json(&R, "user/plain/KRAKEN");
+	cr_expect(jnull(o, "failure_rate"));
+	cr_expect(jnull(o, "slow_call_rate"));
+	cr_expect_eq(jint(o, "config.window_ms"), 0);
+	cr_expect_eq(jint(o, "config.min_calls"), 10);
+	J.put(o);
+}
+
+/* [B7] a slow-call rate trips too, and says so. */
+Test(isoctl, windows_trip_on_a_slow_call_rate)
+{
+	json_object *o;
+
+	ok(&R, "create", "--capacity", "16", "window_ms=60000", "min_calls=3",
+	   "slow_call_ms=100", "slow_call_rate_threshold=60", NULL);
+	cr_assert(strstr(R.out, "with windows"),
+		  "a window_ms default brings the region: %s", R.out);
+	ok(&R, "record", "user/slow/KRAKEN", "success", "--op-ms", "5", NULL);
+	ok(&R, "record", "user/slow/KRAKEN", "success", "--op-ms", "250",
+	   "--count", "2", NULL);
+	cr_expect(strstr(R.out, "QUARANTINED (OPEN)"), "%s", R.out);
+	ok(&R, "status", "user/slow/KRAKEN", NULL);
+	cr_expect(strstr(R.out, "  slow-call rate    66.7% (trips at 60%)\n"),
+		  "%s", R.out);
+	cr_expect(strstr(R.out, "  failure rate      0.0% (never trips: "
+			 "failure_rate_threshold=0)\n"), "%s", R.out);
+	cr_expect(strstr(R.out, "  cause             slow_call_rate\n"), "%s",
+		  R.out);
+	o = status_json(&R, "user/slow/KRAKEN");
+	cr_expect_eq(jint(o, "window_slow_calls"), 2);
+	cr_expect_str_eq(jstr(o, "last_cause"), "slow_call_rate");
+	J.put(o);
+}
+
+/* [B7] a window value out of range is a usage error naming the field and
+ * changes nothing; a window on a segment without the region is refused
+ * naming the region and the way to get it. */
+Test(isoctl, bad_window_values_are_refused_naming_the_field)
+{
+	json_object *o;
+
+	create_segment(&R);
+	ok(&R, "register", "user/w/KRAKEN", NULL);
+	ok(&R, "info", NULL);
+	cr_expect(strstr(R.out, "windows            no"), "%s", R.out);
+	ok(&R, "list", NULL);
+	cr_expect_null(strstr(R.out, "FAIL-RATE"), "a window column without "
+		       "windows: %s", R.out);
+	static const char *const bad[][2] = {
+		{ "window_ms=50", "window_ms" },
+		{ "window_ms=3600001", "window_ms" },
+		{ "min_calls=0", "min_calls" },
+		{ "failure_rate_threshold=101", "failure_rate_threshold" },
+		{ "slow_call_ms=fast", "slow_call_ms" },
+		{ "slow_call_rate_threshold=-1", "slow_call_rate_threshold" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		run(&R, "config", "user/w/KRAKEN", bad[i][0], NULL);
+		cr_expect_eq(R.code, 2, "%s: exit %d: %s", bad[i][0], R.code, R.err);
+		cr_expect(strstr(R.err, bad[i][1]), "%s: %s", bad[i][0], R.err);
+		run(&R, "config", bad[i][0], NULL);
+		cr_expect_eq(R.code, 2, "default %s: exit %d", bad[i][0], R.code);
+	}
+	run(&R, "config", "user/w/KRAKEN", "window_ms=1000", NULL);
+	cr_expect_eq(R.code, 1, "%s", R.err);
+	cr_expect(strstr(R.err, "window_ms") && strstr(R.err, "window region") &&
+		  strstr(R.err, "--windows"), "%s", R.err);
+	run(&R, "config", "window_ms=1000", NULL);
+	cr_expect_eq(R.code, 1, "%s", R.err);
+	cr_expect(strstr(R.err, "window region"), "%s", R.err);
+	o = status_json(&R, "user/w/KRAKEN");
+	cr_expect_not(jbool(o, "config_override"), "a refused config was applied");
+	cr_expect_eq(jint(o, "config.window_ms"), 0);
+	cr_expect_eq(jint(o, "config.min_calls"), 10);
+	J.put(o);
+	ok(&R, "state", NULL);
+	cr_expect_null(strstr(R.out, "user/w/KRAKEN"), "a refused config was "
+		       "recorded: %s", R.out);
+}
+
+/* Write @text to a file in this test's state directory; its path. */
+static const char *conf_file(const char *name, const char *text)
+{
+	static char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", state_dir, name);
+	f = fopen(path, "w");
+	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+/* [B7] create --config takes windows = yes|no and the five window keys;
+ * a bad one is refused with its line and nothing is created. */
+Test(isoctl, create_config_file_takes_the_window_keys)
+{
+	json_object *o;
+	const char *bad = conf_file("bad.conf", "capacity = 8\n"
+				    "windows = maybe\n");
+
+	run(&R, "create", "--config", bad, NULL);
+	cr_expect_eq(R.code, 2, "%s", R.err);
+	cr_expect(strstr(R.err, "line 2: windows: 'maybe'"), "%s", R.err);
+	run(&R, "create", "--config",
+	    conf_file("no.conf", "windows = no\nwindow_ms = 1000\n"), NULL);
+	cr_expect_eq(R.code, 2, "%s", R.err);
+	cr_expect(strstr(R.err, "windows = no") && strstr(R.err, "window_ms"),
+		  "%s", R.err);
+	run(&R, "create", "--config",
+	    conf_file("range.conf", "min_calls = 2000000\n"), NULL);
+	cr_expect_eq(R.code, 2, "%s", R.err);
+	cr_expect(strstr(R.err, "line 1: min_calls"), "%s", R.err);
+	run(&R, "info", NULL);
+	cr_expect_eq(R.code, 1, "a refused file created the segment: %s", R.out);
+
+	ok(&R, "create", "--config",
+	   conf_file("good.conf", "capacity = 16\n"
+		     "windows = yes\n"
+		     "window_ms = 30000\n"
+		     "min_calls = 20\n"
+		     "failure_rate_threshold = 40\n"
+		     "slow_call_ms = 1500\n"
+		     "slow_call_rate_threshold = 90\n"), NULL);
+	ok(&R, "info", "--json", NULL);
+	o = json_parse(R.out);
+	cr_expect(jbool(o, "windows"));
+	cr_expect_eq(jint(o, "capacity"), 16);
+	cr_expect_eq(jint(o, "defaults.window_ms"), 30000);
+	cr_expect_eq(jint(o, "defaults.min_calls"), 20);
+	cr_expect_eq(jint(o, "defaults.failure_rate_threshold"), 40);
+	cr_expect_eq(jint(o, "defaults.slow_call_ms"), 1500);
+	cr_expect_eq(jint(o, "defaults.slow_call_rate_threshold"), 90);
+	J.put(o);
+	ok(&R, "unlink", "--force", NULL);
+	/* windows = yes alone: the region, every window field its default. */
+	ok(&R, "create", "--config", conf_file("bare.conf", "windows = yes\n"
+					       "capacity = 8\n"), NULL);
+	ok(&R, "info", "--json", NULL);
+	o = json_parse(R.out);
+	cr_expect(jbool(o, "windows"));
+	cr_expect_eq(jint(o, "defaults.window_ms"), 0);
+	J.put(o);
+}

@@ -1039,3 +1039,109 @@ Test(isotop, batch_shows_an_accounts_request_budget)
 	cr_expect_not_null(line_with(out, "user/plain/KRAKEN", line, sizeof(line)), "%s", out);
 	cr_expect_null(strstr(line, "budget"), "a budget on an account without one: %s", line);
 }
+
+/*
+ * [B7] (issue 15): a segment with the window region and three accounts:
+ * "alt" given a window of 60 s, min_calls 4, failure_rate_threshold 50,
+ * failing every other call until the rate trips it; "young" with the same
+ * window and only 2 outcomes (not judged yet); "plain" without a window.
+ */
+static void window_fleet(void)
+{
+	struct iso_attach_opts o = {
+		.flags = ISO_ATTACH_CREATE | ISO_ATTACH_EXCL | ISO_ATTACH_WINDOWS,
+		.capacity = 8,
+	};
+	struct iso_config cfg;
+	struct iso_status st;
+	static unsigned n;
+
+	snprintf(seg, sizeof(seg), "/isoreg-test-windows-%d-%u", (int)getpid(), n++);
+	cr_assert_eq(iso_attach(seg, &o, &reg), 0, "create %s: %s", seg,
+		     iso_last_error());
+	iso_account_t alt = account("alt", "KRAKEN");
+	iso_account_t young = account("young", "KRAKEN");
+	(void)account("plain", "KRAKEN");
+	iso_config_default(&cfg);
+	cfg.window_ms = 60000;
+	cfg.min_calls = 4;
+	cfg.failure_rate_threshold = 50;
+	cr_assert_eq(iso_configure(&alt, &cfg), 0, "%s", iso_last_error());
+	cr_assert_eq(iso_configure(&young, &cfg), 0, "%s", iso_last_error());
+	for (int i = 0; i < 2; i++) {
+		succeed(alt, 1, 1000000);
+		fail(alt, 1, ISO_FAIL_API);
+	}
+	succeed(young, 1, 1000000);
+	fail(young, 1, ISO_FAIL_API);
+	cr_assert_eq(iso_status(&alt, &st), 0);
+	cr_assert_eq(st.breaker, ISO_BREAKER_OPEN, "alt did not trip: %s",
+		     iso_breaker_state_name(st.breaker));
+	cr_assert_eq(st.last_cause, ISO_CAUSE_FAILURE_RATE);
+}
+
+/* [B7] The table shows a window's failure rate where an account has
+ * one, "N/M calls" while it is not judged, nothing where it has none;
+ * the pane names the cause failure_rate. */
+Test(isotop, batch_shows_an_accounts_window_rate)
+{
+	char out[65536], line[1024];
+
+	window_fleet();
+	char *argv[] = { (char *)isotop_path(), "-b", "-n", "1", "--segment", seg, NULL };
+	cr_assert_eq(run(argv, out, sizeof(out)), 0, "isotop -b failed:\n%s", out);
+	cr_expect_not_null(line_with(out, "user/alt/KRAKEN ", line, sizeof(line)), "%s", out);
+	cr_expect(strstr(line, "window fail 50.0%"), "no rate in the row: %s", line);
+	cr_expect_null(strstr(line, "slow"), "a slow-call rate without slow_call_ms: %s", line);
+	cr_expect_not_null(line_with(out, "user/young/KRAKEN ", line, sizeof(line)), "%s", out);
+	cr_expect(strstr(line, "window 2/4 calls"), "not judged yet: %s", line);
+	cr_expect_not_null(line_with(out, "user/plain/KRAKEN ", line, sizeof(line)), "%s", out);
+	cr_expect_null(strstr(line, "window"), "a window on an account without one: %s", line);
+	cr_expect_not_null(line_with_both(out, "user/alt/KRAKEN", "-> QUARANTINED", line,
+					  sizeof(line)), "%s", out);
+	cr_expect(strstr(line, "failure_rate"), "the trip's cause: %s", line);
+}
+
+/* [B7] Enter on an account with a window shows what it holds, both
+ * rates against their thresholds, the window config and the cause. */
+Test(isotop, screen_details_show_the_window_and_its_rates)
+{
+	char scr[32768], out[1024], cmd[PATH_MAX + 256];
+
+	if (!have_tmux()) {
+		cr_skip("tmux is not installed: the interactive screen test needs it "
+			"(tools/scripts/deps.sh test installs it)");
+		return;
+	}
+	window_fleet();
+	snprintf(tmux_sock, sizeof(tmux_sock), "/tmp/isotop-test-tmux-%d", (int)getpid());
+	snprintf(cmd, sizeof(cmd), "'%s' -s '%s' -d 0.2; "
+		 "echo \"isotop exited with $?\"; exec sleep 600",
+		 isotop_path(), seg);
+	{
+		char *a[] = { "-f", "/dev/null", "new-session", "-d", "-s", "top",
+			      "-x", "160", "-y", "40", cmd, NULL };
+
+		tmux_cmd(a, out, sizeof(out));
+	}
+	expect(scr, sizeof(scr), &(struct expect){
+		.order = { "KEY ", "user/alt/KRAKEN" },
+	}, "the table, alt first");
+	keys("Enter", false);
+	expect(scr, sizeof(scr), &(struct expect){
+		.has = { "account user/alt/KRAKEN",
+			 "window             last 1m00s: 4 outcomes, 2 failures, 0 slow",
+			 "  failure rate     50.0% (trips at 50%)",
+			 "  slow-call rate   off (slow_call_ms=0: no call is slow)",
+			 "window_ms=60000  min_calls=4  failure_rate_threshold=50" },
+		.order = { "cause failure_rate", "-> QUARANTINED  failure_rate" },
+	}, "alt's window in full");
+	keys("Escape", false);
+	keys("Down", false);
+	keys("Enter", false);
+	expect(scr, sizeof(scr), &(struct expect){
+		.has = { "  failure rate     not judged: 2 of min_calls 4 (trips at 50%)" },
+		.lacks = { "user/alt/KRAKEN" },
+	}, "young's window, not judged");
+	quit_cleanly(scr, sizeof(scr));
+}

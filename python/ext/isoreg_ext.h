@@ -35,7 +35,7 @@
 	X(iso_release_broker) X(iso_halted_brokers) X(iso_segment_check)   \
 	X(iso_classify_errno) X(iso_classify_http) X(iso_classify_message) \
 	X(iso_retry_after_parse) X(iso_classify_add_message)               \
-	X(iso_clock_set) X(iso_now_ns)
+	X(iso_clock_set) X(iso_now_ns) X(iso_cause_name)
 
 struct isoext_api {
 #define ISOEXT_FIELD(f) __typeof__(f) *f;
@@ -89,6 +89,7 @@ struct isoext_state {
 	PyObject *health_members[ISO_HEALTH__COUNT]; /* AccountHealthStatus */
 	PyObject *health_values[ISO_HEALTH__COUNT]; /* "healthy", ... */
 	PyObject *breaker_names[ISO_BREAKER__COUNT]; /* "CLOSED", ... */
+	PyObject *cause_names[ISO_CAUSE__COUNT]; /* "failure", "failure_rate", ... */
 	PyObject *reason_text[ISO_REASON__COUNT];  /* fixed texts only */
 	PyObject *reason_tuple[2][ISO_REASON__COUNT]; /* (allowed, text) */
 	PyObject *str_q;             /* "?" */
@@ -107,6 +108,8 @@ extern struct isoext_state isoext_st;
 	X(p50_operation_time_ms) X(p99_operation_time_ms)                  \
 	X(probes_in_flight) X(last_transition_time) X(broker_halted)       \
 	X(budget_available) X(budget_refusals)                             \
+	X(last_transition_cause) X(window_calls) X(window_failures)        \
+	X(window_slow_calls) X(failure_rate) X(slow_call_rate)             \
 	X(total_accounts)                                                  \
 	X(healthy_accounts) X(degraded_accounts) X(quarantined_accounts)   \
 	X(failing_accounts) X(recovering_accounts)                         \
@@ -134,7 +137,7 @@ PyObject *isoext_raise_key(int rc, const char *call, PyObject *const *key);
  * (TypeError if it is not an integer). Returns 0 or -1. */
 int isoext_to_u64(PyObject *o, const char *what, uint64_t max, uint64_t *out);
 
-/* A config from the 12-tuple of CircuitBreakerConfig.to_c() (field order
+/* A config from the 17-tuple of CircuitBreakerConfig.to_c() (field order
  * of struct iso_config). Returns 0 or -1 with an exception set. */
 int isoext_config_from(PyObject *o, struct iso_config *cfg);
 PyObject *isoext_config_tuple(const struct iso_config *cfg);

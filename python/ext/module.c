@@ -99,38 +99,51 @@ int isoext_to_u64(PyObject *o, const char *what, uint64_t max, uint64_t *out)
 	return 0;
 }
 
-static const char *const cfg_fields[10] = {
+/* The tuple's integer fields, in struct iso_config's order; rate_per_s
+ * (a float) sits between burst's predecessors and burst. */
+static const char *const cfg_fields[] = {
 	"failure_threshold", "success_threshold", "half_open_max_calls",
 	"degrade_after", "open_timeout_ms", "max_open_timeout_ms",
-	"probe_timeout_ms", "trip_on", "ignore", "flags"
+	"probe_timeout_ms", "trip_on", "ignore", "flags", "rate_per_s",
+	"burst", "window_ms", "min_calls", "failure_rate_threshold",
+	"slow_call_ms", "slow_call_rate_threshold"
 };
-#define CFG_TUPLE 12 /* the ten above, rate_per_s (float), burst */
+#define CFG_TUPLE 17 /* the ten, rate_per_s (float), burst, the five [B7] */
+#define CFG_RATE 10  /* the one float */
+_Static_assert(sizeof(cfg_fields) / sizeof(cfg_fields[0]) == CFG_TUPLE,
+	       "one name per tuple field");
 
-/* struct iso_config from CircuitBreakerConfig.to_c()'s 12-tuple. */
+/* struct iso_config from CircuitBreakerConfig.to_c()'s 17-tuple. */
 int isoext_config_from(PyObject *o, struct iso_config *cfg)
 {
-	uint32_t *f[10] = { &cfg->failure_threshold, &cfg->success_threshold,
-			    &cfg->half_open_max_calls, &cfg->degrade_after,
-			    &cfg->open_timeout_ms, &cfg->max_open_timeout_ms,
-			    &cfg->probe_timeout_ms, &cfg->trip_on,
-			    &cfg->ignore, &cfg->flags };
+	uint32_t *f[CFG_TUPLE] = {
+		&cfg->failure_threshold, &cfg->success_threshold,
+		&cfg->half_open_max_calls, &cfg->degrade_after,
+		&cfg->open_timeout_ms, &cfg->max_open_timeout_ms,
+		&cfg->probe_timeout_ms, &cfg->trip_on, &cfg->ignore,
+		&cfg->flags, NULL, &cfg->burst, &cfg->window_ms,
+		&cfg->min_calls, &cfg->failure_rate_threshold,
+		&cfg->slow_call_ms, &cfg->slow_call_rate_threshold
+	};
 
-	isoext.iso_config_default(cfg); /* fields the tuple does not carry */
+	isoext.iso_config_default(cfg); /* a field added later starts sane */
 	if (!PyTuple_Check(o) || PyTuple_GET_SIZE(o) != CFG_TUPLE) {
 		PyErr_Format(PyExc_TypeError,
-			     "config: expected the 12-tuple of "
-			     "CircuitBreakerConfig.to_c(), got %R", o);
+			     "config: expected the %d-tuple of "
+			     "CircuitBreakerConfig.to_c(), got %R", CFG_TUPLE, o);
 		return -1;
 	}
-	for (int i = 0; i < 10; i++) {
+	for (int i = 0; i < CFG_TUPLE; i++) {
 		uint64_t v;
 
+		if (i == CFG_RATE)
+			continue;
 		if (isoext_to_u64(PyTuple_GET_ITEM(o, i), cfg_fields[i],
 				  UINT32_MAX, &v) < 0)
 			return -1;
 		*f[i] = (uint32_t)v;
 	}
-	PyObject *r = PyTuple_GET_ITEM(o, 10);
+	PyObject *r = PyTuple_GET_ITEM(o, CFG_RATE);
 	if (!PyFloat_Check(r) && !PyLong_Check(r)) {
 		PyErr_Format(PyExc_ValueError, "rate_per_s: %R is not a number",
 			     r);
@@ -139,22 +152,20 @@ int isoext_config_from(PyObject *o, struct iso_config *cfg)
 	cfg->rate_per_s = PyFloat_AsDouble(r);
 	if (cfg->rate_per_s == -1.0 && PyErr_Occurred())
 		return -1;
-	uint64_t b;
-	if (isoext_to_u64(PyTuple_GET_ITEM(o, 11), "burst", UINT32_MAX, &b) < 0)
-		return -1;
-	cfg->burst = (uint32_t)b;
 	return 0;
 }
 
-/* The 12-tuple of @c, in struct iso_config's field order. */
+/* The 17-tuple of @c, in struct iso_config's field order. */
 PyObject *isoext_config_tuple(const struct iso_config *c)
 {
-	return Py_BuildValue("(IIIIIIIIIIdI)", c->failure_threshold,
+	return Py_BuildValue("(IIIIIIIIIIdIIIIII)", c->failure_threshold,
 			     c->success_threshold, c->half_open_max_calls,
 			     c->degrade_after, c->open_timeout_ms,
 			     c->max_open_timeout_ms, c->probe_timeout_ms,
 			     c->trip_on, c->ignore, c->flags, c->rate_per_s,
-			     c->burst);
+			     c->burst, c->window_ms, c->min_calls,
+			     c->failure_rate_threshold, c->slow_call_ms,
+			     c->slow_call_rate_threshold);
 }
 
 /* Reason texts come from the library (the reference's wording). The ones
@@ -355,7 +366,7 @@ static PyObject *mod_failure_type_parse(PyObject *m, PyObject *args)
 	return PyLong_FromLong(isoext.iso_failure_type_parse(s));
 }
 
-/* config_default(): iso_config_default as a 12-tuple. */
+/* config_default(): iso_config_default as a 17-tuple. */
 static PyObject *mod_config_default(PyObject *m, PyObject *unused)
 {
 	struct iso_config c;
@@ -579,6 +590,11 @@ static PyObject *mod_struct_layout(PyObject *m, PyObject *unused)
 	LAYOUT_FIELD(struct iso_config, flags)
 	LAYOUT_FIELD(struct iso_config, rate_per_s)
 	LAYOUT_FIELD(struct iso_config, burst)
+	LAYOUT_FIELD(struct iso_config, window_ms)
+	LAYOUT_FIELD(struct iso_config, min_calls)
+	LAYOUT_FIELD(struct iso_config, failure_rate_threshold)
+	LAYOUT_FIELD(struct iso_config, slow_call_ms)
+	LAYOUT_FIELD(struct iso_config, slow_call_rate_threshold)
 	LAYOUT_END();
 	LAYOUT_BEGIN("iso_key", struct iso_key)
 	LAYOUT_FIELD(struct iso_key, type)
@@ -615,6 +631,7 @@ static PyObject *mod_struct_layout(PyObject *m, PyObject *unused)
 	LAYOUT_FIELD(struct iso_segment_info, generation)
 	LAYOUT_FIELD(struct iso_segment_info, read_only)
 	LAYOUT_FIELD(struct iso_segment_info, defaults)
+	LAYOUT_FIELD(struct iso_segment_info, windows)
 	LAYOUT_END();
 	LAYOUT_BEGIN("iso_status", struct iso_status)
 	LAYOUT_FIELD(struct iso_status, key)
@@ -632,6 +649,12 @@ static PyObject *mod_struct_layout(PyObject *m, PyObject *unused)
 	LAYOUT_FIELD(struct iso_status, broker_halted)
 	LAYOUT_FIELD(struct iso_status, budget_available)
 	LAYOUT_FIELD(struct iso_status, budget_refusals)
+	LAYOUT_FIELD(struct iso_status, last_cause)
+	LAYOUT_FIELD(struct iso_status, window_calls)
+	LAYOUT_FIELD(struct iso_status, window_failures)
+	LAYOUT_FIELD(struct iso_status, window_slow_calls)
+	LAYOUT_FIELD(struct iso_status, failure_rate)
+	LAYOUT_FIELD(struct iso_status, slow_call_rate)
 	LAYOUT_END();
 	LAYOUT_BEGIN("iso_broker_summary", struct iso_broker_summary)
 	LAYOUT_FIELD(struct iso_broker_summary, broker)
@@ -677,7 +700,7 @@ static PyMethodDef mod_methods[] = {
 	{ "failure_type_parse", mod_failure_type_parse, METH_VARARGS,
 	  "iso_failure_type_parse(bytes) -> type or ISO_EINVAL" },
 	{ "config_default", mod_config_default, METH_NOARGS,
-	  "iso_config_default() as the 12-tuple of struct iso_config" },
+	  "iso_config_default() as the 17-tuple of struct iso_config" },
 	{ "config_validate", mod_config_validate, METH_O,
 	  "iso_config_validate(tuple): ValueError naming the field" },
 	{ "segment_name", mod_segment_name, METH_NOARGS, "iso_segment_name()" },
@@ -745,7 +768,9 @@ PyMODINIT_FUNC PyInit__isoreg(void)
 	C(ISO_FAIL_API) C(ISO_FAIL_UNKNOWN) C(ISO_TIMEOUT_MAX_MS)
 	C(ISO_THRESHOLD_MAX) C(ISO_DEFAULT_CAPACITY) C(ISO_CAPACITY_MAX)
 	C(ISO_CLASSIFY_MSG_MAX) C(ISO_VERSION_MAJOR) C(ISO_VERSION_MINOR)
-	C(ISO_VERSION_PATCH)
+	C(ISO_VERSION_PATCH) C(ISO_ATTACH_WINDOWS) C(ISO_WINDOW_MS_MIN)
+	C(ISO_WINDOW_MS_MAX) C(ISO_MIN_CALLS_MAX) C(ISO_CAUSE__COUNT)
+	C(ISO_CAUSE_FAILURE_RATE) C(ISO_CAUSE_SLOW_CALL_RATE)
 #undef C
 	return m;
 fail:

@@ -1064,7 +1064,8 @@ static PyObject *reg_segment_info(isoext_registry *self, PyObject *unused)
 	if ((rc = isoext.iso_segment_info(self->reg, &in)) < 0)
 		return isoext_raise(rc, "segment_info");
 	return Py_BuildValue(
-		"{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:K,s:K,s:K,s:I,s:I,s:O,s:N}",
+		"{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:K,s:K,s:K,s:I,s:I,s:O,s:O,"
+		"s:N}",
 		"name", in.name, "capacity", in.capacity, "used", in.used,
 		"live", in.live, "dir_capacity", in.dir_capacity,
 		"dir_tombstones", in.dir_tombstones, "ring_capacity",
@@ -1073,7 +1074,8 @@ static PyObject *reg_segment_info(isoext_registry *self, PyObject *unused)
 		(unsigned long long)in.bytes_per_account, "generation",
 		(unsigned long long)in.generation, "retire_cooldown_ms",
 		in.retire_cooldown_ms, "layout_version", in.layout_version,
-		"read_only", in.read_only ? Py_True : Py_False, "defaults",
+		"read_only", in.read_only ? Py_True : Py_False, "windows",
+		in.windows ? Py_True : Py_False, "defaults",
 		isoext_config_tuple(&in.defaults));
 }
 

@@ -51,6 +51,14 @@ int isoext_make_names(void)
 			      PyUnicode_InternFromString(n ? n : "?")))
 			return -1;
 	}
+	for (int c = 0; c < ISO_CAUSE__COUNT; c++) {
+		const char *n = isoext.iso_cause_name((enum iso_cause)c);
+
+		Py_XDECREF(isoext_st.cause_names[c]);
+		if (!(isoext_st.cause_names[c] =
+			      PyUnicode_InternFromString(n ? n : "?")))
+			return -1;
+	}
 	return 0;
 }
 
@@ -78,8 +86,9 @@ static inline PyObject *time_or_none(int64_t ms)
 /*
  * The status dicts share one table of keys (a "split" dict, as CPython
  * makes for the attributes of a class's instances): each dict then holds
- * only its 26 values, 256 bytes instead of 830, and 10,000 of them fault
- * in a third of the memory. The C API makes one such dict, the __dict__
+ * only its values (32 of them), not a hash table of its own (with 26
+ * keys: 256 bytes instead of 830), and 10,000 of them fault in a fraction
+ * of the memory. The C API makes one such dict, the __dict__
  * of an instance of a private class; PyDict_Copy of it is another sharing
  * the same keys (a copy of the values, no lookups), whose values are then
  * replaced. They are ordinary dicts to their users (a key added later just
@@ -104,7 +113,10 @@ static int make_template(void)
 		isoext_k.ema_operation_time_ms, isoext_k.p50_operation_time_ms,
 		isoext_k.p99_operation_time_ms, isoext_k.probes_in_flight,
 		isoext_k.last_transition_time, isoext_k.broker_halted,
-		isoext_k.budget_available, isoext_k.budget_refusals };
+		isoext_k.budget_available, isoext_k.budget_refusals,
+		isoext_k.last_transition_cause, isoext_k.window_calls,
+		isoext_k.window_failures, isoext_k.window_slow_calls,
+		isoext_k.failure_rate, isoext_k.slow_call_rate };
 	PyObject *cls, *proto;
 
 	cls = PyObject_CallFunction((PyObject *)&PyType_Type, "s(O){}",
@@ -172,6 +184,15 @@ static inline PyObject *shared(PyObject *o)
 {
 	Py_INCREF(o);
 	return o;
+}
+
+/* A window rate [B7] in percent, or None while there is none: the
+ * library's -1 (under min_calls, not judged yet), or no window at all. */
+static inline PyObject *rate_or_none(const struct iso_status *st, double r)
+{
+	if (!st->config.window_ms || r < 0)
+		Py_RETURN_NONE;
+	return PyFloat_FromDouble(r);
 }
 
 /* The reference's metrics dict (plus isoreg's extras) for @st; the keys
@@ -263,7 +284,21 @@ static PyObject *status_dict(const struct iso_status *st,
 			? PyFloat_FromDouble(st->budget_available)
 			: shared(Py_None)) ||
 	    put(d, isoext_k.budget_refusals,
-		PyLong_FromUnsignedLongLong(st->budget_refusals)))
+		PyLong_FromUnsignedLongLong(st->budget_refusals)) ||
+	    put(d, isoext_k.last_transition_cause,
+		st->last_transition_ms > 0 && (unsigned)st->last_cause <
+				ISO_CAUSE__COUNT
+			? shared(isoext_st.cause_names[st->last_cause])
+			: shared(Py_None)) ||
+	    put(d, isoext_k.window_calls,
+		PyLong_FromUnsignedLongLong(st->window_calls)) ||
+	    put(d, isoext_k.window_failures,
+		PyLong_FromUnsignedLongLong(st->window_failures)) ||
+	    put(d, isoext_k.window_slow_calls,
+		PyLong_FromUnsignedLongLong(st->window_slow_calls)) ||
+	    put(d, isoext_k.failure_rate, rate_or_none(st, st->failure_rate)) ||
+	    put(d, isoext_k.slow_call_rate,
+		rate_or_none(st, st->slow_call_rate)))
 		goto fail;
 	return d;
 fail:

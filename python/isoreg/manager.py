@@ -107,7 +107,8 @@ def _mask(types: Iterable[FailureTypeLike]) -> int:
 # defaults are read from it, never written down a second time here.
 (_D_FAILURES, _D_SUCCESSES, _D_HALF_OPEN, _D_DEGRADE, _D_OPEN_MS,
  _D_MAX_OPEN_MS, _D_PROBE_MS, _D_TRIP_ON, _D_IGNORE, _D_FLAGS,
- _D_RATE, _D_BURST) = \
+ _D_RATE, _D_BURST, _D_WINDOW_MS, _D_MIN_CALLS, _D_FAILURE_RATE,
+ _D_SLOW_CALL_MS, _D_SLOW_RATE) = \
     N.config_default()
 
 
@@ -145,6 +146,19 @@ class CircuitBreakerConfig:
             When it is spent, can_execute_operation returns
             (False, "Rate limited - retry in N ms").
         burst: calls the budget allows at once (0 with a rate means 1).
+        window_ms: the rolling window [B7], in milliseconds (100 to
+            3600000; 0 = no window). A CLOSED breaker also trips when,
+            over the last window_ms with at least min_calls outcomes, the
+            failure rate or the slow-call rate reaches its threshold.
+            Needs a segment with the window region: a manager that creates
+            its segment adds it when window_ms is set (or windows=True).
+        min_calls: outcomes the window must hold before a rate is judged.
+        failure_rate_threshold: percent of failures (ignored types left
+            out) at which it trips, 1 to 100; 0 = never.
+        slow_call_ms: an outcome whose operation_time_ms is this or more
+            is slow (0 = none is).
+        slow_call_rate_threshold: percent of slow outcomes at which it
+            trips, 1 to 100; 0 = never.
     """
 
     failure_threshold: int = _D_FAILURES
@@ -159,6 +173,11 @@ class CircuitBreakerConfig:
     observe_only: bool = False
     rate_per_s: float = _D_RATE
     burst: int = _D_BURST
+    window_ms: int = _D_WINDOW_MS
+    min_calls: int = _D_MIN_CALLS
+    failure_rate_threshold: int = _D_FAILURE_RATE
+    slow_call_ms: int = _D_SLOW_CALL_MS
+    slow_call_rate_threshold: int = _D_SLOW_RATE
 
     def to_c(self) -> Tuple[int, ...]:
         """The library's struct iso_config as a tuple in its field order,
@@ -203,7 +222,13 @@ class CircuitBreakerConfig:
              _mask(self.trip_on), _mask(self.ignore),
              N.ISO_CFG_OBSERVE_ONLY if self.observe_only else 0,
              rate("rate_per_s", self.rate_per_s),
-             count("burst", self.burst))
+             count("burst", self.burst),
+             count("window_ms", self.window_ms),
+             count("min_calls", self.min_calls),
+             count("failure_rate_threshold", self.failure_rate_threshold),
+             count("slow_call_ms", self.slow_call_ms),
+             count("slow_call_rate_threshold",
+                   self.slow_call_rate_threshold))
         N.config_validate(c)
         return c
 
@@ -358,6 +383,12 @@ class AccountIsolationManager(N.Registry):
         read_only: attach an existing segment with a read-only mapping, as
             a viewer (statuses and reports; every write raises IsoregError
             ISO_ERDONLY, and an unknown account cannot be registered).
+        windows: give a segment this manager creates the rolling-window
+            region [B7] (256 bytes per account), so that accounts can be
+            given a window_ms later. None (the default): only if
+            config.window_ms is set. An existing segment keeps what it
+            was created with: if it has no region and this manager's
+            config (or windows=True) wants one, ValueError says so.
 
     The hot calls (can_execute_operation, record_success, record_failure),
     get_all_account_statuses and get_isolation_report are implemented in C
@@ -367,7 +398,7 @@ class AccountIsolationManager(N.Registry):
 
     def __init__(self, config: Optional[CircuitBreakerConfig] = None,
                  segment: Optional[str] = None, capacity: int = 0,
-                 read_only: bool = False):
+                 read_only: bool = False, windows: Optional[bool] = None):
         if read_only and segment is None:
             raise ValueError("read_only: needs a segment name (a private "
                              "segment nobody writes would stay empty)")
@@ -381,6 +412,13 @@ class AccountIsolationManager(N.Registry):
         # A viewer attaches read-only and never creates: it must not make
         # an empty segment that writers would then find instead of failing.
         flags = N.ISO_ATTACH_RDONLY if read_only else N.ISO_ATTACH_CREATE
+        # [B7] the region is sized at creation; the library also adds it
+        # for a window_ms in the defaults, windows=True without one.
+        want_windows = bool(windows) or (windows is None and
+                                         self.config.window_ms != 0)
+        if want_windows and not read_only:
+            flags |= N.ISO_ATTACH_WINDOWS
+        self._flags = flags  # check_segment attaches again the same way
         if segment is None:
             self.owns_segment = True
             _sweep_once()
@@ -405,6 +443,17 @@ class AccountIsolationManager(N.Registry):
                 time.sleep(0.01)
         check(rc, "attach %s" % name)
         self.segment = name
+
+        if (want_windows and not read_only and
+                not self._segment_info()["windows"]):
+            self._detach()
+            if self.owns_segment:
+                N.unlink(name)
+            raise ValueError(
+                "window_ms: segment %s has no window region (it was created "
+                "without windows); create it with windows (windows=True, "
+                "`isoctl create --windows`, or window_ms in its defaults)"
+                % name)
 
         if not self.owns_segment and config is not None and not read_only:
             if self._segment_info()["defaults"] != cfg:
@@ -567,9 +616,8 @@ class AccountIsolationManager(N.Registry):
             return False
         if self._segment_check() != N.ISO_ESTALE:
             return False
-        flags = N.ISO_ATTACH_RDONLY if self.read_only else N.ISO_ATTACH_CREATE
         self._detach()
-        check(self._attach(self.segment, flags, 0, self._cfg),
+        check(self._attach(self.segment, self._flags, 0, self._cfg),
               "attach %s again" % self.segment)
         return True
 

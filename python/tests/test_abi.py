@@ -75,6 +75,27 @@ class AbiTest(unittest.TestCase):
                     self.assertEqual(off, c["%s.%s" % (name, field)],
                                      "offsetof %s.%s" % (name, field))
 
+    def test_the_grown_structures_are_checked_field_by_field(self):
+        # [B7] grew iso_config, iso_status and iso_segment_info: the probe
+        # above compares only the fields struct_layout() names, so they
+        # must be named there, and the config tuple must carry every
+        # field of struct iso_config (to_c() is that struct, in order).
+        cfg = LAYOUT["iso_config"][1]
+        for f in ("window_ms", "min_calls", "failure_rate_threshold",
+                  "slow_call_ms", "slow_call_rate_threshold"):
+            self.assertIn(f, cfg)
+        self.assertEqual(len(N.config_default()), len(cfg))
+        self.assertEqual(list(cfg), sorted(cfg, key=cfg.get),
+                         "struct_layout lists iso_config out of order")
+        for f in ("window_calls", "window_failures", "window_slow_calls",
+                  "failure_rate", "slow_call_rate", "last_cause"):
+            self.assertIn(f, LAYOUT["iso_status"][1])
+        self.assertIn("windows", LAYOUT["iso_segment_info"][1])
+        for c in ("ISO_ATTACH_WINDOWS", "ISO_CAUSE_FAILURE_RATE",
+                  "ISO_CAUSE_SLOW_CALL_RATE", "ISO_WINDOW_MS_MIN",
+                  "ISO_WINDOW_MS_MAX", "ISO_MIN_CALLS_MAX"):
+            self.assertIn(c, CONSTANTS)
+
     def test_the_library_loaded_has_every_function(self):
         # load() resolved every function the extension calls, or the import
         # would have failed; a second load of another path is refused

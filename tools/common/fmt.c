@@ -201,3 +201,43 @@ char *fmt_breakdown(const uint64_t by_type[ISO_FAIL__COUNT], char *buf,
 		snprintf(buf, len, "-");
 	return buf;
 }
+
+char *fmt_window(const struct iso_status *st, char *buf, size_t len)
+{
+	char d[32];
+
+	snprintf(buf, len, "last %s: %" PRIu64 " outcome%s, %" PRIu64
+		 " failure%s, %" PRIu64 " slow",
+		 fmt_duration_ms(st->config.window_ms, d, sizeof(d)),
+		 st->window_calls, st->window_calls == 1 ? "" : "s",
+		 st->window_failures, st->window_failures == 1 ? "" : "s",
+		 st->window_slow_calls);
+	return buf;
+}
+
+char *fmt_window_rate(const struct iso_status *st, bool slow, char *buf,
+		      size_t len)
+{
+	const struct iso_config *c = &st->config;
+	uint32_t threshold = slow ? c->slow_call_rate_threshold
+				  : c->failure_rate_threshold;
+	double rate = slow ? st->slow_call_rate : st->failure_rate;
+	char t[64];
+
+	if (slow && !c->slow_call_ms) {
+		snprintf(buf, len, "off (slow_call_ms=0: no call is slow)");
+		return buf;
+	}
+	/* A threshold of 0 turns the trip off, not the rate: still shown. */
+	if (threshold)
+		snprintf(t, sizeof(t), "trips at %u%%", threshold);
+	else
+		snprintf(t, sizeof(t), "never trips: %s=0", slow
+			 ? "slow_call_rate_threshold" : "failure_rate_threshold");
+	if (rate < 0)
+		snprintf(buf, len, "not judged: %" PRIu64 " of min_calls %u (%s)",
+			 st->window_calls, c->min_calls, t);
+	else
+		snprintf(buf, len, "%.1f%% (%s)", rate, t);
+	return buf;
+}

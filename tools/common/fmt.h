@@ -10,6 +10,7 @@
 #ifndef ISO_TOOLS_FMT_H
 #define ISO_TOOLS_FMT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -90,5 +91,22 @@ char *fmt_mask(uint32_t mask, char *buf, size_t len);
  */
 char *fmt_breakdown(const uint64_t by_type[ISO_FAIL__COUNT], char *buf,
 			   size_t len);
+
+/**
+ * fmt_window - what an account's rolling window [B7] holds, as
+ * "last 1m00s: 4 outcomes, 2 failures, 0 slow" (@st->config.window_ms
+ * must be set). Returns @buf.
+ */
+char *fmt_window(const struct iso_status *st, char *buf, size_t len);
+
+/**
+ * fmt_window_rate - one of @st's window rates against its threshold:
+ * the failure rate, or the slow-call rate if @slow. "50.0% (trips at
+ * 50%)", "not judged: 3 of min_calls 10 (trips at 50%)", "0.0% (never
+ * trips: failure_rate_threshold=0)", or for the slow-call rate without a
+ * slow_call_ms "off (slow_call_ms=0: no call is slow)". Returns @buf.
+ */
+char *fmt_window_rate(const struct iso_status *st, bool slow, char *buf,
+		      size_t len);
 
 #endif /* ISO_TOOLS_FMT_H */

@@ -97,7 +97,13 @@ static void print_info(const struct iso_segment_info *in)
 	/* The header and ring are shared by all slots, so a small segment
 	 * costs more per account than the slot itself; no verdict here. */
 	printf("bytes per account  %" PRIu64 " (segment size / capacity; "
-	       "[P5] budget 512)\n", in->bytes_per_account);
+	       "[P5] budget 512%s)\n", in->bytes_per_account,
+	       in->windows ? ", windows included" : "");
+	/* [B7] the region is fixed at creation: say how to get it. */
+	printf("windows            %s\n", in->windows
+	       ? "yes (rolling-window region, 256 bytes per account)"
+	       : "no (window_ms needs a segment made with 'isoctl create "
+		 "--windows')");
 	printf("directory          %u entries, %u tombstones\n",
 	       in->dir_capacity, in->dir_tombstones);
 	printf("event ring         %u events\n", in->ring_capacity);
@@ -129,6 +135,8 @@ static int create_from_file(struct isoctl *ctx, const char *path,
 		opts->retire_cooldown_ms = cc->cooldown_ms;
 	if (cc->has_mode && !*mode)
 		*mode = cc->mode;
+	if (cc->has_windows && cc->windows)
+		opts->flags |= ISO_ATTACH_WINDOWS;
 	rc = isoctl_config_fields(ctx, cfg, cc->nfields, cc->fields);
 	if (rc != CLI_EXIT_OK) {
 		fprintf(stderr, "%s: (the config fields of %s)\n", ctx->prog,
@@ -170,6 +178,12 @@ static int create_exists(struct isoctl *ctx, const char *name,
 			"for; it takes effect when the segment is created anew "
 			"('isoctl unlink' once no trader has it mapped)\n",
 			ctx->prog, name, info.capacity, want->capacity);
+	if (((want->flags & ISO_ATTACH_WINDOWS) ||
+	     (want->defaults && want->defaults->window_ms)) && !info.windows)
+		fprintf(stderr, "%s: note: %s has no rolling-window region, "
+			"which was asked for; it takes effect when the segment "
+			"is created anew ('isoctl unlink' once no trader has it "
+			"mapped)\n", ctx->prog, name);
 	iso_detach(reg);
 	return CLI_EXIT_OK;
 }
@@ -183,6 +197,7 @@ int isoctl_cmd_create(struct isoctl *ctx, int argc, char **argv)
 		{ "events", required_argument, NULL, 'e' },
 		{ "config", required_argument, NULL, 'f' },
 		{ "exist-ok", no_argument, NULL, 'x' },
+		{ "windows", no_argument, NULL, 'w' },
 		ISOCTL_COMMON_OPTS
 	};
 	struct iso_attach_opts opts = {
@@ -229,6 +244,9 @@ int isoctl_cmd_create(struct isoctl *ctx, int argc, char **argv)
 		case 'x':
 			exist_ok = true;
 			break;
+		case 'w':
+			opts.flags |= ISO_ATTACH_WINDOWS;
+			break;
 		default:
 			if ((rc = isoctl_common_opt(ctx, c, argc, argv)) >= 0)
 				return rc;
@@ -244,6 +262,13 @@ int isoctl_cmd_create(struct isoctl *ctx, int argc, char **argv)
 	rc = isoctl_config_fields(ctx, &cfg, argc - optind, argv + optind);
 	if (rc != CLI_EXIT_OK)
 		return rc;
+	/* A window default brings the region with it (the library adds it);
+	 * a file that says it wants none must not get one silently. */
+	if (cc.has_windows && !cc.windows && cfg.window_ms &&
+	    !(opts.flags & ISO_ATTACH_WINDOWS))
+		return isoctl_usage_error(ctx, "%s says windows = no, but "
+			"window_ms=%u needs the rolling-window region: say "
+			"windows = yes, or drop window_ms", conf, cfg.window_ms);
 	opts.mode = (mode_t)mode;
 	opts.defaults = &cfg;
 	/* A foreign --owner is refused by the library with its reason. */
@@ -271,9 +296,9 @@ int isoctl_cmd_create(struct isoctl *ctx, int argc, char **argv)
 	if ((rc = isoctl_segment_info(ctx, reg, &info)) != CLI_EXIT_OK)
 		return rc;
 	printf("created %s: %u accounts, mode %04o, %" PRIu64
-	       " bytes (%" PRIu64 " per account)\n",
+	       " bytes (%" PRIu64 " per account%s)\n",
 	       info.name, info.capacity, (unsigned)opts.mode, info.segment_size,
-	       info.bytes_per_account);
+	       info.bytes_per_account, info.windows ? ", with windows" : "");
 	iso_detach(reg);
 	return CLI_EXIT_OK;
 }

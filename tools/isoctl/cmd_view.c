@@ -113,12 +113,28 @@ static const char *health_col(const struct iso_status *st, bool clean)
 	return clean ? iso_health_name(st->health) : "CORRUPT-KEY";
 }
 
+/* The FAIL-RATE cell [B7]: the window's failure rate, "(N/M)" while N of
+ * min_calls M outcomes are in it, "-" without a window. */
+static const char *fail_rate_cell(const struct iso_status *st, char *buf,
+				  size_t len)
+{
+	if (!st->config.window_ms)
+		snprintf(buf, len, "-");
+	else if (st->failure_rate < 0)
+		snprintf(buf, len, "(%" PRIu64 "/%u)", st->window_calls,
+			 st->config.min_calls);
+	else
+		snprintf(buf, len, "%.1f%%", st->failure_rate);
+	return buf;
+}
+
 static void print_table(const struct collect *c)
 {
 	int kw = 3;
 	char key[CLI_KEY_ESC_MAX + 1], p50[24], p99[24], rin[24], bd[256];
-	char bud[32];
+	char bud[32], fr[48];
 	size_t corrupt = 0;
+	bool windows = false;
 
 	for (size_t i = 0; i < c->n; i++) {
 		cli_key_escape(&c->v[i].key, key, sizeof(key));
@@ -126,10 +142,16 @@ static void print_table(const struct collect *c)
 
 		if (l > kw)
 			kw = l;
+		windows |= c->v[i].config.window_ms != 0;
 	}
-	printf("%-*s  %-11s  %-11s  %10s  %8s  %6s  %8s  %8s  %8s  %11s  %s\n",
+	/* FAIL-RATE only where some account has a window: a fleet without
+	 * windows keeps the table it always had. */
+	printf("%-*s  %-11s  %-11s  %10s  %8s  %6s  %8s  %8s  %8s  %11s  ",
 	       kw, "KEY", "HEALTH", "BREAKER", "OPS", "FAILS", "CONSEC", "P50",
-	       "P99", "RETRY-IN", "BUDGET", "FAILURES BY TYPE");
+	       "P99", "RETRY-IN", "BUDGET");
+	if (windows)
+		printf("%11s  ", "FAIL-RATE");
+	printf("%s\n", "FAILURES BY TYPE");
 	for (size_t i = 0; i < c->n; i++) {
 		const struct iso_status *st = &c->v[i];
 		bool clean = cli_key_escape(&st->key, key, sizeof(key));
@@ -142,14 +164,17 @@ static void print_table(const struct collect *c)
 		else
 			snprintf(bud, sizeof(bud), "-");
 		printf("%-*s  %-11s  %-11s  %10" PRIu64 "  %8" PRIu64
-		       "  %6u  %8s  %8s  %8s  %11s  %s\n",
+		       "  %6u  %8s  %8s  %8s  %11s  ",
 		       kw, key, health_col(st, clean),
 		       iso_breaker_state_name(st->breaker), st->operations,
 		       st->failures, st->consecutive_failures,
 		       fmt_ns(st->p50_op_ns, p50, sizeof(p50)),
 		       fmt_ns(st->p99_op_ns, p99, sizeof(p99)),
-		       retry_in(st, rin, sizeof(rin)), bud,
-		       fmt_breakdown(st->failures_by_type, bd, sizeof(bd)));
+		       retry_in(st, rin, sizeof(rin)), bud);
+		if (windows)
+			printf("%11s  ", fail_rate_cell(st, fr, sizeof(fr)));
+		printf("%s\n", fmt_breakdown(st->failures_by_type, bd,
+					      sizeof(bd)));
 	}
 	if (c->n == 0)
 		printf("(no accounts%s)\n",
@@ -294,6 +319,21 @@ static void print_ago(const char *label, int64_t when, int64_t now)
 				      d, sizeof(d)));
 }
 
+/* The rolling window [B7]: what it holds and both rates; nothing at all
+ * for an account without one, whose status reads as it always did. */
+static void print_window(const struct iso_status *st)
+{
+	char b[160];
+
+	if (!st->config.window_ms)
+		return;
+	printf("%-19s %s\n", "window", fmt_window(st, b, sizeof(b)));
+	printf("%-19s %s\n", "  failure rate",
+	       fmt_window_rate(st, false, b, sizeof(b)));
+	printf("%-19s %s\n", "  slow-call rate",
+	       fmt_window_rate(st, true, b, sizeof(b)));
+}
+
 static void print_status(const struct iso_status *st)
 {
 	char key[CLI_KEY_ESC_MAX + 1], bd[256], d[32], a[24], b[24];
@@ -334,6 +374,7 @@ static void print_status(const struct iso_status *st)
 	else if (st->budget_refusals)
 		printf("%-19s none now; %" PRIu64 " refused\n", "request budget",
 		       st->budget_refusals);
+	print_window(st);
 	print_ago("last success", st->last_success_ms, now);
 	print_ago("last failure", st->last_failure_ms, now);
 	print_ago("last transition", st->last_transition_ms, now);

@@ -20,8 +20,10 @@
 #define LINE_MAX_BYTES 1024
 
 static const char *const own_keys[] = {
-	"capacity", "mode", "owner", "group", "events", "cooldown_ms", NULL
+	"capacity", "mode", "owner", "group", "events", "cooldown_ms",
+	"windows", NULL
 };
+#define OWN_KEYS 7
 
 static char *trim(char *s)
 {
@@ -132,6 +134,13 @@ static const char *set_own(struct createconf *cc, const char *k, const char *v)
 			return "not a power of two in 64..4194304";
 		return NULL;
 	}
+	if (strcmp(k, "windows") == 0) {
+		cc->has_windows = true;
+		cc->windows = strcmp(v, "yes") == 0;
+		return cc->windows || strcmp(v, "no") == 0 ? NULL :
+			"not yes or no (the rolling-window region, 256 bytes "
+			"per account)";
+	}
 	/* cooldown_ms */
 	cc->has_cooldown = true;
 	return parse_u32(v, 1, UINT32_MAX, &cc->cooldown_ms) < 0 ?
@@ -178,7 +187,7 @@ static int parse_line(const char *prog, const char *path, int line, char *s,
 	for (int i = 0; i < *nseen; i++)
 		if (strcmp(seen[i], k) == 0)
 			return bad(prog, path, line, "%s: given twice", k);
-	if (*nseen >= CREATECONF_FIELDS_MAX + 6)
+	if (*nseen >= CREATECONF_FIELDS_MAX + OWN_KEYS)
 		return bad(prog, path, line, "too many keys");
 	snprintf(seen[(*nseen)++], 64, "%s", k);
 
@@ -206,7 +215,7 @@ static int parse_line(const char *prog, const char *path, int line, char *s,
 		return bad(prog, path, line, "%s: %s%s%s%s", k, iso_strerror(rc),
 			   detail && *detail ? ": " : "", detail ? detail : "",
 			   unknown ? "; or one of capacity mode owner group "
-			   "events cooldown_ms" : "");
+			   "events cooldown_ms windows" : "");
 	}
 	if (cc->nfields >= CREATECONF_FIELDS_MAX)
 		return bad(prog, path, line, "too many config fields");
@@ -220,7 +229,7 @@ static int parse_line(const char *prog, const char *path, int line, char *s,
 
 int createconf_read(const char *prog, const char *path, struct createconf *cc)
 {
-	char seen[CREATECONF_FIELDS_MAX + 6][64];
+	char seen[CREATECONF_FIELDS_MAX + OWN_KEYS][64];
 	int nseen = 0, line = 0, rc = CLI_EXIT_OK;
 	char *buf = NULL;
 	size_t cap = 0;

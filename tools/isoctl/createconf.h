@@ -6,7 +6,7 @@
  *
  * The format (man isoctl, CREATION FILE): one "key = value" a line, blank
  * lines and lines starting with '#' ignored. Keys: capacity, mode, owner,
- * group, events, cooldown_ms, and every breaker config field of
+ * group, events, cooldown_ms, windows, and every breaker config field of
  * `isoctl config` (passed to the library's own parser). Anything else - an
  * unknown key, a bad value, a key given twice, a control byte, a line over
  * 1024 bytes - refuses the whole file, naming the file, line and key.
@@ -22,7 +22,8 @@
 
 struct createconf {
 	bool has_capacity, has_mode, has_events, has_cooldown;
-	bool has_owner, has_group;
+	bool has_owner, has_group, has_windows;
+	bool windows;             /* the rolling-window region [B7] */
 	uint32_t capacity, events, cooldown_ms;
 	unsigned mode;
 	uid_t owner;

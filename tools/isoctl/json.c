@@ -57,7 +57,20 @@ json_object *isoctl_json_config(const struct iso_config *cfg)
 	    json_object_new_boolean(cfg->flags & ISO_CFG_OBSERVE_ONLY));
 	add(o, "rate_per_s", json_object_new_double(cfg->rate_per_s));
 	add(o, "burst", u64(cfg->burst));
+	add(o, "window_ms", u64(cfg->window_ms));
+	add(o, "min_calls", u64(cfg->min_calls));
+	add(o, "failure_rate_threshold", u64(cfg->failure_rate_threshold));
+	add(o, "slow_call_ms", u64(cfg->slow_call_ms));
+	add(o, "slow_call_rate_threshold", u64(cfg->slow_call_rate_threshold));
 	return o;
+}
+
+/* A window rate [B7] in percent, or null while there is none to judge. */
+static json_object *rate_or_null(const struct iso_status *st, double rate)
+{
+	if (!st->config.window_ms || rate < 0)
+		return NULL;
+	return json_object_new_double(rate);
 }
 
 json_object *isoctl_json_status(const struct iso_status *st)
@@ -108,6 +121,13 @@ json_object *isoctl_json_status(const struct iso_status *st)
 		? json_object_new_double(st->budget_available) : NULL);
 	add(o, "budget_retry_in_ms", u64(st->budget_retry_in_ms));
 	add(o, "budget_refusals", u64(st->budget_refusals));
+	/* [B7] the library's -1 (fewer than min_calls outcomes: not judged
+	 * yet) and a window that is off are both null: no rate to show. */
+	add(o, "window_calls", u64(st->window_calls));
+	add(o, "window_failures", u64(st->window_failures));
+	add(o, "window_slow_calls", u64(st->window_slow_calls));
+	add(o, "failure_rate", rate_or_null(st, st->failure_rate));
+	add(o, "slow_call_rate", rate_or_null(st, st->slow_call_rate));
 	for (int b = 0; b < ISO_HIST_BUCKETS; b++)
 		json_object_array_add(hist, u64(st->hist[b]));
 	add(o, "hist", hist);
@@ -199,6 +219,7 @@ json_object *isoctl_json_info(const struct iso_segment_info *info)
 	add(o, "generation", u64(info->generation));
 	add(o, "retire_cooldown_ms", u64(info->retire_cooldown_ms));
 	add(o, "read_only", json_object_new_boolean(info->read_only));
+	add(o, "windows", json_object_new_boolean(info->windows));
 	add(o, "defaults", isoctl_json_config(&info->defaults));
 	return o;
 }
@@ -246,4 +267,11 @@ void isoctl_print_config(const struct iso_config *cfg, int indent)
 	       (cfg->flags & ISO_CFG_OBSERVE_ONLY) ? 1 : 0);
 	printf("%*srate_per_s=%.9g\n", indent, "", cfg->rate_per_s);
 	printf("%*sburst=%u\n", indent, "", cfg->burst);
+	printf("%*swindow_ms=%u\n", indent, "", cfg->window_ms);
+	printf("%*smin_calls=%u\n", indent, "", cfg->min_calls);
+	printf("%*sfailure_rate_threshold=%u\n", indent, "",
+	       cfg->failure_rate_threshold);
+	printf("%*sslow_call_ms=%u\n", indent, "", cfg->slow_call_ms);
+	printf("%*sslow_call_rate_threshold=%u\n", indent, "",
+	       cfg->slow_call_rate_threshold);
 }

@@ -54,6 +54,10 @@ enum family {
 	/* per account with a request budget (or past refusals) [B9] */
 	F_BUDGET_REFUSALS,
 	F_BUDGET_AVAILABLE,
+	/* per account with a rolling window [B7]; the ratios once judged */
+	F_WINDOW_CALLS,
+	F_WINDOW_FAILURE_RATIO,
+	F_WINDOW_SLOW_RATIO,
 	/* per account, with account_detail */
 	F_BREAKER,
 	F_SUCCESSES,
@@ -124,6 +128,12 @@ static const struct family_desc families[F__COUNT] = {
 		"Acquires refused because the account's request budget was spent (never counted as failures); only for accounts with a budget or past refusals." },
 	[F_BUDGET_AVAILABLE] = { "isoreg_account_budget_available", "gauge",
 		"Units of the account's request budget spendable now (0..burst); only for accounts with a budget." },
+	[F_WINDOW_CALLS] = { "isoreg_account_window_calls", "gauge",
+		"Outcomes in the account's rolling window (the last window_ms; ignored failure types left out); only for accounts with a window." },
+	[F_WINDOW_FAILURE_RATIO] = { "isoreg_account_window_failure_ratio", "gauge",
+		"Share of the window's outcomes that failed (0 to 1); the breaker trips at failure_rate_threshold percent. Only for accounts with a window holding at least min_calls outcomes (judged)." },
+	[F_WINDOW_SLOW_RATIO] = { "isoreg_account_window_slow_call_ratio", "gauge",
+		"Share of the window's outcomes that took slow_call_ms or longer (0 to 1); the breaker trips at slow_call_rate_threshold percent. Only for accounts with a window and a slow_call_ms, holding at least min_calls outcomes." },
 	[F_BREAKER] = { "isoreg_account_breaker_state", "gauge",
 		"Circuit breaker state of the account: one series, whose state label is the current state (closed, open, half_open, forced_open); always 1." },
 	[F_SUCCESSES] = { "isoreg_account_successes_total", "counter",
@@ -652,6 +662,22 @@ static int render_account(const struct iso_status *st, void *ctx)
 		struct mbuf *ba = account_value(m, F_BUDGET_AVAILABLE);
 		put_double(ba, st->budget_available);
 		value_end(m, ba);
+	}
+
+	/* [B7] The library's percent as a ratio, Prometheus' unit; a rate
+	 * not judged yet (-1: under min_calls) is no sample, not a zero. */
+	if (st->config.window_ms) {
+		account_u64(m, F_WINDOW_CALLS, st->window_calls);
+		if (st->failure_rate >= 0) {
+			struct mbuf *w = account_value(m, F_WINDOW_FAILURE_RATIO);
+			put_double(w, st->failure_rate / 100.0);
+			value_end(m, w);
+		}
+		if (st->config.slow_call_ms && st->slow_call_rate >= 0) {
+			struct mbuf *w = account_value(m, F_WINDOW_SLOW_RATIO);
+			put_double(w, st->slow_call_rate / 100.0);
+			value_end(m, w);
+		}
 	}
 
 	if (m->opts.account_detail) {

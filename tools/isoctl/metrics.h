@@ -7,7 +7,8 @@
  *
  * What it writes is chosen once, at iso_metrics_new(): the series budget
  * (docs/monitoring.md). By default an account costs 12 series (health,
- * operations, 8 failure types, quarantines, retry-in); its extra gauges and
+ * operations, 8 failure types, quarantines, retry-in), plus 2 with a
+ * request budget and up to 3 with a rolling window; its extra gauges and
  * its operation-time histogram are opt-in, and per-account series can be
  * limited to the accounts that are not HEALTHY. The per-broker sums and the
  * per-broker histogram are always there, so the dashboards and alerts keep

@@ -1,7 +1,8 @@
 /*
  * detail.c - the detail view's content (see detail.h): everything
- * iso_status says about one account, in the words `isoctl status KEY`
- * uses, and that account's transitions still in the event ring.
+ * iso_status says about one account (its rolling window too), in the
+ * words `isoctl status KEY` uses, and that account's transitions still in
+ * the event ring.
  *
  * It reads the segment through the library only (lookup, status, events),
  * never writes, and never trusts a key's bytes for the terminal: anything
@@ -172,6 +173,15 @@ static int top_detail_config(struct top_detail *d, const struct iso_status *st)
 		rc |= top_dline(d, TOP_ST_NORMAL, "  rate_per_s=0 (no request "
 				"budget)  %llu refused",
 				(unsigned long long)st->budget_refusals);
+	if (c->window_ms)
+		rc |= top_dline(d, TOP_ST_NORMAL, "  window_ms=%u  min_calls=%u"
+				"  failure_rate_threshold=%u  slow_call_ms=%u  "
+				"slow_call_rate_threshold=%u", c->window_ms,
+				c->min_calls, c->failure_rate_threshold,
+				c->slow_call_ms, c->slow_call_rate_threshold);
+	else
+		rc |= top_dline(d, TOP_ST_NORMAL, "  window_ms=0 (no rolling "
+				"window)");
 	return rc ? -1 : 0;
 }
 
@@ -212,6 +222,16 @@ static int top_detail_status(struct top_detail *d, const struct iso_status *st,
 			st->consecutive_successes);
 	rc |= top_dline(d, TOP_ST_NORMAL, "quarantines        %" PRIu64,
 			st->quarantines);
+	if (st->config.window_ms) {
+		char w[160];
+
+		rc |= top_dline(d, TOP_ST_NORMAL, "window             %s",
+				fmt_window(st, w, sizeof(w)));
+		rc |= top_dline(d, TOP_ST_NORMAL, "  failure rate     %s",
+				fmt_window_rate(st, false, w, sizeof(w)));
+		rc |= top_dline(d, TOP_ST_NORMAL, "  slow-call rate   %s",
+				fmt_window_rate(st, true, w, sizeof(w)));
+	}
 	rc |= top_dline(d, TOP_ST_NORMAL, "last success       %s",
 			top_ago(st->last_success_ms, now, when, sizeof(when)));
 	rc |= top_dline(d, TOP_ST_NORMAL, "last failure       %s",

@@ -303,6 +303,21 @@ static void top_row_line(struct top_frame *f, const struct top_frame_opts *o,
 			"  budget %.0f/%u%s", r->budget_available, r->burst,
 			refused);
 	}
+	/* The rolling window [B7], last, where an account has one: its
+	 * failure rate (and slow-call rate when calls can be slow), or how
+	 * far it is from being judged. */
+	if (r->has_window) {
+		if (r->failure_rate < 0)
+			top_put(l, TOP_ST_DIM, "  window %" PRIu64 "/%u calls",
+				r->window_calls, r->min_calls);
+		else if (r->slow_calls_counted)
+			top_put(l, r->window_alert ? TOP_ST_ALERT : TOP_ST_DIM,
+				"  window fail %.1f%% slow %.1f%%",
+				r->failure_rate, r->slow_call_rate);
+		else
+			top_put(l, r->window_alert ? TOP_ST_ALERT : TOP_ST_DIM,
+				"  window fail %.1f%%", r->failure_rate);
+	}
 }
 
 static void top_group_line(struct top_frame *f, const struct top_frame_opts *o,

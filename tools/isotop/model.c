@@ -105,6 +105,19 @@ static int top_collect(const struct iso_status *st, void *ctx)
 	r->budget_available = st->budget_available;
 	r->burst = st->config.burst;
 	r->budget_refusals = st->budget_refusals;
+	r->has_window = st->config.window_ms != 0;
+	r->slow_calls_counted = st->config.slow_call_ms != 0;
+	r->window_calls = st->window_calls;
+	r->min_calls = st->config.min_calls;
+	r->failure_rate = st->failure_rate;
+	r->slow_call_rate = st->slow_call_rate;
+	/* At a threshold is where the library trips (or tripped) it. */
+	r->window_alert =
+		(st->config.failure_rate_threshold && st->failure_rate >= 0 &&
+		 st->failure_rate >= st->config.failure_rate_threshold) ||
+		(st->config.slow_call_rate_threshold && r->slow_calls_counted &&
+		 st->slow_call_rate >= 0 &&
+		 st->slow_call_rate >= st->config.slow_call_rate_threshold);
 	return 0;
 }
 

@@ -43,6 +43,13 @@ struct top_row {
 	double budget_available;  /* units spendable now */
 	uint32_t burst;
 	uint64_t budget_refusals; /* acquires the budget refused */
+	bool has_window;          /* a rolling window is configured [B7] */
+	bool window_alert;        /* a rate is at its threshold */
+	bool slow_calls_counted;  /* slow_call_ms is set */
+	uint64_t window_calls;    /* outcomes in the window */
+	uint32_t min_calls;
+	double failure_rate;      /* percent; -1 while not judged */
+	double slow_call_rate;
 	bool has_rate;  /* false on the first sample of this slot+gen */
 	double ops_rate; /* per second, since the previous sample */
 	double fail_rate;
