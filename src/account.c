@@ -305,9 +305,10 @@ static inline void record_time(struct iso_slot *s, uint64_t op_ns)
 
 static int outcome_slow(const iso_account_t *acct, struct iso_slot *s,
 			const iso_permit_t *p, const struct iso_bevent *ev,
-			enum iso_cause cause)
+			enum iso_cause cause, struct iso_bout *outp)
 {
-	struct iso_bout out;
+	struct iso_bout none;
+	struct iso_bout *out = outp ? outp : &none;
 	uint16_t episode;
 	if (p && (p->slot != acct->slot || p->gen != acct->gen))
 		return iso_fail(ISO_EINVAL, "permit belongs to slot %u gen %u, "
@@ -315,9 +316,9 @@ static int outcome_slow(const iso_account_t *acct, struct iso_slot *s,
 				p->slot, p->gen, acct->slot, acct->gen);
 	if (p) {
 		episode = (uint16_t)p->episode;
-		return transition(acct, s, ev, &out, cause, &episode);
+		return transition(acct, s, ev, out, cause, &episode);
 	}
-	return transition(acct, s, ev, &out, cause, NULL);
+	return transition(acct, s, ev, out, cause, NULL);
 }
 
 /*
@@ -396,11 +397,21 @@ int iso_record_success(const iso_account_t *acct, const iso_permit_t *p,
 	    (rc = window_outcome(acct, s, -1, op_ns, 0)))
 		return rc;
 	uint64_t lo = iso_load64_acquire(&s->breaker.lo);
-	if (likely(iso_bw_lo_quiet(lo) && iso_bw_lo_gen(lo) == acct->gen))
+	bool closed = iso_bw_lo_state(lo) == ISO_BREAKER_CLOSED &&
+		      iso_bw_lo_gen(lo) == acct->gen;
+	if (unlikely(closed && p && (uint16_t)p->episode !=
+				     iso_bw_lo_episode(lo))) {
+		/* [B6] work that began before a trip or reset: statistics
+		 * only. It must not count in the counters' streaks either,
+		 * so the streak's base moves past it. */
+		ISO_FP("outcome.streak");
+		iso_add64_relaxed(&s->successes_at_failure, 1);
+		return 0;
+	}
+	if (likely(closed && iso_bw_lo_quiet(lo)))
 		return 0; /* CLOSED and healthy: nothing to move */
 	struct iso_bevent ev = { .kind = ISO_BEV_SUCCESS };
-	if (iso_bw_lo_state(lo) == ISO_BREAKER_CLOSED &&
-	    iso_bw_lo_gen(lo) == acct->gen) {
+	if (closed) {
 		/* DEGRADED: the streak is in the counters; only the success
 		 * that reaches success_threshold moves the breaker. Relaxed:
 		 * a streak read a little short only delays healing by one
@@ -411,7 +422,7 @@ int iso_record_success(const iso_account_t *acct, const iso_permit_t *p,
 		if (ev.streak < iso_slot_success_threshold(acct->reg, s))
 			return 0;
 	}
-	return outcome_slow(acct, s, p, &ev, ISO_CAUSE_SUCCESS);
+	return outcome_slow(acct, s, p, &ev, ISO_CAUSE_SUCCESS, NULL);
 }
 
 int iso_record_failure_retry(const iso_account_t *acct, const iso_permit_t *p,
@@ -434,17 +445,26 @@ int iso_record_failure_retry(const iso_account_t *acct, const iso_permit_t *p,
 	record_time(s, op_ns);
 	store_if_changed((uint64_t *)&s->last_failure_ms,
 			 (uint64_t)iso_wall_ms());
-	/* The streaks [B4]: a success since the last failure ends the
-	 * failure streak; this failure starts the success streak again. */
+	/* The streaks [B4]: a success since the last counted failure ends
+	 * the failure streak. */
 	uint64_t wins = iso_load64_relaxed(&s->successes);
 	bool after_success = wins != iso_load64_relaxed(&s->successes_at_failure);
-	iso_store64_relaxed(&s->successes_at_failure, wins);
 	check_landed(acct, s);
 	struct iso_bevent ev = { .kind = ISO_BEV_FAILURE, .ftype = (uint8_t)type,
 				 .retry_after_ms = retry_after_ms,
 				 .after_success = after_success };
-	if ((rc = outcome_slow(acct, s, p, &ev, ISO_CAUSE_FAILURE)))
+	struct iso_bout out = { 0 };
+	if ((rc = outcome_slow(acct, s, p, &ev, ISO_CAUSE_FAILURE, &out)))
 		return rc;
+	/* Only a failure the CLOSED breaker counted starts the success
+	 * streak again: an ignored type, an older episode's outcome or a
+	 * failure while OPEN moves no streak [B6]. Killed before this
+	 * store, the next failure sees a success that it already saw:
+	 * its streak starts at 1, never too early a trip. */
+	if (out.failure_counted) {
+		ISO_FP("outcome.streak");
+		iso_store64_relaxed(&s->successes_at_failure, wins);
+	}
 	/* After the failure's own step: a consecutive-failure trip comes
 	 * first and is reported as such. */
 	if (unlikely(windows_on(acct)))

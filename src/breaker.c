@@ -225,6 +225,7 @@ static struct iso_bw failure(struct iso_bw b, const struct iso_bevent *ev,
 					     ISO_THRESHOLD_MAX);
 		b.cf = ev->after_success ? 1 : sat_inc(b.cf);
 		b.cs = 0;
+		out->failure_counted = true;
 		if (b.cf >= degrade && !b.degraded) {
 			b.degraded = true;
 			b.time_ms = now_ms & ISO_BW_TIME_MASK;

@@ -72,6 +72,9 @@ struct iso_bout {
 	uint8_t reason;         /* ISO_BEV_ACQUIRE: enum iso_reason */
 	uint64_t retry_in_ms;   /* ISO_BEV_ACQUIRE refused: time until retry */
 	bool quarantined;       /* this step entered QUARANTINED (a trip or halt) */
+	bool failure_counted;   /* ISO_BEV_FAILURE counted in CLOSED: the
+				   caller marks the counters' success streak
+				   as started again (iso_bevent.streak) */
 	bool changed;           /* set by the CAS loop: the word moved */
 };
 

@@ -150,6 +150,16 @@ static int reserve_pages(int fd, uint64_t len)
 	return e;
 }
 
+/* iso_state_foreach: does any config in the operators' state have a
+ * rolling window? */
+static int wants_windows(const struct iso_state_entry *e, void *ctx)
+{
+	if ((e->kind == ISO_STATE_CONFIG || e->kind == ISO_STATE_DEFAULTS) &&
+	    e->config.window_ms)
+		*(bool *)ctx = true;
+	return 0;
+}
+
 int iso_create_segment(iso_reg_t *reg, const char *name,
 			  const struct iso_attach_opts *o)
 {
@@ -165,8 +175,16 @@ int iso_create_segment(iso_reg_t *reg, const char *name,
 		def = *o->defaults;
 	else
 		iso_config_default(&def);
-	iso_geometry_for(cap, o->events,
-			 (o->flags & ISO_ATTACH_WINDOWS) || def.window_ms, &g);
+	/* [B7] windows that the operators' state asks for make the region
+	 * too: a fleet restarted after a reboot must come back even if
+	 * its creators do not say --windows. */
+	char state[4096];
+	bool windows = (o->flags & ISO_ATTACH_WINDOWS) || def.window_ms;
+	if ((rc = iso_state_path(name, state, sizeof(state))) ||
+	    (!windows && (rc = iso_state_foreach(state, wants_windows,
+						 &windows))))
+		return rc;
+	iso_geometry_for(cap, o->events, windows, &g);
 	/*
 	 * The segment is built in an object with no name at all (O_TMPFILE)
 	 * and given its name only when complete: a creator killed at any
@@ -230,9 +248,6 @@ int iso_create_segment(iso_reg_t *reg, const char *name,
 	iso_store32_release(&h->version, ISO_LAYOUT_VERSION);
 
 	/* Operators' durable intent goes in before anyone can see it. */
-	char state[4096];
-	if ((rc = iso_state_path(name, state, sizeof(state))))
-		goto fail_map;
 	/* A creator registers the accounts its operators' state names
 	 * before the segment is linked into place: it needs its index. */
 	if (!reg->index && (rc = iso_index_init(reg)))

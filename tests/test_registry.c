@@ -684,3 +684,40 @@ Test(registry, slot_and_segment_per_account_fit_512_bytes)
 		iso_unlink(name);
 	}
 }
+
+/*
+ * Issue 19 keeps the CLOSED streaks in the counters. What may not move
+ * the breaker may not move those streaks either [B6]: an ignored failure
+ * type (found by fuzz_api: success, ignored failure, failure tripped a
+ * threshold of 2) and a success whose permit is from an older episode.
+ */
+Test(registry, outcomes_that_move_no_breaker_move_no_streak)
+{
+	iso_account_t a = acct("user", "streak", "KRAKEN");
+	struct iso_config c;
+	iso_config_default(&c);
+	c.failure_threshold = 2;
+	c.degrade_after = 4;
+	c.ignore = ISO_FAIL_MASK(ISO_FAIL_API);
+	cr_assert_eq(iso_configure(&a, &c), 0);
+	fail_n(&a, 1, ISO_FAIL_NETWORK);
+	cr_assert_eq(iso_record_success(&a, NULL, 0), 0);
+	fail_n(&a, 1, ISO_FAIL_API); /* ignored */
+	fail_n(&a, 1, ISO_FAIL_NETWORK);
+	struct iso_status st;
+	cr_assert_eq(iso_status(&a, &st), 0);
+	cr_expect_eq(st.breaker, ISO_BREAKER_CLOSED, "a success came between "
+		     "the two counted failures");
+	cr_expect_eq(st.consecutive_failures, 1);
+
+	/* A permit from before a reset: its success is statistics only. */
+	iso_permit_t old;
+	cr_assert_eq(iso_acquire(&a, &old), 0);
+	cr_assert_eq(iso_reset(&a), 0);
+	fail_n(&a, 1, ISO_FAIL_NETWORK);
+	cr_assert_eq(iso_record_success(&a, &old, 0), 0);
+	fail_n(&a, 1, ISO_FAIL_NETWORK);
+	cr_assert_eq(iso_status(&a, &st), 0);
+	cr_expect_eq(st.breaker, ISO_BREAKER_OPEN, "the old episode's success "
+		     "broke the streak: %s", iso_breaker_state_name(st.breaker));
+}

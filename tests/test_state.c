@@ -157,6 +157,32 @@ Test(state, a_malformed_file_refuses_creation_naming_line_and_field)
 	}
 }
 
+/*
+ * [B7] a window in the operators' state makes the window region however
+ * the segment is recreated: a fleet restarted after a reboot must come
+ * back, and with the account's window.
+ */
+Test(state, a_window_in_the_state_makes_the_region_at_creation)
+{
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs("config user/w1/KRAKEN uid=0 at=1 window_ms=60000 "
+	      "failure_rate_threshold=50\n", f);
+	fclose(f);
+	iso_reg_t *r = NULL;
+	struct iso_attach_opts o = { .flags = ISO_ATTACH_CREATE, .capacity = 16 };
+	cr_assert_eq(iso_attach(seg, &o, &r), 0, "%s", iso_last_error());
+	struct iso_segment_info in;
+	cr_assert_eq(iso_segment_info(r, &in), 0);
+	cr_expect(in.windows, "no window region");
+	struct iso_status st;
+	cr_assert_eq(iso_status_by_key(r, "user", "w1", "KRAKEN", &st), 0,
+		     "%s", iso_last_error());
+	cr_expect_eq(st.config.window_ms, 60000);
+	cr_expect_eq(st.config.failure_rate_threshold, 50);
+	iso_detach(r);
+}
+
 /* Concurrent operators lose nothing: 4 processes record 25 halts each. */
 Test(state, concurrent_writers_lose_no_entry)
 {
