@@ -42,14 +42,6 @@ void iso_slot_write_key(struct iso_slot *s, const struct iso_key *k)
 	}
 }
 
-bool iso_slot_key_equals(const struct iso_slot *s, const struct iso_key *k)
-{
-	struct iso_key mine;
-	iso_slot_read_key(s, &mine);
-	return !strcmp(mine.id, k->id) && !strcmp(mine.type, k->type) &&
-	       !strcmp(mine.broker, k->broker);
-}
-
 iso_pair_t iso_slot_pair(iso_reg_t *reg, struct iso_slot *s)
 {
 	if (!reg->rdonly)
