@@ -385,8 +385,9 @@ int main(int argc, char **argv)
 			 "every 4 calls");
 	bench_table_note(&t, "op_ns rows pass a measured duration (~1.5 ms), "
 			 "so histogram/EMA (isoreg) and avg/EMA (mutex) move");
-	bench_table_note(&t, "lookup: %d accounts, cycled; isoreg = per-process "
-			 "RCU index, mutex = registry lock + hash table", NKEYS);
+	bench_table_note(&t, "lookup: %d accounts, cycled; isoreg = normalise, "
+			 "hash, shared directory probe, full key and generation "
+			 "check; mutex = registry lock + hash table", NKEYS);
 	bench_table_note(&t, "another broker halted: acquire of a KRAKEN account "
 			 "while BINANCE is halted in its segment (the halt table "
 			 "is read; with no halt, one relaxed load)");

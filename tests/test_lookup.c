@@ -183,3 +183,121 @@ Test(lookup, keys_are_compared_in_full_when_hashes_collide)
 	cr_expect(c.slot != a.slot && c.slot != sb);
 	gone(reg);
 }
+
+/*
+ * The two halves of a retire-and-reuse, as one process or another does
+ * them: @a's key retired, then, once its slot has cooled (1 ms), @b's key
+ * registered into the same slot (capacity 1: there is no other).
+ */
+static void retire_and_reuse(iso_reg_t *reg, const iso_account_t *a,
+			     iso_account_t *b)
+{
+	cr_assert_eq(iso_retire(a), 0, "%s", iso_last_error());
+	usleep(5000);
+	cr_assert_eq(iso_register(reg, "user", "bob", "KRAKEN", b), 0, "%s",
+		     iso_last_error());
+	cr_assert_eq(b->slot, a->slot, "capacity 1: the slot is reused");
+	cr_assert_neq(b->gen, a->gen);
+}
+
+/* What every process must see afterwards: alice's key finds nothing
+ * (not bob's account in her old slot), bob's finds his, and a handle of
+ * alice's is refused. Returns the number of wrong answers. */
+static int after_reuse(iso_reg_t *reg, const iso_account_t *old, uint32_t slot)
+{
+	int wrong = 0;
+	iso_account_t h;
+	iso_permit_t p;
+	wrong += iso_lookup(reg, "user", "alice", "KRAKEN", &h) != ISO_ENOENT;
+	wrong += iso_lookup(reg, "user", "bob", "KRAKEN", &h) != 0 ||
+		 h.slot != slot || h.gen == old->gen;
+	wrong += iso_acquire(old, &p) != ISO_ESTALE;
+	/* By key, acting: alice's key must not act on bob's account. */
+	wrong += iso_status_by_key(reg, "user", "alice", "KRAKEN",
+				   &(struct iso_status){ 0 }) != ISO_ENOENT;
+	return wrong;
+}
+
+/* [S4][S5] A key looked up, then retired, its slot reused by another key:
+ * looked up again in the same process, it is not found, whatever this
+ * process remembered of it. (A per-process or per-thread cache checked
+ * only against the slot's state, not its generation and key, fails.) */
+Test(lookup, a_key_retired_and_its_slot_reused_is_gone_for_this_process)
+{
+	iso_reg_t *reg = fresh("reuse1", 1);
+	iso_account_t a, h, b;
+	cr_assert_eq(iso_register(reg, "user", "alice", "KRAKEN", &a), 0);
+	for (int i = 0; i < 3; i++) /* looked up, more than once */
+		cr_assert_eq(iso_lookup(reg, "user", "alice", "KRAKEN", &h), 0);
+	retire_and_reuse(reg, &a, &b);
+	cr_expect_eq(after_reuse(reg, &a, b.slot), 0);
+	gone(reg);
+}
+
+/* A child that attached on its own looks alice up, then waits on @go;
+ * once told, checks what it must see after the reuse. Exits with the
+ * number of wrong answers. */
+static void reader_child(const char *name, int ready, int go)
+{
+	iso_reg_t *reg;
+	iso_account_t a;
+	char c;
+	if (iso_attach(name, NULL, &reg) ||
+	    iso_lookup(reg, "user", "alice", "KRAKEN", &a) ||
+	    iso_lookup(reg, "user", "alice", "KRAKEN", &a))
+		_exit(100);
+	if (write(ready, "r", 1) != 1 || read(go, &c, 1) != 1)
+		_exit(101);
+	iso_account_t b;
+	if (iso_lookup(reg, "user", "bob", "KRAKEN", &b))
+		_exit(102);
+	_exit(after_reuse(reg, &a, b.slot));
+}
+
+/* [S4][S5] The same when another process retires the key and reuses the
+ * slot: a process that had looked the key up does not find it again, in
+ * either direction (the reader is the child, then the parent). */
+Test(lookup, a_key_retired_and_its_slot_reused_is_gone_for_every_process)
+{
+	iso_reg_t *reg = fresh("reuse2", 1);
+	int ready[2], go[2];
+	char c;
+	iso_account_t a, b, h;
+
+	/* The child reads, this process retires and reuses. */
+	cr_assert_eq(iso_register(reg, "user", "alice", "KRAKEN", &a), 0);
+	cr_assert(pipe(ready) == 0 && pipe(go) == 0);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0)
+		reader_child(reg->name, ready[1], go[0]);
+	cr_assert_eq(read(ready[0], &c, 1), 1, "the reader did not start");
+	retire_and_reuse(reg, &a, &b);
+	cr_assert_eq(write(go[1], "g", 1), 1);
+	cr_expect_eq(tu_wait(pid), 0, "the other process got wrong answers");
+
+	/* This process reads, the child retires bob's and reuses for alice. */
+	cr_assert_eq(iso_lookup(reg, "user", "bob", "KRAKEN", &h), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		iso_reg_t *r2;
+		iso_account_t hb, ha;
+		if (iso_attach(reg->name, NULL, &r2) ||
+		    iso_lookup(r2, "user", "bob", "KRAKEN", &hb) ||
+		    iso_retire(&hb))
+			_exit(1);
+		usleep(5000);
+		_exit(iso_register(r2, "user", "alice", "KRAKEN", &ha) ||
+		      ha.slot != hb.slot ? 2 : 0);
+	}
+	cr_assert_eq(tu_wait(pid), 0, "the child could not retire and reuse");
+	iso_account_t x;
+	cr_expect_eq(iso_lookup(reg, "user", "bob", "KRAKEN", &x), ISO_ENOENT,
+		     "bob, retired by another process, was found");
+	cr_expect_eq(iso_lookup(reg, "user", "alice", "KRAKEN", &x), 0);
+	cr_expect(x.slot == h.slot && x.gen != h.gen, "alice is bob's old slot, anew");
+	iso_permit_t p;
+	cr_expect_eq(iso_acquire(&h, &p), ISO_ESTALE, "bob's old handle acted");
+	gone(reg);
+}

@@ -378,6 +378,87 @@ static void tombstone_reuse(void)
 	done(sh.reg);
 }
 
+/* ---- 6b. lookups racing a retire and reuse of their slot by another key */
+
+#define REUSES 1000
+
+struct reuse_shared {
+	iso_reg_t *reg;
+	int stop;
+	uint8_t owner[2 * REUSES + 64]; /* gen -> 1 alice, 2 bob (0: not yet) */
+	int wrong, found;
+};
+struct reuse_arg { struct reuse_shared *sh; int t; };
+
+/*
+ * Thread 0 registers alice, retires her, registers bob into the same slot
+ * (capacity 1), retires him, and so on, noting which key each generation
+ * went to. Two others look both keys up all the while: a lookup must
+ * answer its own key's generation or ENOENT, never the other key's
+ * account in the slot they share [S5].
+ */
+static void *reuse_worker(void *p)
+{
+	struct reuse_arg *a = p;
+	struct reuse_shared *sh = a->sh;
+	static const char *const who[2] = { "alice", "bob" };
+	iso_account_t h;
+	if (a->t == 0) {
+		for (int i = 0; i < 2 * REUSES; i++) {
+			if (full_retry(sh->reg, who[i & 1], &h) != 0 ||
+			    h.gen >= sizeof(sh->owner)) {
+				__atomic_add_fetch(&sh->wrong, 1, __ATOMIC_RELAXED);
+				break;
+			}
+			__atomic_store_n(&sh->owner[h.gen], (uint8_t)(1 + (i & 1)),
+					 __ATOMIC_RELEASE);
+			sched_yield(); /* let lookups find it */
+			iso_retire(&h);
+		}
+		__atomic_store_n(&sh->stop, 1, __ATOMIC_RELEASE);
+		return NULL;
+	}
+	if (a->t > 2)
+		return NULL; /* two readers: on two cores, thread 0 must run */
+	for (int n = 0; !__atomic_load_n(&sh->stop, __ATOMIC_ACQUIRE); n++) {
+		int k = (n + a->t) & 1;
+		if ((n & 63) == 63)
+			sched_yield();
+		if (iso_lookup(sh->reg, "user", who[k], "KRAKEN", &h) != 0)
+			continue;
+		if (h.gen >= sizeof(sh->owner)) {
+			__atomic_add_fetch(&sh->wrong, 1, __ATOMIC_RELAXED);
+			continue;
+		}
+		/* Thread 0 notes the owner right after its register returns:
+		 * wait for it (a bounded spin; never long). */
+		uint8_t o = 0;
+		for (int spin = 0; spin < 1000000 && !o; spin++) {
+			o = __atomic_load_n(&sh->owner[h.gen], __ATOMIC_ACQUIRE);
+			if (!o)
+				sched_yield();
+		}
+		if (o != 1 + k)
+			__atomic_add_fetch(&sh->wrong, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&sh->found, 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+static void lookup_reuse(void)
+{
+	static struct reuse_shared sh;
+	struct reuse_arg a[THREADS];
+	sh = (struct reuse_shared){ .reg = fresh("reuse", 1) };
+	for (int i = 0; i < THREADS; i++)
+		a[i] = (struct reuse_arg){ &sh, i };
+	run(reuse_worker, a, sizeof(a[0]));
+	check(sh.wrong == 0, "%d lookups answered the other key's account "
+	      "(or a generation out of range), of %d found", sh.wrong, sh.found);
+	check(sh.found > 0, "no lookup ever found an account");
+	done(sh.reg);
+}
+
 /* ------------- 7. classification table: appends racing lookups */
 
 struct cls_arg { int t; int wrong; };
@@ -495,6 +576,7 @@ int main(void)
 		{ "event ring with 4 writers and 4 readers", event_ring },
 		{ "retire and re-register under writers", retire_churn },
 		{ "same-key registrants reuse tombstones of retiring keys", tombstone_reuse },
+		{ "lookups racing a retire and reuse of their slot by another key", lookup_reuse },
 		{ "classification rows appended while others classify", classify_table },
 		{ "broker halts racing acquires and registrations", broker_halts },
 	};
