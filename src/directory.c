@@ -76,10 +76,11 @@ static inline iso_pair_t dir_read(iso_reg_t *reg, iso_dirent_t *e)
  * move on (RESERVED -> LIVE as its registrant publishes) and must not make
  * a live rival look absent: only the generation is re-checked. Returns
  * the re-checked publication word (never 0: LIVE and RESERVED are not),
- * or 0 if the slot does not hold the key.
+ * or 0 if the slot does not hold the key. Inlined into each caller: it is
+ * most of a lookup.
  */
-static inline uint64_t slot_holds(iso_reg_t *reg, uint32_t s, uint32_t gen,
-				  const struct iso_nkey *key)
+static inline __attribute__((always_inline)) uint64_t
+slot_holds(iso_reg_t *reg, uint32_t s, uint32_t gen, const struct iso_nkey *key)
 {
 	struct iso_slot *slot = &reg->slots[s];
 	uint64_t sw = iso_slot_lo(slot);
