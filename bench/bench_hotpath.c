@@ -198,6 +198,16 @@ static void iso_status_one(struct bench_ctx *c, uint32_t n)
 	}
 }
 
+/* The light status (issue 19): breaker and counters, as mutex status. */
+static void iso_status_lite_one(struct bench_ctx *c, uint32_t n)
+{
+	struct iso_status_lite st;
+	for (uint32_t i = 0; i < n; i++) {
+		note_rc(c, iso_status_lite(&c->acct, &st));
+		bench_keep(st.successes);
+	}
+}
+
 static void mb_acq_succ(struct bench_ctx *c, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++)
@@ -279,6 +289,7 @@ static struct bench_variant variants[] = {
 	V("isoreg acquire, budget 1e6/s (vs acquire)", iso_acq_budget, bud_prep, 1000, 4),
 	V("isoreg acquire, no budget, budgets in segment", iso_acq_nobudget, NULL, 1000, 4),
 	V("isoreg acquire, another broker halted", iso_acq_other_halted, NULL, 1000, -1),
+	V("isoreg status_lite", iso_status_lite_one, NULL, 1000, 15),
 };
 #define NVAR (int)(sizeof(variants) / sizeof(variants[0]))
 
@@ -388,6 +399,13 @@ int main(int argc, char **argv)
 	bench_table_note(&t, "lookup: %d accounts, cycled; isoreg = normalise, "
 			 "hash, shared directory probe, full key and generation "
 			 "check; mutex = registry lock + hash table", NKEYS);
+	bench_table_note(&t, "status: iso_status = the full snapshot (key, "
+			 "config, effective breaker, counters, histogram, p50/p99, "
+			 "budget: 504 bytes); iso_status_lite = breaker, health, "
+			 "retry_in, counters by type, last success/failure, EMA; "
+			 "mutex status = breaker, health, counters by type, last "
+			 "success/failure, avg/EMA under the account lock (152 "
+			 "bytes)");
 	bench_table_note(&t, "another broker halted: acquire of a KRAKEN account "
 			 "while BINANCE is halted in its segment (the halt table "
 			 "is read; with no halt, one relaxed load)");

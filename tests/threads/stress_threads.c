@@ -395,7 +395,8 @@ struct reuse_arg { struct reuse_shared *sh; int t; };
  * (capacity 1), retires him, and so on, noting which key each generation
  * went to. Two others look both keys up all the while: a lookup must
  * answer its own key's generation or ENOENT, never the other key's
- * account in the slot they share [S5].
+ * account in the slot they share, and a status read through its handle
+ * must answer with that account or ESTALE [S5].
  */
 static void *reuse_worker(void *p)
 {
@@ -412,6 +413,12 @@ static void *reuse_worker(void *p)
 			}
 			__atomic_store_n(&sh->owner[h.gen], (uint8_t)(1 + (i & 1)),
 					 __ATOMIC_RELEASE);
+			/* Marks a reader can tell apart: alice succeeds,
+			 * bob fails (once: he degrades, never trips). */
+			if (i & 1)
+				iso_record_failure(&h, NULL, ISO_FAIL_API, 0);
+			else
+				iso_record_success(&h, NULL, 0);
 			sched_yield(); /* let lookups find it */
 			iso_retire(&h);
 		}
@@ -441,6 +448,12 @@ static void *reuse_worker(void *p)
 		if (o != 1 + k)
 			__atomic_add_fetch(&sh->wrong, 1, __ATOMIC_RELAXED);
 		__atomic_add_fetch(&sh->found, 1, __ATOMIC_RELAXED);
+		/* Read through the handle (maybe retired by now): a status
+		 * that answers must be this key's account, never the next. */
+		struct iso_status_lite l;
+		if (iso_status_lite(&h, &l) == 0 &&
+		    (k == 0 ? l.failures != 0 : l.successes != 0))
+			__atomic_add_fetch(&sh->wrong, 1, __ATOMIC_RELAXED);
 	}
 	return NULL;
 }
