@@ -128,18 +128,19 @@ static inline int take_fast(const char *v, size_t max, char *dst,
 			    struct cat_stream *cat, const uint8_t *fold)
 {
 	size_t i;
-	for (i = 0;; i++) {
-		uint8_t c = (uint8_t)v[i];
-		if (!c)
-			break;
-		uint8_t f = fold[c];
-		if (unlikely(!f || i == max))
-			return -1;
+	uint8_t f;
+	/* One test a byte: the table folds NUL to 0 as it does every byte
+	 * it refuses; which of the two stopped us is looked at once. A field
+	 * too long writes dst[max] (the NUL's place, inside the field)
+	 * before it is refused. */
+	for (i = 0; i <= max && (f = fold[(uint8_t)v[i]]); i++) {
 		dst[i] = (char)f;
 		cat_put(cat, f);
 	}
+	if (unlikely(i == 0 || i > max || v[i] != '\0'))
+		return -1; /* empty, too long, or a refused byte */
 	cat_put(cat, 0);
-	return i ? (int)i : -1;
+	return (int)i;
 }
 
 /*
@@ -173,8 +174,9 @@ _Static_assert(ISO_TYPE_MAX + 1 + sizeof(((struct iso_key *)0)->id) +
 int iso_key_norm(const char *type, const char *id, const char *broker,
 		 struct iso_nkey *out)
 {
-	/* Each field's bytes (at most its maximum) and its NUL: the three
-	 * field sizes of struct iso_key, 96 bytes, 12 words. */
+	/* Each field's bytes and its NUL, or (a field too long, refused at
+	 * once) max + 1 bytes: never more than the three field sizes of
+	 * struct iso_key, 96 bytes, 12 words. */
 	uint64_t catw[sizeof(out->k) / 8];
 	struct cat_stream cs = { catw, 0, 0 };
 	int t, i, b;
