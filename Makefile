@@ -50,7 +50,7 @@ endif
 # relro, bindnow) reach every compile and link.
 ALLCFLAGS := -std=c11 $(CFLAGS) $(CPPFLAGS) $(WARN) $(ARCHFLAGS) $(CPPFLAGS_ISO) $(SANFLAGS) -fPIC -pthread
 
-LIB_LIBS   := -lpthread -lrt
+LIB_LIBS   := -lurcu-bp -lurcu-cds -lurcu-common -lpthread -lrt
 # The exporter (isoctl serve): zlib for gzip, GnuTLS (libmicrohttpd's TLS)
 # for certificates, libyaml for --web.config.file, libxcrypt for bcrypt.
 TOOL_LIBS  := -lncursesw -ljson-c -lmicrohttpd -lgnutls -lyaml -lcrypt -lz -lm

@@ -244,7 +244,7 @@ int main(int argc, char **argv)
 	/*
 	 * The driver never attaches the segment itself: a child creates it
 	 * and every worker attaches fresh, as unrelated processes do (and so
-	 * no library state is ever inherited across fork).
+	 * no RCU state is ever inherited across fork).
 	 */
 	bench_segment_setup(seg, sizeof(seg), "contention", setup_segment);
 	sh = bench_shared_alloc(sizeof(*sh));

@@ -397,7 +397,7 @@ int main(int argc, char **argv)
 	bench_table_note(&t, "op_ns rows pass a measured duration (~1.5 ms), "
 			 "so histogram/EMA (isoreg) and avg/EMA (mutex) move");
 	bench_table_note(&t, "lookup: %d accounts, cycled; isoreg = normalise, "
-			 "hash, shared directory probe, full key and generation "
+			 "hash, per-process RCU index, full key and generation "
 			 "check; mutex = registry lock + hash table", NKEYS);
 	bench_table_note(&t, "status: iso_status = the full snapshot (key, "
 			 "config, effective breaker, counters, histogram, p50/p99, "

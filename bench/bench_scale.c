@@ -2,7 +2,7 @@
  * bench_scale.c - how the registry behaves as it grows [P5]: at 1k, 10k
  * and 100k accounts, the rate of registering new accounts, the cost of
  * finding one by key (iso_lookup, and iso_register of a key that exists),
- * the first lookups through a fresh attachment, one iso_report,
+ * a first lookup in a process whose index is still cold, one iso_report,
  * one full iso_foreach scan, and the segment's bytes per account.
  *
  * Lookups pick keys in a random order, so at 100k accounts they pay the
@@ -56,7 +56,7 @@ static const char *const row_name[R__COUNT] = {
 	"isoreg register (new key)",
 	"isoreg register (existing key)",
 	"isoreg lookup by key",
-	"isoreg lookup, fresh attachment",
+	"isoreg lookup, cold process index",
 	"isoreg report",
 	"isoreg foreach (full scan)",
 	"isoreg foreach, per account",
@@ -197,8 +197,7 @@ static void one_run(struct size_result *res, int r, bool quick)
 	res->s[R_LOOKUP].run[r] =
 		lookups(reg, NULL, n, false, nbatch, &res->s[R_LOOKUP]);
 
-	/* A second attachment's first lookups: nothing process-local to
-	 * fill (the directory is the index), only its mapping is new. */
+	/* Cold: a second attachment has an empty index; one pass fills it. */
 	iso_reg_t *cold;
 	check(iso_attach(seg, NULL, &cold), "iso_attach (cold)");
 	uint32_t m = n < 10000 ? n : 10000;
@@ -341,9 +340,8 @@ int main(int argc, char **argv)
 			 "capacity = size; median/min/max over run figures, "
 			 "p99 over batches or calls", o.runs);
 	bench_table_note(&t, "lookups: batches of %d (200, or fewer after "
-			 "150 ms), keys in a fixed random order; fresh attachment = "
-			 "first lookups (up to 10k) through a second attachment "
-			 "(no process-local index to fill since issue 19)", BATCH);
+			 "150 ms), keys in a fixed random order; cold = first lookups (up to 10k) through a "
+			 "second attachment's empty RCU index", BATCH);
 	bench_table_note(&t, "register (new key): all accounts in key order, "
 			 "one timing per run; mutex = registry lock + FNV hash "
 			 "table, same keys");

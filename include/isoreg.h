@@ -413,11 +413,7 @@ int iso_register(iso_reg_t *reg, const char *type, const char *id,
 
 /**
  * iso_lookup - like iso_register, but never creates: ISO_ENOENT if absent.
- * A lookup reads the shared directory [S3] and the slot its entry names,
- * compares the whole key and checks the slot's generation: it takes no
- * lock, writes nothing (unless it finishes a dead registrant's
- * publication), keeps no per-process state, and never returns an account
- * retired before the call began.
+ * Lookups go through the per-process RCU index [S4] and take no lock.
  */
 int iso_lookup(iso_reg_t *reg, const char *type, const char *id,
 	       const char *broker, iso_account_t *acct);
@@ -828,8 +824,8 @@ int iso_retire(const iso_account_t *acct);
 
 /*
  * The reference's calls by key. Each registers the account if needed (like
- * the reference), then acts through the handle. They cost a lookup by key
- * (iso_lookup); keep a handle on the hot path.
+ * the reference), then acts through the handle. They cost a lookup in the
+ * process-local RCU index; keep a handle on the hot path.
  */
 int iso_acquire_by_key(iso_reg_t *reg, const char *type, const char *id,
 		       const char *broker, iso_permit_t *permit);

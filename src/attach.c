@@ -275,6 +275,9 @@ int iso_attach(const char *name, const struct iso_attach_opts *opts,
 				rc = iso_create_segment(reg, name, &o);
 				if (rc != ISO_EEXIST)
 					break;
+				/* Lost the race: the index may name accounts of
+				 * the segment we built and dropped. */
+				iso_index_destroy(reg);
 				if (o.flags & ISO_ATTACH_EXCL) {
 					rc = iso_fail(ISO_EEXIST, "segment %s "
 						      "already exists", name);
@@ -310,11 +313,15 @@ int iso_attach(const char *name, const struct iso_attach_opts *opts,
 			break;
 		nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
 	}
+	/* Sized for the segment now that its capacity is known (index.c). */
+	if (rc == 0 && !reg->index)
+		rc = iso_index_init(reg);
 	if (rc == 0) {
 		reg->magic = ISO_REG_MAGIC;
 		*out = reg;
 		return 0;
 	}
+	iso_index_destroy(reg);
 	if (reg->base)
 		munmap(reg->base, reg->size);
 	if (reg->fd >= 0)
@@ -327,6 +334,7 @@ int iso_detach(iso_reg_t *reg)
 {
 	if (!iso_reg_ok(reg))
 		return iso_fail(ISO_EINVAL, "iso_detach: not an attachment");
+	iso_index_destroy(reg);
 	munmap(reg->base, reg->size);
 	if (reg->fd >= 0)
 		close(reg->fd);

@@ -21,6 +21,8 @@
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
+struct cds_lfht;
+
 /*
  * One process's attachment. The geometry is copied out of the header once,
  * after validation, and never re-read from shared memory: a hostile or
@@ -40,6 +42,7 @@ struct iso_reg {
 	uint64_t dir_magic;       /* UINT64_MAX / dir_capacity (iso_dir_home) */
 	uint32_t ring_mask;
 	uint32_t cooldown_ms;
+	struct cds_lfht *index;   /* key -> slot, this process only [S4] */
 	uint32_t pid;
 	uint32_t uid;             /* for events [R8] */
 	uint64_t owner_tag;       /* pid namespace and start time (process.c) */
@@ -161,6 +164,26 @@ enum iso_owner { ISO_OWNER_ALIVE, ISO_OWNER_DEAD, ISO_OWNER_FOREIGN };
 /** iso_owner_judge - is the reservation owner (@pid, @tag) alive? FOREIGN
  * when it lives in another pid namespace, where our pids mean nothing. */
 enum iso_owner iso_owner_judge(uint32_t pid, uint64_t tag);
+
+/*
+ * index.c: the per-process RCU index [S4], a cache of the directory: what
+ * it returns is re-checked against the slot by the caller.
+ *   iso_index_init - a table sized for @reg->capacity; 0 or ISO_ENOMEM.
+ *	Call once per attachment, after its geometry is known.
+ *   iso_index_destroy - empty it, wait for readers (rcu_barrier), free.
+ *	Not concurrent with any other call on @reg.
+ *   iso_index_get - (@slot, @gen) last recorded for @key; false if none.
+ *	Any thread, lock-free (an RCU read section).
+ *   iso_index_put - record (@slot, @gen) for @key, replacing what was.
+ *   iso_index_drop - forget @key (its node freed after a grace period).
+ */
+int iso_index_init(iso_reg_t *reg);
+void iso_index_destroy(iso_reg_t *reg);
+bool iso_index_get(iso_reg_t *reg, const struct iso_nkey *key,
+		   uint32_t *slot, uint32_t *gen);
+void iso_index_put(iso_reg_t *reg, const struct iso_nkey *key,
+		   uint32_t slot, uint32_t gen);
+void iso_index_drop(iso_reg_t *reg, const struct iso_nkey *key);
 
 /**
  * iso_status_slot - (status.c) a snapshot of slot @slot if it holds an

@@ -154,19 +154,26 @@ static void slot_fill(iso_reg_t *reg, struct iso_slot *s, uint32_t gen,
 /*
  * The live account of @k, or ISO_ENOENT without a word of error text:
  * registration asks this first of every new key, and a miss is its
- * normal case. The shared directory is the only index: its entry leads
- * to a slot whose key and generation are checked (iso_dir_find_key), so
- * there is nothing process-local to go stale when an account is retired
- * or its slot reused, by this process or any other.
+ * normal case.
  */
 static int find_key(iso_reg_t *reg, const struct iso_nkey *k,
 		    iso_account_t *acct)
 {
 	uint32_t slot, gen;
-	if (iso_dir_find_key(reg, k, &slot, &gen) != 0)
-		return ISO_ENOENT;
-	*acct = (iso_account_t){ reg, slot, gen };
-	return 0;
+	if (iso_index_get(reg, k, &slot, &gen)) {
+		uint64_t sw = iso_slot_lo(&reg->slots[slot]);
+		if (sw == ISO_SW_MAKE(gen, ISO_SLOT_LIVE, 0)) {
+			*acct = (iso_account_t){ reg, slot, gen };
+			return 0;
+		}
+		iso_index_drop(reg, k); /* retired elsewhere */
+	}
+	if (iso_dir_find_key(reg, k, &slot, &gen) == 0) {
+		iso_index_put(reg, k, slot, gen);
+		*acct = (iso_account_t){ reg, slot, gen };
+		return 0;
+	}
+	return ISO_ENOENT;
 }
 
 /* find_key for a caller that gets the answer: a miss says which key. */
@@ -264,6 +271,7 @@ int iso_register(iso_reg_t *reg, const char *type, const char *id,
 			 * registrations would wipe the ring of what operators
 			 * need from it (transitions and their own actions);
 			 * new accounts show in the generation and the list. */
+			iso_index_put(reg, &nk, slot, gen);
 			*acct = (iso_account_t){ reg, slot, gen };
 			return 0;
 		}

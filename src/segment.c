@@ -223,7 +223,9 @@ int iso_create_segment(iso_reg_t *reg, const char *name,
 	if ((rc = iso_state_path(name, state, sizeof(state))))
 		goto fail_map;
 	/* A creator registers the accounts its operators' state names
-	 * before the segment is linked into place. */
+	 * before the segment is linked into place: it needs its index. */
+	if (!reg->index && (rc = iso_index_init(reg)))
+		goto fail_map;
 	reg->magic = ISO_REG_MAGIC; /* the calls below check it */
 	rc = iso_state_apply(reg, state);
 	reg->magic = 0;

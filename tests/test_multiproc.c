@@ -243,7 +243,7 @@ static void *register_keys(void *p)
 	return NULL;
 }
 
-/* [S3][S4] threads of one process share the attachment and the directory
+/* [S4] threads of one process share the RCU index and the directory
  * (this one also runs under TSan). */
 Test(multiproc, registration_and_lookup_race_across_8_threads)
 {

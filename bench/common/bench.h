@@ -347,8 +347,8 @@ iso_reg_t *bench_segment_create(const char *seg, uint32_t capacity,
  * bench_segment_setup - name the harness's segment (bench_segment_name,
  * into @seg) and run @setup(NULL, 0) in a forked child that creates and
  * fills it, then detaches. For harnesses whose driver must never attach:
- * every worker then attaches fresh, as unrelated processes do, and no
- * library state is inherited across fork. Exits if @setup fails.
+ * every worker then attaches fresh, as unrelated processes do, and no RCU
+ * state is inherited across fork. Exits if @setup fails.
  */
 void bench_segment_setup(char *seg, size_t len, const char *what,
 			 int (*setup)(void *arg, int idx));

@@ -9,8 +9,8 @@
 # aarch64 (make test-aarch64): installs the cross compiler and adds the arm64
 # architecture to dpkg, then fills DIR with what the cross build and its run
 # need, without installing any of it:
-#   DIR/sysroot  the arm64 -dev packages isoreg links with (ck, Criterion,
-#                xxhash, libc, and all they pull), unpacked. On
+#   DIR/sysroot  the arm64 -dev packages isoreg links with (liburcu, ck,
+#                Criterion, xxhash, libc, and all they pull), unpacked. On
 #                bookworm they cannot be installed beside the amd64 ones:
 #                libck0 is not Multi-Arch: same and libnanomsg's amd64 binNMU
 #                differs from arm64, so apt would remove the amd64 libck-dev
@@ -18,9 +18,8 @@
 #                the closure apt computes for the :arm64 packages.
 #   DIR/qemu     qemu-aarch64 from the release's backports (qemu-user 10),
 #                unpacked: bookworm's qemu-user 7.2 aborts when a threaded
-#                guest forks and the child starts a thread (as every fork
-#                test did while the library ran liburcu's call_rcu thread;
-#                kept: the threaded tests still fork).
+#                guest forks and the child starts a thread, which every fork
+#                test does (liburcu's call_rcu thread).
 set -euo pipefail
 
 # apt-get with a private source list and state, for one suite: the system's
@@ -39,7 +38,7 @@ apt_private() { # $1 = state dir, $2 = suite, rest = apt-get arguments
 
 aarch64_deps() { # $1 = directory for the sysroot and qemu
   local dir=$1 host=(make gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu)
-  local arm=(libc6-dev:arm64 libck-dev:arm64
+  local arm=(libc6-dev:arm64 liburcu-dev:arm64 libck-dev:arm64
              libcriterion-dev:arm64 libxxhash-dev:arm64)
   local missing=() cmds=() p s c
   for p in "${host[@]}"; do
@@ -115,7 +114,7 @@ if [ "${1:-build}" = aarch64 ]; then
   aarch64_deps "$2"
 fi
 
-want=(make gcc pkg-config libck-dev libcriterion-dev
+want=(make gcc pkg-config liburcu-dev libck-dev libcriterion-dev
       libncurses-dev libjson-c-dev libmicrohttpd-dev libxxhash-dev
       zlib1g-dev libgnutls28-dev libyaml-dev libcrypt-dev
       python3-dev python3-setuptools)

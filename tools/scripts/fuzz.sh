@@ -18,10 +18,11 @@ OUT=${FUZZ_BUILD:-build-fuzz}
 CC_FUZZ=${CC_FUZZ:-clang}
 CFLAGS_FUZZ="-std=c11 -g -O1 -mcx16 -Iinclude -Isrc -D_GNU_SOURCE -fno-omit-frame-pointer"
 SAN=address,undefined
-# Every UBSan check is on (pointer-overflow was off for liburcu's
-# cds_lfht_for_each_entry, which the library no longer uses).
-NOSAN=""
-LIBS="-lpthread -lrt"
+# liburcu's cds_lfht_for_each_entry takes container_of(NULL) when a walk
+# ends, which clang's pointer-overflow check reports; it is the macro's
+# idiom, not our code: every other UBSan check stays on.
+NOSAN="-fno-sanitize=pointer-overflow"
+LIBS="-lurcu-bp -lurcu-cds -lurcu-common -lpthread -lrt"
 
 if ! command -v "$CC_FUZZ" >/dev/null; then
   echo "fuzz.sh: $CC_FUZZ not found (tools/scripts/deps.sh installs clang)" >&2

@@ -20,8 +20,8 @@
  * probe_timeout_ms [B5].
  *
  * The supervisor never calls into the library (it only validates names):
- * a process that forks children should not carry library state across
- * fork(). The segment is created by a short-lived
+ * a process that forks children should not carry RCU or other library
+ * threads' state across fork(). The segment is created by a short-lived
  * preflight child, and each worker attaches on its own after fork.
  *
  * Output: the supervisor's events, one line each, on stdout (written with
