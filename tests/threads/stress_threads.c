@@ -589,6 +589,7 @@ int main(void)
 		{ "event ring with 4 writers and 4 readers", event_ring },
 		{ "retire and re-register under writers", retire_churn },
 		{ "same-key registrants reuse tombstones of retiring keys", tombstone_reuse },
+		{ "lookups racing a retire and reuse of their slot by another key", lookup_reuse },
 		{ "classification rows appended while others classify", classify_table },
 		{ "broker halts racing acquires and registrations", broker_halts },
 	};
