@@ -228,6 +228,16 @@ static void iso_status_one(struct bench_ctx *c, uint32_t n)
 	}
 }
 
+/* The light status (issue 19): breaker and counters, as mutex status. */
+static void iso_status_lite_one(struct bench_ctx *c, uint32_t n)
+{
+	struct iso_status_lite st;
+	for (uint32_t i = 0; i < n; i++) {
+		note_rc(c, iso_status_lite(&c->acct, &st));
+		bench_keep(st.successes);
+	}
+}
+
 static void mb_acq_succ(struct bench_ctx *c, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++)
@@ -311,6 +321,7 @@ static struct bench_variant variants[] = {
 	V("isoreg acquire, another broker halted", iso_acq_other_halted, NULL, 1000, -1),
 	V("isoreg acquire+record_success, window (vs off)", iso_acq_succ_win, NULL, 1000, 2),
 	V("isoreg 1 in 4 fails, window (vs off)", iso_flaky_win, NULL, 1000, 7),
+	V("isoreg status_lite", iso_status_lite_one, NULL, 1000, 15),
 };
 #define NVAR (int)(sizeof(variants) / sizeof(variants[0]))
 
@@ -427,8 +438,16 @@ int main(int argc, char **argv)
 			 "every 4 calls");
 	bench_table_note(&t, "op_ns rows pass a measured duration (~1.5 ms), "
 			 "so histogram/EMA (isoreg) and avg/EMA (mutex) move");
-	bench_table_note(&t, "lookup: %d accounts, cycled; isoreg = per-process "
-			 "RCU index, mutex = registry lock + hash table", NKEYS);
+	bench_table_note(&t, "lookup: %d accounts, cycled; isoreg = normalise, "
+			 "hash, per-process RCU index, full key and generation "
+			 "check; mutex = registry lock + hash table", NKEYS);
+	bench_table_note(&t, "status: iso_status = the full snapshot (key, "
+			 "config, effective breaker, counters, histogram, p50/p99, "
+			 "budget: 504 bytes); iso_status_lite = breaker, health, "
+			 "retry_in, counters by type, last success/failure, EMA; "
+			 "mutex status = breaker, health, counters by type, last "
+			 "success/failure, avg/EMA under the account lock (152 "
+			 "bytes)");
 	bench_table_note(&t, "another broker halted: acquire of a KRAKEN account "
 			 "while BINANCE is halted in its segment (the halt table "
 			 "is read; with no halt, one relaxed load)");

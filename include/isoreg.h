@@ -1283,6 +1283,54 @@ static inline void iso_guarded_leave(struct iso_guard **gp)
  */
 int iso_segment_check(iso_reg_t *reg);
 
+/* ------------------------------------------------- a light status [issue 19] */
+
+/*
+ * What iso_status_lite copies: an account's decision and its counters, as
+ * a caller choosing or showing what to do needs them; not the key, the
+ * config, the operation-time histogram or its percentiles, nor the
+ * request budget. Each field means what its namesake in struct
+ * iso_status means, and the two are computed by the same code: a lite
+ * and a full status read while the account is left alone agree on every
+ * field the lite one has.
+ */
+struct iso_status_lite {
+	enum iso_health health;
+	enum iso_breaker_state breaker; /* effective now (lazy timeouts applied) */
+	bool broker_halted;             /* health and breaker say so */
+	uint32_t consecutive_failures;
+	uint32_t consecutive_successes;
+	uint32_t probes_in_flight;
+	uint32_t backoff_step;
+	uint32_t episode;
+	uint64_t retry_in_ms;           /* while OPEN: time until probes */
+	uint64_t operations;            /* successes + failures, derived */
+	uint64_t successes;
+	uint64_t failures;              /* sum of failures_by_type, derived */
+	uint64_t failures_by_type[ISO_FAIL__COUNT];
+	uint64_t quarantines;
+	int64_t last_success_ms;        /* Unix ms; 0 if never */
+	int64_t last_failure_ms;        /* Unix ms; 0 if never */
+	uint64_t ema_op_ns;             /* exponential moving average (alpha 0.1) */
+};
+
+/**
+ * iso_status_lite - the breaker and counters of one account, without the
+ * rest of iso_status.
+ * @acct: a handle.
+ * @st: (output) the fields above.
+ *
+ * The same reads as iso_status for these fields (the breaker word read
+ * consistently, each counter read whole, the clock read only when the
+ * breaker is OPEN or HALF_OPEN, where time can move it), and none of the
+ * others, so it costs a few dozen loads rather than a 500-byte snapshot.
+ * Works on read-only attachments and changes nothing. Any thread.
+ * Returns 0, ISO_ESTALE (the account was retired, before or while it was
+ * read), ISO_ECORRUPT (its breaker word is in no legal state, counted) or
+ * ISO_EINVAL.
+ */
+int iso_status_lite(const iso_account_t *acct, struct iso_status_lite *st);
+
 #ifdef __cplusplus
 }
 #endif

@@ -27,33 +27,6 @@ struct iso_bw iso_bw_initial(uint32_t gen, uint64_t now_ms)
 	return b;
 }
 
-enum iso_health iso_bw_health(const struct iso_bw *b)
-{
-	switch (b->state) {
-	case ISO_BREAKER_CLOSED:
-		return b->degraded ? ISO_DEGRADED : ISO_HEALTHY;
-	case ISO_BREAKER_HALF_OPEN:
-		return ISO_RECOVERING;
-	case ISO_BREAKER_FORCED_OPEN:
-		return ISO_QUARANTINED;
-	default:
-		return b->backoff == 0 ? ISO_QUARANTINED : ISO_FAILING;
-	}
-}
-
-bool iso_bw_valid(const struct iso_bw *b)
-{
-	if (b->state >= ISO_BREAKER__COUNT)
-		return false;
-	if (b->degraded && b->state != ISO_BREAKER_CLOSED)
-		return false;
-	if (b->probes && b->state != ISO_BREAKER_HALF_OPEN)
-		return false;
-	if (b->backoff > ISO_BW_BACKOFF_MAX)
-		return false;
-	return true;
-}
-
 /* How long OPEN lasts after @backoff failed recoveries: doubling, capped. */
 static uint64_t open_time_ms(const struct iso_config *cfg, unsigned backoff)
 {

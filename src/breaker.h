@@ -164,11 +164,36 @@ static inline iso_pair_t iso_bw_load(const iso_pair_t *w,
 /** iso_bw_initial - a CLOSED, HEALTHY word for slot generation @gen. */
 struct iso_bw iso_bw_initial(uint32_t gen, uint64_t now_ms);
 
-/** iso_bw_health - the health a word stands for [B3] (apply TICK first). */
-enum iso_health iso_bw_health(const struct iso_bw *b);
+/** iso_bw_health - the health a word stands for [B3] (apply TICK first).
+ * Inline: every status read and every transition asks. */
+static inline enum iso_health iso_bw_health(const struct iso_bw *b)
+{
+	switch (b->state) {
+	case ISO_BREAKER_CLOSED:
+		return b->degraded ? ISO_DEGRADED : ISO_HEALTHY;
+	case ISO_BREAKER_HALF_OPEN:
+		return ISO_RECOVERING;
+	case ISO_BREAKER_FORCED_OPEN:
+		return ISO_QUARANTINED;
+	default:
+		return b->backoff == 0 ? ISO_QUARANTINED : ISO_FAILING;
+	}
+}
 
-/** iso_bw_valid - whether a word is in a legal state (doctor, fuzzing). */
-bool iso_bw_valid(const struct iso_bw *b);
+/** iso_bw_valid - whether a word is in a legal state (status, doctor,
+ * fuzzing). */
+static inline bool iso_bw_valid(const struct iso_bw *b)
+{
+	if (b->state >= ISO_BREAKER__COUNT)
+		return false;
+	if (b->degraded && b->state != ISO_BREAKER_CLOSED)
+		return false;
+	if (b->probes && b->state != ISO_BREAKER_HALF_OPEN)
+		return false;
+	if (b->backoff > ISO_BW_BACKOFF_MAX)
+		return false;
+	return true;
+}
 
 /**
  * iso_breaker_next - the breaker transition function [B4][B5][B6].

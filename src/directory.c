@@ -46,12 +46,7 @@ static inline bool de_slot(iso_reg_t *reg, uint64_t hi, uint32_t *slot)
 	return true;
 }
 
-/* A key's home position, and the next one along its probe chain. */
-static inline uint32_t dir_home(iso_reg_t *reg, uint64_t hash)
-{
-	return (uint32_t)(hash % reg->dir_capacity);
-}
-
+/* The next position along a probe chain (the home is iso_dir_home). */
 static inline uint32_t dir_next(iso_reg_t *reg, uint32_t i)
 {
 	return i + 1 == reg->dir_capacity ? 0 : i + 1;
@@ -79,19 +74,24 @@ static inline iso_pair_t dir_read(iso_reg_t *reg, iso_dirent_t *e)
  * read as acquire words and the publication word re-checked after, so a
  * slot reused meanwhile never matches by a torn read. The state alone may
  * move on (RESERVED -> LIVE as its registrant publishes) and must not make
- * a live rival look absent: only the generation is re-checked.
+ * a live rival look absent: only the generation is re-checked. Returns
+ * the re-checked publication word (never 0: LIVE and RESERVED are not),
+ * or 0 if the slot does not hold the key. Inlined into each caller: it is
+ * most of a lookup.
  */
-static bool slot_holds(iso_reg_t *reg, uint32_t s, uint32_t gen,
-		       const struct iso_key *key)
+static inline __attribute__((always_inline)) uint64_t
+slot_holds(iso_reg_t *reg, uint32_t s, uint32_t gen, const struct iso_nkey *key)
 {
 	struct iso_slot *slot = &reg->slots[s];
 	uint64_t sw = iso_slot_lo(slot);
 	uint32_t st = ISO_SW_STATE(sw);
 	if (ISO_SW_GEN(sw) != gen ||
 	    (st != ISO_SLOT_LIVE && st != ISO_SLOT_RESERVED))
-		return false;
-	bool same = iso_slot_key_equals(slot, key);
-	return same && ISO_SW_GEN(iso_slot_lo(slot)) == gen;
+		return 0;
+	if (!iso_slot_key_is(slot, key))
+		return 0;
+	sw = iso_slot_lo(slot);
+	return ISO_SW_GEN(sw) == gen ? sw : 0;
 }
 
 bool iso_dir_entry_dead(iso_reg_t *reg, uint64_t hi)
@@ -117,10 +117,11 @@ bool iso_dir_tombstone(iso_reg_t *reg, uint32_t i, iso_pair_t v)
 	return true;
 }
 
-int iso_dir_find(iso_reg_t *reg, const struct iso_key *key, uint64_t hash,
-		 uint32_t *slot, uint32_t *gen)
+int iso_dir_find_key(iso_reg_t *reg, const struct iso_nkey *key,
+		     uint32_t *slot, uint32_t *gen)
 {
-	uint32_t i = dir_home(reg, hash);
+	const uint64_t hash = key->hash;
+	uint32_t i = iso_dir_home(reg, hash);
 	for (uint32_t n = 0; n < reg->dir_capacity; n++, i = dir_next(reg, i)) {
 		iso_dirent_t *e = &reg->dir[i];
 		/* acquire: pairs with the release of the CAS that set lo. */
@@ -133,15 +134,15 @@ int iso_dir_find(iso_reg_t *reg, const struct iso_key *key, uint64_t hash,
 		 * its slot's key was written. */
 		uint64_t hi = iso_load64_acquire(&e->hi);
 		uint32_t s, g = ISO_DE_GEN(hi);
+		uint64_t sw;
 		if ((hi & ISO_DE_PENDING) || !de_slot(reg, hi, &s) ||
-		    !slot_holds(reg, s, g, key))
+		    !(sw = slot_holds(reg, s, g, key)))
 			continue;
 		/* A live entry names it, so its registrant got past its
 		 * publish: a writer finishes the slot's publication for it
 		 * (it may have died); read-only callers treat it as live. */
-		if (!reg->rdonly &&
-		    ISO_SW_STATE(iso_slot_lo(&reg->slots[s])) == ISO_SLOT_RESERVED &&
-		    !iso_slot_publish(reg, s, g))
+		if (unlikely(ISO_SW_STATE(sw) == ISO_SLOT_RESERVED) &&
+		    !reg->rdonly && !iso_slot_publish(reg, s, g))
 			continue; /* retired meanwhile */
 		*slot = s;
 		*gen = g;
@@ -150,10 +151,19 @@ int iso_dir_find(iso_reg_t *reg, const struct iso_key *key, uint64_t hash,
 	return ISO_ENOENT;
 }
 
+int iso_dir_find(iso_reg_t *reg, const struct iso_key *key, uint64_t hash,
+		 uint32_t *slot, uint32_t *gen)
+{
+	struct iso_nkey nk;
+	iso_key_norm_key(key, &nk);
+	nk.hash = hash;
+	return iso_dir_find_key(reg, &nk, slot, gen);
+}
+
 int iso_dir_entry_of(iso_reg_t *reg, uint64_t hash, uint32_t slot,
 		     uint32_t gen)
 {
-	uint32_t i = dir_home(reg, hash);
+	uint32_t i = iso_dir_home(reg, hash);
 	for (uint32_t n = 0; n < reg->dir_capacity; n++, i = dir_next(reg, i)) {
 		iso_dirent_t *e = &reg->dir[i];
 		uint64_t h = iso_load64_acquire(&e->lo); /* as in iso_dir_find */
@@ -178,11 +188,11 @@ static void backoff(unsigned attempt, uint32_t pid)
 }
 
 /* Step 3: look for rivals; defeat pending ones. Returns true if we lost. */
-static bool rivals_beat_us(iso_reg_t *reg, const struct iso_key *key,
+static bool rivals_beat_us(iso_reg_t *reg, const struct iso_nkey *key,
 			   uint64_t hash, uint32_t mine, uint32_t *found,
 			   uint32_t *found_gen)
 {
-	uint32_t i = dir_home(reg, hash);
+	uint32_t i = iso_dir_home(reg, hash);
 	for (uint32_t n = 0; n < reg->dir_capacity; n++, i = dir_next(reg, i)) {
 		if (i == mine)
 			continue;
@@ -210,14 +220,15 @@ static bool rivals_beat_us(iso_reg_t *reg, const struct iso_key *key,
 	return false;
 }
 
-int iso_dir_insert(iso_reg_t *reg, const struct iso_key *key, uint64_t hash,
+int iso_dir_insert(iso_reg_t *reg, const struct iso_nkey *key,
 		   uint32_t slot, uint32_t gen, uint32_t *found_slot,
 		   uint32_t *found_gen)
 {
+	const uint64_t hash = key->hash;
 	const uint64_t live = ISO_DE_MAKE(gen, slot, 0);
 	const uint64_t pending = ISO_DE_MAKE(gen, slot, 1);
 	for (unsigned attempt = 0;; attempt++) {
-		uint32_t i = dir_home(reg, hash), found = 0, fgen = 0;
+		uint32_t i = iso_dir_home(reg, hash), found = 0, fgen = 0;
 		int64_t cand = -1;
 		iso_pair_t cand_val = { 0, 0 };
 
@@ -287,7 +298,7 @@ int iso_dir_insert(iso_reg_t *reg, const struct iso_key *key, uint64_t hash,
 
 int iso_dir_remove(iso_reg_t *reg, uint64_t hash, uint32_t slot, uint32_t gen)
 {
-	uint32_t i = dir_home(reg, hash);
+	uint32_t i = iso_dir_home(reg, hash);
 	for (uint32_t n = 0; n < reg->dir_capacity; n++, i = dir_next(reg, i)) {
 		uint64_t h = iso_load64_acquire(&reg->dir[i].lo); /* as in find */
 		if (h == 0)

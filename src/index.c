@@ -57,10 +57,10 @@ static void register_atfork(void)
 static int index_match(struct cds_lfht_node *node, const void *arg)
 {
 	struct idx_node *n = caa_container_of(node, struct idx_node, node);
-	const struct iso_key *k = arg;
+	const struct iso_nkey *k = arg;
 	NODE_ACQUIRE(n);
-	int same = !strcmp(n->key.id, k->id) && !strcmp(n->key.type, k->type) &&
-		   !strcmp(n->key.broker, k->broker);
+	/* Both zero-padded (iso_nkey): all 96 bytes, as words. */
+	int same = iso_key_same(&n->key, &k->k);
 	NODE_RELEASE(n);
 	return same;
 }
@@ -111,14 +111,15 @@ void iso_index_destroy(iso_reg_t *reg)
 	reg->index = NULL;
 }
 
-bool iso_index_get(iso_reg_t *reg, const struct iso_key *key, uint64_t hash,
+bool iso_index_get(iso_reg_t *reg, const struct iso_nkey *key,
 		   uint32_t *slot, uint32_t *gen)
 {
 	struct cds_lfht_iter iter;
 	struct cds_lfht_node *node;
 	bool found = false;
 	rcu_read_lock();
-	cds_lfht_lookup(reg->index, (unsigned long)hash, index_match, key, &iter);
+	cds_lfht_lookup(reg->index, (unsigned long)key->hash, index_match, key,
+			&iter);
 	node = cds_lfht_iter_get_node(&iter);
 	if (node) {
 		struct idx_node *n = caa_container_of(node, struct idx_node, node);
@@ -132,7 +133,7 @@ bool iso_index_get(iso_reg_t *reg, const struct iso_key *key, uint64_t hash,
 	return found;
 }
 
-void iso_index_put(iso_reg_t *reg, const struct iso_key *key, uint64_t hash,
+void iso_index_put(iso_reg_t *reg, const struct iso_nkey *key,
 		   uint32_t slot, uint32_t gen)
 {
 	struct idx_node *n = malloc(sizeof(*n));
@@ -140,12 +141,13 @@ void iso_index_put(iso_reg_t *reg, const struct iso_key *key, uint64_t hash,
 	if (!n)
 		return; /* only a cache: the directory still answers */
 	cds_lfht_node_init(&n->node);
-	n->key = *key;
+	n->key = key->k; /* zero-padded, as index_match wants */
 	n->slot = slot;
 	n->gen = gen;
 	NODE_RELEASE(n); /* filled: published by the add below */
 	rcu_read_lock();
-	old = cds_lfht_add_replace(reg->index, (unsigned long)hash, index_match, key,
+	old = cds_lfht_add_replace(reg->index, (unsigned long)key->hash,
+				   index_match, key,
 				   &n->node);
 	rcu_read_unlock();
 	if (old)
@@ -153,12 +155,13 @@ void iso_index_put(iso_reg_t *reg, const struct iso_key *key, uint64_t hash,
 			 free_node);
 }
 
-void iso_index_drop(iso_reg_t *reg, const struct iso_key *key, uint64_t hash)
+void iso_index_drop(iso_reg_t *reg, const struct iso_nkey *key)
 {
 	struct cds_lfht_iter iter;
 	struct cds_lfht_node *node;
 	rcu_read_lock();
-	cds_lfht_lookup(reg->index, (unsigned long)hash, index_match, key, &iter);
+	cds_lfht_lookup(reg->index, (unsigned long)key->hash, index_match, key,
+			&iter);
 	node = cds_lfht_iter_get_node(&iter);
 	if (node && !cds_lfht_del(reg->index, node))
 		call_rcu(&caa_container_of(node, struct idx_node, node)->rcu,

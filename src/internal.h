@@ -40,6 +40,7 @@ struct iso_reg {
 	struct iso_shm_window *win; /* rolling windows [B7]; NULL: none */
 	uint32_t capacity;
 	uint32_t dir_capacity;    /* 2 x capacity: not a power of two */
+	uint64_t dir_magic;       /* UINT64_MAX / dir_capacity (iso_dir_home) */
 	uint32_t ring_mask;
 	uint32_t cooldown_ms;
 	struct cds_lfht *index;   /* key -> slot, this process only [S4] */
@@ -93,6 +94,43 @@ int iso_code_lookup(const struct code_row *rows, size_t n, int code);
 uint64_t iso_key_hash(const struct iso_key *key);
 bool iso_key_valid_stored(const char *type, const char *id,
 			  const char *broker);
+
+/*
+ * A key as the by-key paths carry it: normalised once, zero-padded to the
+ * end of every field, with its field lengths and its directory hash found
+ * in the same pass, so nothing after it calls strlen or hashes again.
+ */
+struct iso_nkey {
+	struct iso_key k;  /* normalised, every byte after a field's NUL 0 */
+	uint64_t hash;     /* iso_key_hash(&k) */
+	uint8_t len[3];    /* type, id, broker: bytes without the NUL */
+};
+
+/*
+ * key.c. Pure; any thread.
+ *   iso_key_norm - iso_key_make into an iso_nkey: the same checks, the
+ *	same messages (a refused key takes iso_key_make's exact path), no
+ *	other work. Returns 0 or ISO_EINVAL.
+ *   iso_key_norm_key - an iso_nkey from a key already normalised and
+ *	terminated (iso_key_make's output, or one read from a slot).
+ */
+int iso_key_norm(const char *type, const char *id, const char *broker,
+		 struct iso_nkey *out);
+void iso_key_norm_key(const struct iso_key *key, struct iso_nkey *out);
+
+/** iso_key_same - whether two zero-padded keys (iso_nkey.k) are equal: all
+ * 96 bytes compared, as words; any thread. */
+static inline bool iso_key_same(const struct iso_key *a, const struct iso_key *b)
+{
+	uint64_t wa, wb, diff = 0;
+	for (size_t i = 0; i < sizeof(*a); i += 8) {
+		__builtin_memcpy(&wa, (const char *)a + i, 8);
+		__builtin_memcpy(&wb, (const char *)b + i, 8);
+		diff |= wa ^ wb;
+	}
+	return diff == 0;
+}
+_Static_assert(sizeof(struct iso_key) % 8 == 0, "iso_key_same reads words");
 
 /*
  * config.c: a config as stored in shared memory.
@@ -149,11 +187,11 @@ enum iso_owner iso_owner_judge(uint32_t pid, uint64_t tag);
  */
 int iso_index_init(iso_reg_t *reg);
 void iso_index_destroy(iso_reg_t *reg);
-bool iso_index_get(iso_reg_t *reg, const struct iso_key *key, uint64_t hash,
+bool iso_index_get(iso_reg_t *reg, const struct iso_nkey *key,
 		   uint32_t *slot, uint32_t *gen);
-void iso_index_put(iso_reg_t *reg, const struct iso_key *key, uint64_t hash,
+void iso_index_put(iso_reg_t *reg, const struct iso_nkey *key,
 		   uint32_t slot, uint32_t gen);
-void iso_index_drop(iso_reg_t *reg, const struct iso_key *key, uint64_t hash);
+void iso_index_drop(iso_reg_t *reg, const struct iso_nkey *key);
 
 /**
  * iso_status_slot - (status.c) a snapshot of slot @slot if it holds an

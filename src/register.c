@@ -159,26 +159,40 @@ static void slot_fill(iso_reg_t *reg, struct iso_slot *s, uint32_t gen,
 	}
 }
 
-static int lookup_key(iso_reg_t *reg, const struct iso_key *key,
-		      uint64_t hash, iso_account_t *acct)
+/*
+ * The live account of @k, or ISO_ENOENT without a word of error text:
+ * registration asks this first of every new key, and a miss is its
+ * normal case.
+ */
+static int find_key(iso_reg_t *reg, const struct iso_nkey *k,
+		    iso_account_t *acct)
 {
 	uint32_t slot, gen;
-	if (iso_index_get(reg, key, hash, &slot, &gen)) {
+	if (iso_index_get(reg, k, &slot, &gen)) {
 		uint64_t sw = iso_slot_lo(&reg->slots[slot]);
 		if (sw == ISO_SW_MAKE(gen, ISO_SLOT_LIVE, 0)) {
 			*acct = (iso_account_t){ reg, slot, gen };
 			return 0;
 		}
-		iso_index_drop(reg, key, hash); /* retired elsewhere */
+		iso_index_drop(reg, k); /* retired elsewhere */
 	}
-	if (iso_dir_find(reg, key, hash, &slot, &gen) == 0) {
-		iso_index_put(reg, key, hash, slot, gen);
+	if (iso_dir_find_key(reg, k, &slot, &gen) == 0) {
+		iso_index_put(reg, k, slot, gen);
 		*acct = (iso_account_t){ reg, slot, gen };
 		return 0;
 	}
-	char k[ISO_KEY_STR_MAX + 1];
-	iso_key_format(key, k, sizeof(k));
-	return iso_fail(ISO_ENOENT, "account %s is not registered", k);
+	return ISO_ENOENT;
+}
+
+/* find_key for a caller that gets the answer: a miss says which key. */
+static int lookup_key(iso_reg_t *reg, const struct iso_nkey *k,
+		      iso_account_t *acct)
+{
+	if (likely(find_key(reg, k, acct) == 0))
+		return 0;
+	char ks[ISO_KEY_STR_MAX + 1];
+	iso_key_format(&k->k, ks, sizeof(ks));
+	return iso_fail(ISO_ENOENT, "account %s is not registered", ks);
 }
 
 int iso_lookup_key(iso_reg_t *reg, const struct iso_key *key,
@@ -186,23 +200,21 @@ int iso_lookup_key(iso_reg_t *reg, const struct iso_key *key,
 {
 	if (!iso_reg_ok(reg) || !key || !acct)
 		return iso_fail(ISO_EINVAL, "iso_lookup: NULL argument");
-	struct iso_key k;
-	int rc = iso_key_make(key->type, key->id, key->broker, &k);
-	if (rc)
-		return rc;
-	return lookup_key(reg, &k, iso_key_hash(&k), acct);
+	struct iso_nkey k;
+	int rc = iso_key_norm(key->type, key->id, key->broker, &k);
+	return rc ? rc : lookup_key(reg, &k, acct);
 }
 
 int iso_lookup(iso_reg_t *reg, const char *type, const char *id,
 	       const char *broker, iso_account_t *acct)
 {
-	struct iso_key k;
+	struct iso_nkey k;
 	int rc;
 	if (!iso_reg_ok(reg) || !acct)
 		return iso_fail(ISO_EINVAL, "iso_lookup: NULL argument");
-	if ((rc = iso_key_make(type, id, broker, &k)))
+	if ((rc = iso_key_norm(type, id, broker, &k)))
 		return rc;
-	return lookup_key(reg, &k, iso_key_hash(&k), acct);
+	return lookup_key(reg, &k, acct);
 }
 
 int iso_register_key(iso_reg_t *reg, const struct iso_key *key,
@@ -216,14 +228,15 @@ int iso_register_key(iso_reg_t *reg, const struct iso_key *key,
 int iso_register(iso_reg_t *reg, const char *type, const char *id,
 		 const char *broker, iso_account_t *acct)
 {
-	struct iso_key k;
+	struct iso_nkey nk;
+	const struct iso_key *k = &nk.k;
 	int rc;
 
 	if (!iso_reg_ok(reg) || !acct)
 		return iso_fail(ISO_EINVAL, "iso_register: NULL argument");
-	if ((rc = iso_key_make(type, id, broker, &k)))
+	if ((rc = iso_key_norm(type, id, broker, &nk)))
 		return rc;
-	uint64_t hash = iso_key_hash(&k);
+	const uint64_t hash = nk.hash;
 	/*
 	 * Each pass ends in a live handle or a fresh try: the key found live
 	 * and then retired before we used it, or our own account retired
@@ -232,25 +245,25 @@ int iso_register(iso_reg_t *reg, const char *type, const char *id,
 	 */
 	for (int attempt = 0; attempt < REGISTER_ATTEMPTS; attempt++) {
 		uint32_t slot = 0, gen = 0, found = 0, fgen = 0;
-		if (lookup_key(reg, &k, hash, acct) == 0)
+		if (find_key(reg, &nk, acct) == 0)
 			return 0;
 		if (reg->rdonly)
 			return iso_fail(ISO_ERDONLY, "cannot register %s/%s/%s: "
 					"segment %s is attached read-only",
-					k.type, k.id, k.broker, reg->name);
+					k->type, k->id, k->broker, reg->name);
 		if ((rc = slot_reserve(reg, &slot, &gen))) {
 			/* Full, unless the key was registered meanwhile. */
 			char why[256];
 			if (rc != ISO_EFULL)
 				return rc;
 			snprintf(why, sizeof(why), "%s", iso_last_error());
-			if (lookup_key(reg, &k, hash, acct) == 0)
+			if (find_key(reg, &nk, acct) == 0)
 				return 0;
 			return iso_fail(ISO_EFULL, "%s", why);
 		}
-		slot_fill(reg, &reg->slots[slot], gen, &k, hash);
+		slot_fill(reg, &reg->slots[slot], gen, k, hash);
 
-		rc = iso_dir_insert(reg, &k, hash, slot, gen, &found, &fgen);
+		rc = iso_dir_insert(reg, &nk, slot, gen, &found, &fgen);
 		if (rc == 0) {
 			ISO_FP("register.generation");
 			/* relaxed: a hint for viewers to rescan, nothing more. */
@@ -266,7 +279,7 @@ int iso_register(iso_reg_t *reg, const char *type, const char *id,
 			 * registrations would wipe the ring of what operators
 			 * need from it (transitions and their own actions);
 			 * new accounts show in the generation and the list. */
-			iso_index_put(reg, &k, hash, slot, gen);
+			iso_index_put(reg, &nk, slot, gen);
 			*acct = (iso_account_t){ reg, slot, gen };
 			return 0;
 		}
@@ -276,8 +289,8 @@ int iso_register(iso_reg_t *reg, const char *type, const char *id,
 		/* Someone registered the same key first: look theirs up. */
 	}
 	return iso_fail(ISO_EBUSY, "registering %s/%s/%s: the key was retired "
-			"or re-registered under us %d times in a row", k.type,
-			k.id, k.broker, REGISTER_ATTEMPTS);
+			"or re-registered under us %d times in a row", k->type,
+			k->id, k->broker, REGISTER_ATTEMPTS);
 }
 
 int iso_account_key(const iso_account_t *acct, struct iso_key *key)

@@ -24,6 +24,7 @@ int iso_retire_text(const iso_account_t *acct, const char *text)
 	iso_reg_t *reg = acct->reg;
 	uint64_t hash = iso_load64_relaxed(&s->hash);
 	struct iso_key k;
+	struct iso_nkey nk;
 	iso_slot_read_key(s, &k);
 	/*
 	 * The account ends with this CAS: from here no lookup finds it (its
@@ -49,7 +50,9 @@ int iso_retire_text(const iso_account_t *acct, const char *text)
 	iso_dir_remove(reg, hash, acct->slot, acct->gen);
 	ISO_FP("retire.generation");
 	iso_faa64_relaxed(&reg->hdr->generation, 1); /* a hint for viewers */
-	iso_index_drop(reg, &k, hash);
+	iso_key_norm_key(&k, &nk);
+	nk.hash = hash; /* the one the index was given */
+	iso_index_drop(reg, &nk);
 	struct iso_bw b = iso_bw_unpack(iso_bw_load(&s->breaker, &s->bw_version));
 	iso_event_append_text(reg, acct->slot, acct->gen, iso_bw_health(&b),
 			      iso_bw_health(&b), (enum iso_breaker_state)b.state,

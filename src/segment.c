@@ -133,6 +133,7 @@ void iso_set_geometry(iso_reg_t *reg, const struct geometry *g,
 	reg->win = g->win_off ? (struct iso_shm_window *)(b + g->win_off) : NULL;
 	reg->capacity = g->capacity;
 	reg->dir_capacity = g->dir_capacity;
+	reg->dir_magic = UINT64_MAX / g->dir_capacity; /* validated >= 64 */
 	reg->ring_mask = g->ring_capacity - 1;
 	reg->cooldown_ms = cooldown_ms;
 }

@@ -15,18 +15,27 @@ _Static_assert(offsetof(struct iso_slot, id) ==
 	       offsetof(struct iso_slot, broker) + ISO_BROKER_MAX + 1, "key layout");
 _Static_assert(offsetof(struct iso_slot, type) % 8 == 0, "key alignment");
 
+/* @n words from @src (acquire loads, see slot.h) to @dst, one store each. */
+static inline void copy_words(char *dst, const uint64_t *src, int n)
+{
+	for (int i = 0; i < n; i++) {
+		uint64_t w = iso_load64_acquire(&src[i]);
+		memcpy(dst + 8 * i, &w, 8);
+	}
+}
+
 void iso_slot_read_key(const struct iso_slot *s, struct iso_key *k)
 {
-	uint64_t w[ISO_KEY_WORDS];
+	/* Each word straight to its place in @k (slot order: type, broker,
+	 * id): a copy through a buffer of words made every wider load of
+	 * the buffer wait for the word stores (a fifth of an iso_status). */
 	const uint64_t *src = (const uint64_t *)(const void *)s->type;
-	for (int i = 0; i < ISO_KEY_WORDS; i++)
-		w[i] = iso_load64_acquire(&src[i]); /* see slot.h */
-	const char *b = (const char *)w;
-	memcpy(k->type, b, sizeof(k->type));
-	memcpy(k->broker, b + sizeof(s->type), sizeof(k->broker));
-	memcpy(k->id, b + sizeof(s->type) + sizeof(s->broker), sizeof(k->id));
+	copy_words(k->type, src, 2);
+	copy_words(k->broker, src + 2, 2);
+	copy_words(k->id, src + 4, 8);
 	k->type[ISO_TYPE_MAX] = k->id[ISO_ID_MAX] = k->broker[ISO_BROKER_MAX] = 0;
 }
+_Static_assert(ISO_KEY_WORDS == 12, "type 2, broker 2, id 8 words");
 
 void iso_slot_write_key(struct iso_slot *s, const struct iso_key *k)
 {
@@ -40,14 +49,6 @@ void iso_slot_write_key(struct iso_slot *s, const struct iso_key *k)
 		ISO_FP("slot.write_key");
 		iso_store64_relaxed(&dst[i], w[i]);
 	}
-}
-
-bool iso_slot_key_equals(const struct iso_slot *s, const struct iso_key *k)
-{
-	struct iso_key mine;
-	iso_slot_read_key(s, &mine);
-	return !strcmp(mine.id, k->id) && !strcmp(mine.type, k->type) &&
-	       !strcmp(mine.broker, k->broker);
 }
 
 iso_pair_t iso_slot_pair(iso_reg_t *reg, struct iso_slot *s)

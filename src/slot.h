@@ -33,8 +33,60 @@ void iso_slot_read_key(const struct iso_slot *s, struct iso_key *key);
  * published later by the release of the directory claim or LIVE CAS. */
 void iso_slot_write_key(struct iso_slot *s, const struct iso_key *key);
 
-/** iso_slot_key_equals - whether @s holds @key (same re-check rule). */
-bool iso_slot_key_equals(const struct iso_slot *s, const struct iso_key *key);
+/*
+ * The bytes [0, @n) of a word as they lie in memory (@n 0..8): a mask that
+ * keeps them, whatever the byte order.
+ */
+static inline uint64_t iso_first_bytes(size_t n)
+{
+	if (n >= 8)
+		return ~0ull;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return (1ull << (8 * n)) - 1;
+#else
+	return ~(~0ull >> (8 * n));
+#endif
+}
+
+/*
+ * Whether the slot's field at @sw holds the string @f of @n bytes (2 ..
+ * the field's size), its NUL included: strcmp's equality without a byte
+ * loop, blind (as strcmp is) to whatever follows the NUL in the slot. The
+ * words before the NUL's are compared whole, the NUL's under a mask, and
+ * none after it is read. Each word is an acquire load (see
+ * iso_slot_read_key).
+ */
+static inline uint64_t iso_field_diff(const uint64_t *sw, const char *f,
+				      size_t n)
+{
+	size_t last = (n - 1) / 8;
+	uint64_t diff = 0, kw;
+	for (size_t j = 0; j < last; j++) {
+		__builtin_memcpy(&kw, f + 8 * j, 8);
+		diff |= iso_load64_acquire(&sw[j]) ^ kw;
+	}
+	__builtin_memcpy(&kw, f + 8 * last, 8);
+	return diff | ((iso_load64_acquire(&sw[last]) ^ kw) &
+		       iso_first_bytes(n - 8 * last));
+}
+
+/**
+ * iso_slot_key_is - whether @s holds @k (same re-check rule as
+ * iso_slot_read_key): each field's words up to its NUL compared, the
+ * last under a mask made from @k's field length, exactly as strcmp judges
+ * each field (bytes after a NUL in the slot are ignored). @k's lengths
+ * are in range (iso_key_norm made them). Any thread; reads only.
+ */
+static inline bool iso_slot_key_is(const struct iso_slot *s,
+				   const struct iso_nkey *k)
+{
+	const uint64_t *w = (const uint64_t *)(const void *)s->type;
+	/* Slot order: type (2 words), broker (2), id (8). */
+	return (iso_field_diff(w, k->k.type, k->len[0] + 1u) |
+		iso_field_diff(w + 2, k->k.broker, k->len[2] + 1u) |
+		iso_field_diff(w + 4, k->k.id, k->len[1] + 1u)) == 0;
+}
+_Static_assert(ISO_KEY_WORDS == 12, "type 2, broker 2, id 8 words");
 
 /**
  * iso_slot_lo - the publication word alone (acquire: pairs with the

@@ -134,6 +134,7 @@ Test(badinput, null_pointers_are_refused_with_einval, .init = setup,
 	struct iso_key key;
 	struct iso_config cfg;
 	struct iso_status st;
+	struct iso_status_lite lite;
 	struct iso_report rep;
 	struct iso_segment_info info;
 	struct iso_doctor_report doc;
@@ -191,6 +192,8 @@ Test(badinput, null_pointers_are_refused_with_einval, .init = setup,
 	REFUSED(ISO_EINVAL, iso_record_failure_retry(NULL, NULL, ISO_FAIL_API, 0, 10));
 	REFUSED(ISO_EINVAL, iso_status(NULL, &st));
 	REFUSED(ISO_EINVAL, iso_status(&good, NULL));
+	REFUSED(ISO_EINVAL, iso_status_lite(NULL, &lite));
+	REFUSED(ISO_EINVAL, iso_status_lite(&good, NULL));
 	REFUSED(ISO_EINVAL, iso_foreach(NULL, count_fn, &n));
 	REFUSED(ISO_EINVAL, iso_foreach(rw, NULL, &n));
 	REFUSED(ISO_EINVAL, iso_report(NULL, &rep));
@@ -251,6 +254,12 @@ static int h_status(const iso_account_t *a)
 
 	return iso_status(a, &st);
 }
+static int h_status_lite(const iso_account_t *a)
+{
+	struct iso_status_lite st;
+
+	return iso_status_lite(a, &st);
+}
 static int h_key(const iso_account_t *a)
 {
 	struct iso_key k;
@@ -279,6 +288,7 @@ static const struct {
 	{ "iso_record_failure", h_failure, true },
 	{ "iso_record_failure_retry", h_failure_retry, true },
 	{ "iso_status", h_status, false },
+	{ "iso_status_lite", h_status_lite, false },
 	{ "iso_account_key", h_key, false },
 	{ "iso_reset", h_reset, true },
 	{ "iso_force_open", h_force, true },

@@ -3,9 +3,13 @@
  * field can be wrong, messages that name the field, nothing truncated.
  */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
 
-#include "isoreg.h"
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "internal.h"
 
 Test(key, normalises_type_and_id_lower_and_broker_upper)
 {
@@ -160,4 +164,128 @@ Test(key, names_and_error_strings_cover_every_value)
 	for (int e = ISO_OK; e >= ISO_EBUSY; e--)
 		cr_expect(strncmp(iso_strerror(e), "ISO_E?", 6), "code %d", e);
 	cr_assert_str_eq(iso_failure_type_name(99), "INVALID");
+}
+
+/*
+ * The key rules [K1][K2] written out plainly, one byte at a time, as the
+ * reference the library's table-driven path is held to.
+ */
+static int ref_field(const char *v, size_t max, char *dst, bool upper)
+{
+	size_t n = strlen(v);
+	if (n == 0 || n > max)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)v[i];
+		if (c <= 0x20 || c >= 0x7f || c == '/')
+			return -1;
+		if (upper && c >= 'a' && c <= 'z')
+			c -= 32;
+		if (!upper && c >= 'A' && c <= 'Z')
+			c += 32;
+		dst[i] = (char)c;
+	}
+	return 0;
+}
+
+/* The directory's hash as the format defines it: XXH3 of
+ * "type\0id\0BROKER\0" with the segment seed. */
+static uint64_t ref_hash(const struct iso_key *k)
+{
+	char buf[sizeof(*k)];
+	size_t t = strlen(k->type) + 1, i = strlen(k->id) + 1,
+	       b = strlen(k->broker) + 1;
+	memcpy(buf, k->type, t);
+	memcpy(buf + t, k->id, i);
+	memcpy(buf + t + i, k->broker, b);
+	uint64_t h = XXH3_64bits_withSeed(buf, t + i + b, 0x69736f726567ull);
+	return h ? h : 1;
+}
+
+/* One key through iso_key_norm and iso_key_make against the reference:
+ * same verdict, same key (zero-padded), same hash, lengths right; a
+ * refusal names @field. */
+static void agree(const char *t, const char *id, const char *b,
+		  const char *field, const char *what)
+{
+	struct iso_key want;
+	memset(&want, 0, sizeof(want));
+	bool ok = ref_field(t, ISO_TYPE_MAX, want.type, false) == 0 &&
+		  ref_field(id, ISO_ID_MAX, want.id, false) == 0 &&
+		  ref_field(b, ISO_BROKER_MAX, want.broker, true) == 0;
+	struct iso_nkey n;
+	memset(&n, 0xa5, sizeof(n)); /* padding must be written, not kept */
+	int rc = iso_key_norm(t, id, b, &n);
+	cr_assert_eq(rc, ok ? 0 : ISO_EINVAL, "%s: iso_key_norm said %d", what, rc);
+	if (!ok) {
+		cr_assert(strstr(iso_last_error(), field),
+			  "%s: message '%s' does not name %s", what,
+			  iso_last_error(), field);
+		struct iso_key k;
+		cr_assert_eq(iso_key_make(t, id, b, &k), ISO_EINVAL, "%s", what);
+		return;
+	}
+	cr_assert_eq(memcmp(&n.k, &want, sizeof(want)), 0,
+		     "%s: normalised to %s/%s/%s", what, n.k.type, n.k.id,
+		     n.k.broker);
+	cr_assert_eq(n.len[0], strlen(want.type), "%s: type length", what);
+	cr_assert_eq(n.len[1], strlen(want.id), "%s: id length", what);
+	cr_assert_eq(n.len[2], strlen(want.broker), "%s: broker length", what);
+	cr_assert_eq(n.hash, ref_hash(&want), "%s: hash", what);
+	cr_assert_eq(n.hash, iso_key_hash(&want), "%s: iso_key_hash", what);
+	struct iso_key k;
+	cr_assert_eq(iso_key_make(t, id, b, &k), 0, "%s", what);
+	cr_assert_eq(memcmp(&k, &want, sizeof(k)), 0, "%s: iso_key_make", what);
+}
+
+/* [K1][K2] The by-key paths' one-pass normaliser (a byte table, no
+ * message unless refused) decides every byte value, in every field, at
+ * its first, a middle and its last allowed position, as the rules do;
+ * and every length from 0 to one past the maximum. */
+Test(key, fast_normaliser_agrees_with_the_rules_on_every_byte_and_length)
+{
+	static const struct { size_t max; const char *name; } f[3] = {
+		{ ISO_TYPE_MAX, "account type" }, { ISO_ID_MAX, "account id" },
+		{ ISO_BROKER_MAX, "broker" },
+	};
+	for (int which = 0; which < 3; which++) {
+		for (int c = 1; c < 256; c++) {
+			size_t pos[3] = { 0, f[which].max / 2, f[which].max - 1 };
+			for (int p = 0; p < 3; p++) {
+				char v[3][ISO_ID_MAX + 2] = { "Platform", "Acct-07", "KraKen" };
+				memset(v[which], 'q', f[which].max);
+				v[which][f[which].max] = '\0';
+				v[which][pos[p]] = (char)c;
+				char what[64];
+				snprintf(what, sizeof(what), "%s byte 0x%02x at %zu",
+					 f[which].name, c, pos[p]);
+				agree(v[0], v[1], v[2], f[which].name, what);
+			}
+		}
+		for (size_t len = 0; len <= f[which].max + 1; len++) {
+			char v[3][ISO_ID_MAX + 2] = { "user", "u1", "KRAKEN" };
+			memset(v[which], 'Z', len);
+			v[which][len] = '\0';
+			char what[64];
+			snprintf(what, sizeof(what), "%s of %zu bytes", f[which].name, len);
+			agree(v[0], v[1], v[2], f[which].name, what);
+		}
+	}
+}
+
+/* [S3] The directory hash is part of the segment format: processes built
+ * from different commits share one directory. Pinned to a value. */
+Test(key, directory_hash_is_pinned_by_the_format)
+{
+	struct iso_nkey n;
+	cr_assert_eq(iso_key_norm("User", "user1", "kraken", &n), 0);
+	cr_assert_eq(n.hash, 0xd7fc37dd3be67f94ull, "hash %#llx",
+		     (unsigned long long)n.hash);
+	cr_assert_eq(iso_key_hash(&n.k), n.hash);
+	/* Field boundaries are part of it: "a/bc" is not "ab/c". */
+	struct iso_nkey m;
+	cr_assert_eq(iso_key_norm("a", "bc", "K", &n), 0);
+	cr_assert_eq(iso_key_norm("ab", "c", "K", &m), 0);
+	cr_assert_neq(n.hash, m.hash);
+	cr_assert(!iso_key_same(&n.k, &m.k));
 }

@@ -381,6 +381,100 @@ static void tombstone_reuse(void)
 	done(sh.reg);
 }
 
+/* ---- 6b. lookups racing a retire and reuse of their slot by another key */
+
+#define REUSES 1000
+
+struct reuse_shared {
+	iso_reg_t *reg;
+	uint32_t stop;
+	uint8_t owner[2 * REUSES + 64]; /* gen -> 1 alice, 2 bob (0: not yet) */
+	uint32_t wrong, found;
+};
+struct reuse_arg { struct reuse_shared *sh; int t; };
+
+/*
+ * Thread 0 registers alice, retires her, registers bob into the same slot
+ * (capacity 1), retires him, and so on, noting which key each generation
+ * went to. Two others look both keys up all the while: a lookup must
+ * answer its own key's generation or ENOENT, never the other key's
+ * account in the slot they share, and a status read through its handle
+ * must answer with that account or ESTALE [S5].
+ */
+static void *reuse_worker(void *p)
+{
+	struct reuse_arg *a = p;
+	struct reuse_shared *sh = a->sh;
+	static const char *const who[2] = { "alice", "bob" };
+	iso_account_t h;
+	if (a->t == 0) {
+		for (int i = 0; i < 2 * REUSES; i++) {
+			if (full_retry(sh->reg, who[i & 1], &h) != 0 ||
+			    h.gen >= sizeof(sh->owner)) {
+				iso_faa32_relaxed(&sh->wrong, 1);
+				break;
+			}
+			iso_store8_release(&sh->owner[h.gen],
+					   (uint8_t)(1 + (i & 1)));
+			/* Marks a reader can tell apart: alice succeeds,
+			 * bob fails (once: he degrades, never trips). */
+			if (i & 1)
+				iso_record_failure(&h, NULL, ISO_FAIL_API, 0);
+			else
+				iso_record_success(&h, NULL, 0);
+			sched_yield(); /* let lookups find it */
+			iso_retire(&h);
+		}
+		iso_store32_release(&sh->stop, 1);
+		return NULL;
+	}
+	if (a->t > 2)
+		return NULL; /* two readers: on two cores, thread 0 must run */
+	for (int n = 0; !iso_load32_acquire(&sh->stop); n++) {
+		int k = (n + a->t) & 1;
+		if ((n & 63) == 63)
+			sched_yield();
+		if (iso_lookup(sh->reg, "user", who[k], "KRAKEN", &h) != 0)
+			continue;
+		if (h.gen >= sizeof(sh->owner)) {
+			iso_faa32_relaxed(&sh->wrong, 1);
+			continue;
+		}
+		/* Thread 0 notes the owner right after its register returns:
+		 * wait for it (a bounded spin; never long). */
+		uint8_t o = 0;
+		for (int spin = 0; spin < 1000000 && !o; spin++) {
+			o = iso_load8_acquire(&sh->owner[h.gen]);
+			if (!o)
+				sched_yield();
+		}
+		if (o != 1 + k)
+			iso_faa32_relaxed(&sh->wrong, 1);
+		iso_faa32_relaxed(&sh->found, 1);
+		/* Read through the handle (maybe retired by now): a status
+		 * that answers must be this key's account, never the next. */
+		struct iso_status_lite l;
+		if (iso_status_lite(&h, &l) == 0 &&
+		    (k == 0 ? l.failures != 0 : l.successes != 0))
+			iso_faa32_relaxed(&sh->wrong, 1);
+	}
+	return NULL;
+}
+
+static void lookup_reuse(void)
+{
+	static struct reuse_shared sh;
+	struct reuse_arg a[THREADS];
+	sh = (struct reuse_shared){ .reg = fresh("reuse", 1) };
+	for (int i = 0; i < THREADS; i++)
+		a[i] = (struct reuse_arg){ &sh, i };
+	run(reuse_worker, a, sizeof(a[0]));
+	check(sh.wrong == 0, "%u lookups answered the other key's account "
+	      "(or a generation out of range), of %u found", sh.wrong, sh.found);
+	check(sh.found > 0, "no lookup ever found an account");
+	done(sh.reg);
+}
+
 /* ------------- 7. classification table: appends racing lookups */
 
 struct cls_arg { int t; int wrong; };
@@ -516,6 +610,7 @@ int main(void)
 		{ "event ring with 4 writers and 4 readers", event_ring },
 		{ "retire and re-register under writers", retire_churn },
 		{ "same-key registrants reuse tombstones of retiring keys", tombstone_reuse },
+		{ "lookups racing a retire and reuse of their slot by another key", lookup_reuse },
 		{ "classification rows appended while others classify", classify_table },
 		{ "broker halts racing acquires and registrations", broker_halts },
 	};
