@@ -397,10 +397,19 @@ int iso_record_success(const iso_account_t *acct, const iso_permit_t *p,
 	    (rc = window_outcome(acct, s, -1, op_ns, 0)))
 		return rc;
 	uint64_t lo = iso_load64_acquire(&s->breaker.lo);
+	/* One compare for the common case: CLOSED, healthy, this
+	 * generation, and (with a permit) this episode. */
+	uint64_t m = ISO_BW_QUIET_MASK | ((1ull << 32) - 1) << ISO_BW_GEN_SHIFT;
+	uint64_t want = (uint64_t)acct->gen << ISO_BW_GEN_SHIFT;
+	if (p) {
+		m |= 0xffffull << ISO_BW_EPISODE_SHIFT;
+		want |= (uint64_t)(uint16_t)p->episode << ISO_BW_EPISODE_SHIFT;
+	}
+	if (likely((lo & m) == want))
+		return 0; /* CLOSED and healthy: nothing to move */
 	bool closed = iso_bw_lo_state(lo) == ISO_BREAKER_CLOSED &&
 		      iso_bw_lo_gen(lo) == acct->gen;
-	if (unlikely(closed && p && (uint16_t)p->episode !=
-				     iso_bw_lo_episode(lo))) {
+	if (closed && p && (uint16_t)p->episode != iso_bw_lo_episode(lo)) {
 		/* [B6] work that began before a trip or reset: statistics
 		 * only. It must not count in the counters' streaks either,
 		 * so the streak's base moves past it. */
@@ -408,8 +417,6 @@ int iso_record_success(const iso_account_t *acct, const iso_permit_t *p,
 		iso_add64_relaxed(&s->successes_at_failure, 1);
 		return 0;
 	}
-	if (likely(closed && iso_bw_lo_quiet(lo)))
-		return 0; /* CLOSED and healthy: nothing to move */
 	struct iso_bevent ev = { .kind = ISO_BEV_SUCCESS };
 	if (closed) {
 		/* DEGRADED: the streak is in the counters; only the success

@@ -122,11 +122,11 @@ static inline bool iso_bw_lo_degraded(uint64_t lo)
 { return (lo >> ISO_BW_DEGRADED_SHIFT) & 0x1; }
 /* CLOSED and healthy: a success changes nothing (its streak is in the
  * counters, and a failure streak ends without a write). */
+#define ISO_BW_QUIET_MASK ((0x3ull << ISO_BW_STATE_SHIFT) |                \
+			   (0x1ull << ISO_BW_DEGRADED_SHIFT))
 static inline bool iso_bw_lo_quiet(uint64_t lo)
 {
-	const uint64_t m = (0x3ull << ISO_BW_STATE_SHIFT) |
-			   (0x1ull << ISO_BW_DEGRADED_SHIFT);
-	return (lo & m) == 0; /* CLOSED == 0 */
+	return (lo & ISO_BW_QUIET_MASK) == 0; /* CLOSED == 0 */
 }
 
 /**
