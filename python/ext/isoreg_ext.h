@@ -108,8 +108,8 @@ extern struct isoext_state isoext_st;
 	X(p50_operation_time_ms) X(p99_operation_time_ms)                  \
 	X(probes_in_flight) X(last_transition_time) X(broker_halted)       \
 	X(budget_available) X(budget_refusals)                             \
-	X(last_transition_cause) X(window_calls) X(window_failures)        \
-	X(window_slow_calls) X(failure_rate) X(slow_call_rate)             \
+	X(last_transition_cause) X(window) X(calls) X(failures)            \
+	X(slow_calls) X(failure_rate) X(slow_call_rate)                    \
 	X(total_accounts)                                                  \
 	X(healthy_accounts) X(degraded_accounts) X(quarantined_accounts)   \
 	X(failing_accounts) X(recovering_accounts)                         \

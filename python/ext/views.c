@@ -86,9 +86,12 @@ static inline PyObject *time_or_none(int64_t ms)
 /*
  * The status dicts share one table of keys (a "split" dict, as CPython
  * makes for the attributes of a class's instances): each dict then holds
- * only its values (32 of them), not a hash table of its own (with 26
+ * only its values (28 of them), not a hash table of its own (with 26
  * keys: 256 bytes instead of 830), and 10,000 of them fault in a fraction
- * of the memory. The C API makes one such dict, the __dict__
+ * of the memory. CPython shares at most 30 keys (SHARED_KEYS_MAX_SIZE):
+ * past that every copy is a combined dict and get_all_account_statuses
+ * took twice as long, so the rolling window is one key with a small dict
+ * of its own. The C API makes one such dict, the __dict__
  * of an instance of a private class; PyDict_Copy of it is another sharing
  * the same keys (a copy of the values, no lookups), whose values are then
  * replaced. They are ordinary dicts to their users (a key added later just
@@ -114,9 +117,7 @@ static int make_template(void)
 		isoext_k.p99_operation_time_ms, isoext_k.probes_in_flight,
 		isoext_k.last_transition_time, isoext_k.broker_halted,
 		isoext_k.budget_available, isoext_k.budget_refusals,
-		isoext_k.last_transition_cause, isoext_k.window_calls,
-		isoext_k.window_failures, isoext_k.window_slow_calls,
-		isoext_k.failure_rate, isoext_k.slow_call_rate };
+		isoext_k.last_transition_cause, isoext_k.window };
 	PyObject *cls, *proto;
 
 	cls = PyObject_CallFunction((PyObject *)&PyType_Type, "s(O){}",
@@ -186,13 +187,35 @@ static inline PyObject *shared(PyObject *o)
 	return o;
 }
 
-/* A window rate [B7] in percent, or None while there is none: the
- * library's -1 (under min_calls, not judged yet), or no window at all. */
-static inline PyObject *rate_or_none(const struct iso_status *st, double r)
+/* A window rate [B7] in percent, or None while not judged yet (the
+ * library's -1: fewer than min_calls outcomes). */
+static inline PyObject *rate_or_none(double r)
 {
-	if (!st->config.window_ms || r < 0)
+	if (r < 0)
 		Py_RETURN_NONE;
 	return PyFloat_FromDouble(r);
+}
+
+/* The rolling window [B7] of @st: a dict of its counts and rates, or None
+ * when the account has no window. */
+static PyObject *window_dict(const struct iso_status *st)
+{
+	if (!st->config.window_ms)
+		Py_RETURN_NONE;
+	PyObject *w = PyDict_New();
+	if (!w)
+		return NULL;
+	if (put(w, isoext_k.calls, PyLong_FromUnsignedLongLong(st->window_calls)) ||
+	    put(w, isoext_k.failures,
+		PyLong_FromUnsignedLongLong(st->window_failures)) ||
+	    put(w, isoext_k.slow_calls,
+		PyLong_FromUnsignedLongLong(st->window_slow_calls)) ||
+	    put(w, isoext_k.failure_rate, rate_or_none(st->failure_rate)) ||
+	    put(w, isoext_k.slow_call_rate, rate_or_none(st->slow_call_rate))) {
+		Py_DECREF(w);
+		return NULL;
+	}
+	return w;
 }
 
 /* The reference's metrics dict (plus isoreg's extras) for @st; the keys
@@ -290,15 +313,7 @@ static PyObject *status_dict(const struct iso_status *st,
 				ISO_CAUSE__COUNT
 			? shared(isoext_st.cause_names[st->last_cause])
 			: shared(Py_None)) ||
-	    put(d, isoext_k.window_calls,
-		PyLong_FromUnsignedLongLong(st->window_calls)) ||
-	    put(d, isoext_k.window_failures,
-		PyLong_FromUnsignedLongLong(st->window_failures)) ||
-	    put(d, isoext_k.window_slow_calls,
-		PyLong_FromUnsignedLongLong(st->window_slow_calls)) ||
-	    put(d, isoext_k.failure_rate, rate_or_none(st, st->failure_rate)) ||
-	    put(d, isoext_k.slow_call_rate,
-		rate_or_none(st, st->slow_call_rate)))
+	    put(d, isoext_k.window, window_dict(st)))
 		goto fail;
 	return d;
 fail:

@@ -37,9 +37,9 @@ class WindowTests(unittest.TestCase):
             m.record_success(*ACCT)
             m.record_failure(*ACCT, API)
         st = self.status(m)
-        self.assertEqual(st["window_calls"], 8)
-        self.assertEqual(st["window_failures"], 4)
-        self.assertIsNone(st["failure_rate"], "judged before min_calls")
+        self.assertEqual(st["window"]["calls"], 8)
+        self.assertEqual(st["window"]["failures"], 4)
+        self.assertIsNone(st["window"]["failure_rate"], "judged before min_calls")
         self.assertEqual(st["status"], "degraded")
         m.record_success(*ACCT)
         m.record_failure(*ACCT, API)   # the 10th outcome: 5 of 10
@@ -47,8 +47,8 @@ class WindowTests(unittest.TestCase):
         self.assertEqual(st["status"], "quarantined")
         self.assertEqual(st["breaker_state"], "OPEN")
         self.assertEqual(st["last_transition_cause"], "failure_rate")
-        self.assertEqual(st["failure_rate"], 50.0)
-        self.assertEqual(st["window_calls"], 10)
+        self.assertEqual(st["window"]["failure_rate"], 50.0)
+        self.assertEqual(st["window"]["calls"], 10)
         self.assertEqual(st["consecutive_failures"], 1)
         ok, why = m.can_execute_operation(*ACCT)
         self.assertFalse(ok, why)
@@ -60,23 +60,20 @@ class WindowTests(unittest.TestCase):
         for _ in range(2):
             m.record_success(*ACCT, operation_time_ms=250)
         st = self.status(m)
-        self.assertEqual(st["window_slow_calls"], 2)
+        self.assertEqual(st["window"]["slow_calls"], 2)
         self.assertEqual(st["status"], "healthy")
         m.record_success(*ACCT, operation_time_ms=100)  # 3 of 4: 75 %
         st = self.status(m)
         self.assertEqual(st["status"], "quarantined")
         self.assertEqual(st["last_transition_cause"], "slow_call_rate")
-        self.assertEqual(st["slow_call_rate"], 75.0)
-        self.assertEqual(st["failure_rate"], 0.0)
+        self.assertEqual(st["window"]["slow_call_rate"], 75.0)
+        self.assertEqual(st["window"]["failure_rate"], 0.0)
 
     def test_a_plain_account_has_an_empty_window(self):
         m = self.manager()
         m.record_failure(*ACCT, API)
         st = self.status(m)
-        self.assertEqual((st["window_calls"], st["window_failures"],
-                          st["window_slow_calls"]), (0, 0, 0))
-        self.assertIsNone(st["failure_rate"])
-        self.assertIsNone(st["slow_call_rate"])
+        self.assertIsNone(st["window"], "no window, no window dict")
         self.assertEqual(st["last_transition_cause"], "failure")
         self.assertFalse(m.segment_info().windows)
 
@@ -122,7 +119,7 @@ class WindowTests(unittest.TestCase):
                 plain.configure_account(*ACCT, CircuitBreakerConfig(
                     window_ms=1000, failure_rate_threshold=50))
             self.assertIn("window region", str(cm.exception))
-            self.assertEqual(self.status(plain)["window_calls"], 0)
+            self.assertIsNone(self.status(plain)["window"])
             # A manager wanting a window on that segment says so at once,
             # rather than at its first registration.
             for kw in (dict(config=CircuitBreakerConfig(window_ms=1000)),
@@ -146,7 +143,7 @@ class WindowTests(unittest.TestCase):
             m.record_failure(*ACCT, API)
             st = self.status(m)
             self.assertEqual(st["last_transition_cause"], "failure_rate")
-            self.assertEqual(st["failure_rate"], 100.0)
+            self.assertEqual(st["window"]["failure_rate"], 100.0)
 
 
 if __name__ == "__main__":
