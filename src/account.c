@@ -30,7 +30,8 @@
 static void record_transition(iso_reg_t *reg, struct iso_slot *s,
 			      uint32_t slot, uint32_t gen,
 			      const struct iso_bw *from, const struct iso_bw *to,
-			      enum iso_cause cause, int ftype, const char *text)
+			      enum iso_cause cause, int ftype, const char *text,
+			      uint64_t wall)
 {
 	enum iso_health hf = iso_bw_health(from), ht = iso_bw_health(to);
 	/* An operator's action is always an event, even when it moves
@@ -38,7 +39,8 @@ static void record_transition(iso_reg_t *reg, struct iso_slot *s,
 	if (hf == ht && from->state == to->state && !text)
 		return;
 	ISO_FP("transition.info");
-	uint64_t wall = (uint64_t)iso_wall_ms(); /* one read for both */
+	if (!wall) /* one read for the slot and the event */
+		wall = (uint64_t)iso_wall_ms();
 	iso_store64_relaxed(&s->last_transition_ms, wall);
 	iso_store32_relaxed(&s->last_transition_info,
 			    ((uint32_t)cause << 8) | (uint32_t)(ftype & 0xff));
@@ -54,7 +56,7 @@ static void record_transition(iso_reg_t *reg, struct iso_slot *s,
 static int transition_text(const iso_account_t *a, struct iso_slot *s,
 			   const struct iso_bevent *ev, struct iso_bout *out,
 			   enum iso_cause cause, uint16_t *episode,
-			   const char *text)
+			   const char *text, uint64_t wall)
 {
 	struct iso_config cfg;
 	uint64_t now = iso_now_ms();
@@ -114,12 +116,12 @@ static int transition_text(const iso_account_t *a, struct iso_slot *s,
 		    mid.state != from.state) {
 			record_transition(a->reg, s, a->slot, a->gen,
 					  &from, &mid,
-					  ISO_CAUSE_TIMEOUT, -1, NULL);
+					  ISO_CAUSE_TIMEOUT, -1, NULL, wall);
 			from = mid;
 		}
 		record_transition(a->reg, s, a->slot, a->gen, &from, &to,
 				  cause, ev->kind == ISO_BEV_FAILURE
-				  ? ev->ftype : -1, text);
+				  ? ev->ftype : -1, text, wall);
 		if (episode && ev->kind == ISO_BEV_ACQUIRE)
 			*episode = to.episode;
 		return 0;
@@ -130,7 +132,7 @@ static int transition(const iso_account_t *a, struct iso_slot *s,
 		      const struct iso_bevent *ev, struct iso_bout *out,
 		      enum iso_cause cause, uint16_t *episode)
 {
-	return transition_text(a, s, ev, out, cause, episode, NULL);
+	return transition_text(a, s, ev, out, cause, episode, NULL, 0);
 }
 
 /* ------------------------------------------------------- the hot path */
@@ -305,7 +307,8 @@ static inline void record_time(struct iso_slot *s, uint64_t op_ns)
 
 static int outcome_slow(const iso_account_t *acct, struct iso_slot *s,
 			const iso_permit_t *p, const struct iso_bevent *ev,
-			enum iso_cause cause, struct iso_bout *outp)
+			enum iso_cause cause, struct iso_bout *outp,
+			uint64_t wall)
 {
 	struct iso_bout none;
 	struct iso_bout *out = outp ? outp : &none;
@@ -316,9 +319,10 @@ static int outcome_slow(const iso_account_t *acct, struct iso_slot *s,
 				p->slot, p->gen, acct->slot, acct->gen);
 	if (p) {
 		episode = (uint16_t)p->episode;
-		return transition(acct, s, ev, out, cause, &episode);
+		return transition_text(acct, s, ev, out, cause, &episode,
+				       NULL, wall);
 	}
-	return transition(acct, s, ev, out, cause, NULL);
+	return transition_text(acct, s, ev, out, cause, NULL, NULL, wall);
 }
 
 /*
@@ -390,8 +394,8 @@ int iso_record_success(const iso_account_t *acct, const iso_permit_t *p,
 	ISO_FP("outcome.count");
 	iso_add64_acquire(&s->successes, 1);
 	record_time(s, op_ns);
-	store_if_changed((uint64_t *)&s->last_success_ms,
-			 (uint64_t)iso_wall_ms());
+	uint64_t wall = (uint64_t)iso_wall_ms(); /* also a transition's */
+	store_if_changed((uint64_t *)&s->last_success_ms, wall);
 	check_landed(acct, s);
 	if (unlikely(windows_on(acct)) &&
 	    (rc = window_outcome(acct, s, -1, op_ns, 0)))
@@ -429,7 +433,7 @@ int iso_record_success(const iso_account_t *acct, const iso_permit_t *p,
 		if (ev.streak < iso_slot_success_threshold(acct->reg, s))
 			return 0;
 	}
-	return outcome_slow(acct, s, p, &ev, ISO_CAUSE_SUCCESS, NULL);
+	return outcome_slow(acct, s, p, &ev, ISO_CAUSE_SUCCESS, NULL, wall);
 }
 
 int iso_record_failure_retry(const iso_account_t *acct, const iso_permit_t *p,
@@ -450,8 +454,8 @@ int iso_record_failure_retry(const iso_account_t *acct, const iso_permit_t *p,
 	ISO_FP("outcome.count");
 	iso_add64_acquire(&s->failures[type], 1); /* see check_landed */
 	record_time(s, op_ns);
-	store_if_changed((uint64_t *)&s->last_failure_ms,
-			 (uint64_t)iso_wall_ms());
+	uint64_t wall = (uint64_t)iso_wall_ms(); /* also a transition's */
+	store_if_changed((uint64_t *)&s->last_failure_ms, wall);
 	/* The streaks [B4]: a success since the last counted failure ends
 	 * the failure streak. */
 	uint64_t wins = iso_load64_relaxed(&s->successes);
@@ -461,7 +465,7 @@ int iso_record_failure_retry(const iso_account_t *acct, const iso_permit_t *p,
 				 .retry_after_ms = retry_after_ms,
 				 .after_success = after_success };
 	struct iso_bout out = { 0 };
-	if ((rc = outcome_slow(acct, s, p, &ev, ISO_CAUSE_FAILURE, &out)))
+	if ((rc = outcome_slow(acct, s, p, &ev, ISO_CAUSE_FAILURE, &out, wall)))
 		return rc;
 	/* Only a failure the CLOSED breaker counted starts the success
 	 * streak again: an ignored type, an older episode's outcome or a
@@ -496,7 +500,7 @@ int iso_operator_event(const iso_account_t *acct, enum iso_bev_kind kind,
 	if (!(s = writable_slot_of(acct, &rc)))
 		return rc;
 	struct iso_bevent ev = { .kind = kind };
-	rc = transition_text(acct, s, &ev, &out, cause, NULL, text);
+	rc = transition_text(acct, s, &ev, &out, cause, NULL, text, 0);
 	if (changed)
 		*changed = out.changed;
 	return rc;
