@@ -206,7 +206,7 @@ int iso_status_slot(iso_reg_t *reg, uint32_t slot, struct iso_status *st);
 bool iso_slot_effectively_live(iso_reg_t *reg, uint32_t slot, uint64_t lo);
 
 /**
- * iso_operator_event - (account.c) one operator's breaker event (reset,
+ * iso_operator_event - (transition.c) one operator's breaker event (reset,
  * halt, release...) through a handle: one CAS of the breaker word
  * (acq_rel), then an event carrying @text. *@changed (may be NULL) says
  * whether the word moved. Returns 0 or the handle's error (ISO_ESTALE

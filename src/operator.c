@@ -9,7 +9,8 @@
  */
 #include <string.h>
 
-#include "internal.h"
+#include "failpoint.h"
+#include "handle.h"
 
 
 /* The reason text of @op, checked (events.c): "" when none, since an
@@ -114,5 +115,52 @@ int iso_configure_default_op(iso_reg_t *reg, const struct iso_config *cfg,
 		return rc;
 	iso_event_append_text(reg, ISO_NO_SLOT, 0, ISO_HEALTHY, ISO_HEALTHY,
 			      ISO_BREAKER_CLOSED, ISO_CAUSE_DEFAULTS, -1, text);
+	return 0;
+}
+
+/* --------------------------------------------- reset, halt, configure */
+
+int iso_reset(const iso_account_t *acct)
+{
+	return iso_operator_event(acct, ISO_BEV_RESET, ISO_CAUSE_RESET, NULL, NULL);
+}
+
+int iso_force_open(const iso_account_t *acct)
+{
+	return iso_operator_event(acct, ISO_BEV_FORCE_OPEN, ISO_CAUSE_FORCE_OPEN,
+				  NULL, NULL);
+}
+
+int iso_configure(const iso_account_t *acct, const struct iso_config *cfg)
+{
+	return iso_configure_text(acct, cfg, NULL);
+}
+
+int iso_configure_text(const iso_account_t *acct, const struct iso_config *cfg,
+		       const char *text)
+{
+	int rc;
+	struct iso_slot *s;
+	if (cfg && (rc = iso_config_validate(cfg)))
+		return rc;
+	if (!(s = writable_slot_of(acct, &rc)))
+		return rc;
+	if (cfg && (rc = iso_config_fits(acct->reg, cfg)))
+		return rc;
+	if (cfg) {
+		iso_config_store_shm(&s->config, &s->budget_cfg,
+				     iso_slot_wincfg(acct->reg, s),
+				     &acct->reg->hdr->features, cfg, 1);
+	} else {
+		ISO_FP("configure.override");
+		/* release: pairs with iso_slot_config's acquire. */
+		iso_store8_release(&s->config.override, 0);
+	}
+	check_landed(acct, s);
+	/* Not a transition, but operators want to see it in the stream. */
+	struct iso_bw b = iso_bw_unpack(iso_bw_load(&s->breaker, &s->bw_version));
+	iso_event_append_text(acct->reg, acct->slot, acct->gen, iso_bw_health(&b),
+			      iso_bw_health(&b), (enum iso_breaker_state)b.state,
+			      ISO_CAUSE_CONFIG, -1, text);
 	return 0;
 }

@@ -20,7 +20,7 @@ from pathlib import Path
 ROOMS = {
     "slot": 1,
     "directory": 2, "events": 2,
-    "handle": 3, "broker": 3,
+    "handle": 3, "broker": 3, "transition": 3,
     "register": 4, "account": 4, "status": 4, "doctor": 4,
 }
 
