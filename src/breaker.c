@@ -4,7 +4,7 @@
  * Owns the semantics of SPEC §3: states, health, thresholds, lazy timeouts
  * [B5], probe permits and their expiry [B6], back-off, masks, retry-after
  * [M2] and observe-only mode [B8]. It must never read shared memory or a
- * clock: account.c feeds it a word and the time and CASes the result in.
+ * clock: transition.c feeds it a word and the time and CASes the result in.
  */
 #include "breaker.h"
 

@@ -3,7 +3,7 @@
  *
  * iso_breaker_next(word, event, config, now) computes the next breaker word
  * and what the caller should be told. It reads no shared memory and no
- * clock, so every state x event pair is tested exhaustively; account.c wraps
+ * clock, so every state x event pair is tested exhaustively; transition.c wraps
  * it in a CAS loop.
  */
 #ifndef ISO_BREAKER_H

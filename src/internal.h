@@ -214,7 +214,7 @@ bool iso_slot_effectively_live(iso_reg_t *reg, uint32_t slot, uint64_t lo);
  */
 int iso_operator_event(const iso_account_t *acct, enum iso_bev_kind kind,
 		       enum iso_cause cause, const char *text, bool *changed);
-/** iso_configure_text, iso_retire_text - (account.c) iso_configure and
+/** iso_configure_text, iso_retire_text - (operator.c, retire.c) iso_configure and
  * iso_retire with an operator's reason in their event; @text may be NULL
  * (no reason) and is assumed checked (iso_op_check). */
 int iso_configure_text(const iso_account_t *acct, const struct iso_config *cfg,
