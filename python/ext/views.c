@@ -307,13 +307,17 @@ static PyObject *status_dict(const struct iso_status *st,
 			? PyFloat_FromDouble(st->budget_available)
 			: shared(Py_None)) ||
 	    put(d, isoext_k.budget_refusals,
-		PyLong_FromUnsignedLongLong(st->budget_refusals)) ||
+		PyLong_FromUnsignedLongLong(st->budget_refusals)))
+		goto fail;
+	/* The template holds None for these two: most accounts have no
+	 * window, and every store into the copy costs (10,000 of them in
+	 * get_all_account_statuses). */
+	if (st->last_transition_ms > 0 &&
+	    (unsigned)st->last_cause < ISO_CAUSE__COUNT &&
 	    put(d, isoext_k.last_transition_cause,
-		st->last_transition_ms > 0 && (unsigned)st->last_cause <
-				ISO_CAUSE__COUNT
-			? shared(isoext_st.cause_names[st->last_cause])
-			: shared(Py_None)) ||
-	    put(d, isoext_k.window, window_dict(st)))
+		shared(isoext_st.cause_names[st->last_cause])))
+		goto fail;
+	if (st->config.window_ms && put(d, isoext_k.window, window_dict(st)))
 		goto fail;
 	return d;
 fail:
