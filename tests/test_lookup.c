@@ -13,25 +13,6 @@
 #include "directory.h"
 #include "support/util.h"
 
-static iso_reg_t *fresh(const char *tag, uint32_t cap)
-{
-	iso_reg_t *reg = NULL;
-	struct iso_attach_opts o = { .flags = ISO_ATTACH_CREATE | ISO_ATTACH_EXCL,
-				     .capacity = cap, .retire_cooldown_ms = 1 };
-	const char *name = tu_segment(tag);
-	iso_unlink(name);
-	cr_assert_eq(iso_attach(name, &o, &reg), 0, "%s", iso_last_error());
-	return reg;
-}
-
-static void gone(iso_reg_t *reg)
-{
-	char name[256];
-	snprintf(name, sizeof(name), "%s", reg->name);
-	iso_detach(reg);
-	iso_unlink(name);
-}
-
 static struct iso_nkey nkey(const char *type, const char *id, const char *broker)
 {
 	struct iso_nkey n;
@@ -52,7 +33,7 @@ Test(lookup, home_entry_is_the_hash_modulo_the_directory_size)
 		iso_reg_t *reg = NULL, fake;
 		const iso_reg_t *r;
 		if (c < sizeof(caps) / sizeof(caps[0])) {
-			reg = fresh("home", caps[c]);
+			reg = tu_fresh("home", caps[c]);
 			r = reg; /* the magic as attach computes it */
 		} else {
 			static const uint32_t big[] = { 0x7fffffffu, 0xfffffffeu,
@@ -80,7 +61,7 @@ Test(lookup, home_entry_is_the_hash_modulo_the_directory_size)
 				     (unsigned long long)d, (unsigned long long)x);
 		}
 		if (reg)
-			gone(reg);
+			tu_gone(reg);
 	}
 }
 
@@ -90,7 +71,7 @@ Test(lookup, home_entry_is_the_hash_modulo_the_directory_size)
  * segment written by something else) do not count. */
 Test(lookup, a_slot_key_matches_field_by_field_as_strcmp_would)
 {
-	iso_reg_t *reg = fresh("slotkey", 4);
+	iso_reg_t *reg = tu_fresh("slotkey", 4);
 	char id63[ISO_ID_MAX + 1], other63[ISO_ID_MAX + 1];
 	memset(id63, 'x', ISO_ID_MAX);
 	id63[ISO_ID_MAX] = '\0';
@@ -131,7 +112,7 @@ Test(lookup, a_slot_key_matches_field_by_field_as_strcmp_would)
 	cr_expect_eq(iso_lookup(reg, "user", "acct1", "KRAKEN", &found), 0,
 		     "%s", iso_last_error());
 	cr_expect(found.slot == a.slot && found.gen == a.gen);
-	gone(reg);
+	tu_gone(reg);
 }
 
 /* Reserve a never-used slot for this process by hand (one CAS's worth of
@@ -157,7 +138,7 @@ static uint32_t register_with_hash(iso_reg_t *reg, const struct iso_nkey *k)
  * whole key is compared with the slot's, and neither finds the other's. */
 Test(lookup, keys_are_compared_in_full_when_hashes_collide)
 {
-	iso_reg_t *reg = fresh("collide", 8);
+	iso_reg_t *reg = tu_fresh("collide", 8);
 	iso_account_t a;
 	cr_assert_eq(iso_register(reg, "user", "alice", "KRAKEN", &a), 0);
 	struct iso_nkey ka = nkey("user", "alice", "KRAKEN");
@@ -181,5 +162,5 @@ Test(lookup, keys_are_compared_in_full_when_hashes_collide)
 	iso_account_t c;
 	cr_assert_eq(iso_register(reg, "user", "carol", "KRAKEN", &c), 0);
 	cr_expect(c.slot != a.slot && c.slot != sb);
-	gone(reg);
+	tu_gone(reg);
 }

@@ -17,25 +17,6 @@
 #include "directory.h"
 #include "support/util.h"
 
-static iso_reg_t *fresh(const char *tag, uint32_t cap)
-{
-	iso_reg_t *reg = NULL;
-	struct iso_attach_opts o = { .flags = ISO_ATTACH_CREATE | ISO_ATTACH_EXCL,
-				     .capacity = cap, .retire_cooldown_ms = 1 };
-	const char *name = tu_segment(tag);
-	iso_unlink(name);
-	cr_assert_eq(iso_attach(name, &o, &reg), 0, "%s", iso_last_error());
-	return reg;
-}
-
-static void gone(iso_reg_t *reg)
-{
-	char name[256];
-	snprintf(name, sizeof(name), "%s", reg->name);
-	iso_detach(reg);
-	iso_unlink(name);
-}
-
 /* A pid that is certainly dead: a child we made and reaped. */
 static uint32_t dead_pid(void)
 {
@@ -63,7 +44,7 @@ static uint32_t reserve_by_hand(iso_reg_t *reg, uint32_t pid, uint64_t tag)
  * key: doctor judges the owner first, and REPAIR gives the slot back. */
 Test(protocol, reservation_killed_before_its_key_is_reclaimed)
 {
-	iso_reg_t *reg = fresh("p1", 4);
+	iso_reg_t *reg = tu_fresh("p1", 4);
 	uint32_t s = reserve_by_hand(reg, dead_pid(), iso_owner_tag());
 	struct iso_doctor_report d;
 	cr_assert_eq(iso_doctor(reg, 0, &d), 0);
@@ -82,14 +63,14 @@ Test(protocol, reservation_killed_before_its_key_is_reclaimed)
 		cr_expect_eq(iso_register(reg, "user", id, "KRAKEN", &a[i]), 0,
 			     "slot %d lost: %s", i, iso_last_error());
 	}
-	gone(reg);
+	tu_gone(reg);
 }
 
 /* Item 2: a reservation names its owner in the CAS that makes it, so a
  * doctor running while the owner is alive (here: stopped) leaves it. */
 Test(protocol, doctor_leaves_a_live_owners_reservation)
 {
-	iso_reg_t *reg = fresh("p2", 4);
+	iso_reg_t *reg = tu_fresh("p2", 4);
 	int fds[2];
 	cr_assert_eq(pipe(fds), 0);
 	pid_t p = fork();
@@ -113,7 +94,7 @@ Test(protocol, doctor_leaves_a_live_owners_reservation)
 	waitpid(p, NULL, 0);
 	cr_assert_eq(iso_doctor(reg, ISO_DOCTOR_REPAIR, &d), 0);
 	cr_expect_eq(d.reclaimed, 1, "once dead, it is reclaimed");
-	gone(reg);
+	tu_gone(reg);
 }
 
 /* Item 3: a retire ends the account with its slot CAS; its entry is
@@ -121,7 +102,7 @@ Test(protocol, doctor_leaves_a_live_owners_reservation)
  * registering it again gives one account, not two. */
 Test(protocol, retire_killed_before_its_entry_leaves_one_account)
 {
-	iso_reg_t *reg = fresh("p3", 4);
+	iso_reg_t *reg = tu_fresh("p3", 4);
 	iso_account_t a, b;
 	cr_assert_eq(iso_register(reg, "user", "k", "KRAKEN", &a), 0);
 	iso_pair_t *st = &reg->slots[a.slot].state;
@@ -137,7 +118,7 @@ Test(protocol, retire_killed_before_its_entry_leaves_one_account)
 	struct iso_doctor_report d;
 	cr_assert_eq(iso_doctor(reg, 0, &d), 0);
 	cr_expect(d.ok && d.dir_dead == 0, "ok %d, %u dead entries", d.ok, d.dir_dead);
-	gone(reg);
+	tu_gone(reg);
 }
 
 /* Item 4: an entry names its slot generation, so removing the entry of a
@@ -145,7 +126,7 @@ Test(protocol, retire_killed_before_its_entry_leaves_one_account)
  * slot for the same key. */
 Test(protocol, a_late_retire_cannot_unlink_the_next_account)
 {
-	iso_reg_t *reg = fresh("p4", 1);
+	iso_reg_t *reg = tu_fresh("p4", 1);
 	iso_account_t a, b;
 	cr_assert_eq(iso_register(reg, "user", "k", "KRAKEN", &a), 0);
 	uint64_t hash = reg->slots[a.slot].hash;
@@ -161,13 +142,13 @@ Test(protocol, a_late_retire_cannot_unlink_the_next_account)
 	cr_expect_eq(iso_dir_find(reg, &k, hash, &s, &g), 0, "the next account is unreachable");
 	cr_expect_eq(g, b.gen);
 	cr_expect_eq(iso_retire(&a), ISO_ESTALE);
-	gone(reg);
+	tu_gone(reg);
 }
 
 /* Item 5: retry-after and operation times at the top of their range. */
 Test(protocol, huge_retry_after_and_op_times_neither_wrap_nor_overflow)
 {
-	iso_reg_t *reg = fresh("p5", 2);
+	iso_reg_t *reg = tu_fresh("p5", 2);
 	iso_account_t a;
 	iso_permit_t p;
 	struct iso_config c;
@@ -184,7 +165,7 @@ Test(protocol, huge_retry_after_and_op_times_neither_wrap_nor_overflow)
 	cr_assert_eq(iso_record_success(&a, NULL, UINT64_MAX), 0);
 	cr_assert_eq(iso_status(&a, &st), 0);
 	cr_expect_gt(st.ema_op_ms, 0.0);
-	gone(reg);
+	tu_gone(reg);
 }
 
 /* Item 6: the breaker word carries the whole slot generation. A handle
@@ -192,7 +173,7 @@ Test(protocol, huge_retry_after_and_op_times_neither_wrap_nor_overflow)
  * (the breaker word is gen + 65,536) moves nothing and is counted. */
 Test(protocol, breaker_generation_is_the_whole_slot_generation)
 {
-	iso_reg_t *reg = fresh("p6", 2);
+	iso_reg_t *reg = tu_fresh("p6", 2);
 	iso_account_t a;
 	cr_assert_eq(iso_register(reg, "user", "k", "KRAKEN", &a), 0);
 	struct iso_slot *s = &reg->slots[a.slot];
@@ -205,14 +186,14 @@ Test(protocol, breaker_generation_is_the_whole_slot_generation)
 	struct iso_report r;
 	cr_assert_eq(iso_report(reg, &r), 0);
 	cr_expect_geq(r.cross_account_errors, 1, "the refusal is counted");
-	gone(reg);
+	tu_gone(reg);
 }
 
 /* Item 8: a registrant killed after its entry went live and before its
  * LIVE CAS: the account exists, and read-only viewers see it too. */
 Test(protocol, registrant_killed_after_its_entry_is_visible_read_only)
 {
-	iso_reg_t *reg = fresh("p8", 2), *ro = NULL;
+	iso_reg_t *reg = tu_fresh("p8", 2), *ro = NULL;
 	iso_account_t a, r;
 	cr_assert_eq(iso_register(reg, "user", "k", "KRAKEN", &a), 0);
 	iso_pair_t *st = &reg->slots[a.slot].state;
@@ -227,28 +208,28 @@ Test(protocol, registrant_killed_after_its_entry_is_visible_read_only)
 	cr_assert_eq(iso_segment_info(ro, &info), 0);
 	cr_expect_eq(info.live, 2 - 1, "live count %u", info.live);
 	iso_detach(ro);
-	gone(reg);
+	tu_gone(reg);
 }
 
 /* Item 11: a reservation made in another pid namespace is not judged by
  * our pids (pid 1 exists here, but it is not the owner). */
 Test(protocol, reservations_from_another_pid_namespace_are_left_alone)
 {
-	iso_reg_t *reg = fresh("p11", 2);
+	iso_reg_t *reg = tu_fresh("p11", 2);
 	uint64_t tag = iso_owner_tag() ^ (0x5a5aull << 32); /* another ns */
 	reserve_by_hand(reg, 1, tag);
 	struct iso_doctor_report d;
 	cr_assert_eq(iso_doctor(reg, ISO_DOCTOR_REPAIR, &d), 0);
 	cr_expect_eq(d.reserved_foreign, 1);
 	cr_expect_eq(d.reclaimed, 0, "freed another namespace's reservation");
-	gone(reg);
+	tu_gone(reg);
 }
 
 /* Item 12: the live count is the number of live slots, whatever a killed
  * registrant or retirer left half-done. */
 Test(protocol, live_count_is_derived_from_the_slots)
 {
-	iso_reg_t *reg = fresh("p12", 4);
+	iso_reg_t *reg = tu_fresh("p12", 4);
 	iso_account_t a, b;
 	cr_assert_eq(iso_register(reg, "user", "a", "KRAKEN", &a), 0);
 	cr_assert_eq(iso_register(reg, "user", "b", "KRAKEN", &b), 0);
@@ -259,5 +240,5 @@ Test(protocol, live_count_is_derived_from_the_slots)
 	struct iso_segment_info info;
 	cr_assert_eq(iso_segment_info(reg, &info), 0);
 	cr_expect_eq(info.live, 1);
-	gone(reg);
+	tu_gone(reg);
 }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "atomic.h"
+#include "internal.h"
 #include "util.h"
 
 const char *tu_segment(const char *tag)
@@ -36,6 +37,25 @@ iso_reg_t *tu_create(const char *name, uint32_t capacity,
 
 /* The test clock: relaxed, it orders nothing but itself (the library reads
  * it as it would read CLOCK_MONOTONIC). */
+iso_reg_t *tu_fresh(const char *tag, uint32_t cap)
+{
+	iso_reg_t *reg = NULL;
+	struct iso_attach_opts o = { .flags = ISO_ATTACH_CREATE | ISO_ATTACH_EXCL,
+				     .capacity = cap, .retire_cooldown_ms = 1 };
+	const char *name = tu_segment(tag);
+	iso_unlink(name);
+	cr_assert_eq(iso_attach(name, &o, &reg), 0, "%s", iso_last_error());
+	return reg;
+}
+
+void tu_gone(iso_reg_t *reg)
+{
+	char name[256];
+	snprintf(name, sizeof(name), "%s", reg->name);
+	iso_detach(reg);
+	iso_unlink(name);
+}
+
 static uint64_t test_now_ns = 1000ull * 1000000000ull;
 
 static uint64_t test_clock(void *ctx)
