@@ -363,7 +363,8 @@ Test(exporter, default_budget_is_12_series_per_account_and_broker_histograms)
 
 	cr_expect_eq(account_samples(t, "alice"), 12, "alice has %zu series:\n%s",
 		     account_samples(t, "alice"), t);
-	cr_expect_eq(account_samples(t, "bob"), 12);
+	cr_expect_eq(account_samples(t, "bob"), 13, "degraded: + the cause");
+	cr_expect_eq(ex_sample(t, acct_series("isoreg_account_last_transition_cause", "bob", "cause=\"failure\"")), 1);
 	cr_expect_null(strstr(t, "isoreg_account_operation_seconds"), "per-account histogram by default");
 	cr_expect_null(strstr(t, "isoreg_account_successes_total"), "detail by default");
 	cr_expect_null(strstr(t, "isoreg_account_breaker_state"), "detail by default");
@@ -407,8 +408,8 @@ Test(exporter, unhealthy_only_and_none_budgets_keep_the_broker_sums)
 	struct iso_metrics_opts o = { .accounts = ISO_METRICS_ACCOUNTS_UNHEALTHY };
 	char *t = render_opts(reg, &o);
 	cr_expect_eq(account_samples(t, "calm"), 0, "a healthy account is exported:\n%s", t);
-	cr_expect_eq(account_samples(t, "shaky"), 12);
-	cr_expect_eq(account_samples(t, "bad"), 12);
+	cr_expect_eq(account_samples(t, "shaky"), 13);
+	cr_expect_eq(account_samples(t, "bad"), 13);
 	cr_expect_eq(ex_sample(t, acct_series("isoreg_account_health", "shaky", "state=\"degraded\"")), 1);
 	cr_expect_eq(ex_sample(t, "isoreg_broker_operations_total{broker=\"KRAKEN\"}"), 7);
 	cr_expect_eq(ex_sample(t, "isoreg_registry_accounts{state=\"healthy\"}"), 1);
@@ -484,9 +485,15 @@ Test(exporter, window_gauges_only_for_accounts_with_a_window_once_judged)
 			  "a window series for an account without one");
 		cr_expect_eq(ex_count_samples(t, "isoreg_account_window_"), 4, "%s", t);
 		cr_expect(strstr(t, "# TYPE isoreg_account_window_failure_ratio gauge\n"));
-		if (pass) { /* the default budget: 12, and 3 for the window */
+		cr_expect_eq(ex_sample(t, acct_series("isoreg_account_last_transition_cause", "alt", "cause=\"failure_rate\"")), 1,
+			     "a rate trip names its rate");
+		cr_expect(isnan(ex_sample(t, acct_series("isoreg_account_last_transition_cause", "plain", "cause=\"register\""))),
+			  "a healthy account has no cause series");
+		cr_expect_eq(ex_count_samples(t, "isoreg_account_last_transition_cause"), 1, "%s", t);
+		if (pass) { /* the default budget: 12, 3 for the window, and
+			     * the cause of an account that is not healthy */
 			cr_expect_eq(account_samples(t, "plain"), 12, "%s", t);
-			cr_expect_eq(account_samples(t, "alt"), 15, "%s", t);
+			cr_expect_eq(account_samples(t, "alt"), 16, "%s", t);
 		}
 		promtool_check_metrics(t, pass ? "windows, default budget" : "windows, full");
 		free(t);

@@ -58,6 +58,7 @@ enum family {
 	F_WINDOW_CALLS,
 	F_WINDOW_FAILURE_RATIO,
 	F_WINDOW_SLOW_RATIO,
+	F_LAST_CAUSE,
 	/* per account, with account_detail */
 	F_BREAKER,
 	F_SUCCESSES,
@@ -134,6 +135,8 @@ static const struct family_desc families[F__COUNT] = {
 		"Share of the window's outcomes that failed (0 to 1); the breaker trips at failure_rate_threshold percent. Only for accounts with a window holding at least min_calls outcomes (judged)." },
 	[F_WINDOW_SLOW_RATIO] = { "isoreg_account_window_slow_call_ratio", "gauge",
 		"Share of the window's outcomes that took slow_call_ms or longer (0 to 1); the breaker trips at slow_call_rate_threshold percent. Only for accounts with a window and a slow_call_ms, holding at least min_calls outcomes." },
+	[F_LAST_CAUSE] = { "isoreg_account_last_transition_cause", "gauge",
+		"Why an account that is not healthy is where it is: one series, whose cause label is its last transition's cause (failure, failure_rate, slow_call_rate, force_open, broker_halt, ...); always 1. Only for accounts that are not healthy." },
 	[F_BREAKER] = { "isoreg_account_breaker_state", "gauge",
 		"Circuit breaker state of the account: one series, whose state label is the current state (closed, open, half_open, forced_open); always 1." },
 	[F_SUCCESSES] = { "isoreg_account_successes_total", "counter",
@@ -679,6 +682,12 @@ static int render_account(const struct iso_status *st, void *ctx)
 			value_end(m, w);
 		}
 	}
+
+	/* [B7] whether a rate or a streak tripped it, and the rest. */
+	if (st->health != ISO_HEALTHY && st->last_transition_ms > 0 &&
+	    (unsigned)st->last_cause < ISO_CAUSE__COUNT)
+		account_u64_l(m, F_LAST_CAUSE, "cause",
+			      iso_cause_name(st->last_cause), 1);
 
 	if (m->opts.account_detail) {
 		int s = (int)st->breaker;
