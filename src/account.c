@@ -319,6 +319,9 @@ int iso_record_success(const iso_account_t *acct, const iso_permit_t *p,
 		 * only. It must not count in the counters' streaks either,
 		 * so the streak's base moves past it. */
 		ISO_FP("outcome.streak");
+		/* relaxed: the streak base is a count the next outcome reads;
+		 * a racing failure's store replaces it, which starts the
+		 * streak anew anyway. */
 		iso_add64_relaxed(&s->successes_at_failure, 1);
 		return 0;
 	}
@@ -330,6 +333,10 @@ int iso_record_success(const iso_account_t *acct, const iso_permit_t *p,
 		 * success. */
 		uint64_t n = iso_load64_relaxed(&s->successes) -
 			     iso_load64_relaxed(&s->successes_at_failure);
+		/* A base ahead of the count (a racing failure's store) is no
+		 * streak, not a huge one. */
+		if ((int64_t)n < 0)
+			n = 0;
 		ev.streak = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
 		if (ev.streak < iso_slot_success_threshold(acct->reg, s))
 			return 0;
@@ -375,6 +382,9 @@ int iso_record_failure_retry(const iso_account_t *acct, const iso_permit_t *p,
 	 * its streak starts at 1, never too early a trip. */
 	if (out.failure_counted) {
 		ISO_FP("outcome.streak");
+		/* relaxed: read relaxed by the next outcome; one read a
+		 * little stale sees the streak one success short or long, as
+		 * two racing outcomes could order themselves either way. */
 		iso_store64_relaxed(&s->successes_at_failure, wins);
 	}
 	/* After the failure's own step: a consecutive-failure trip comes

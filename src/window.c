@@ -23,12 +23,15 @@ int iso_window_judge(const struct iso_wsum *sum, const struct iso_config *cfg)
 /* Returns the word's count after this add. */
 static uint32_t count_word(uint64_t *p, uint32_t epoch)
 {
+	/* relaxed: the word is judged whole by its own epoch; nothing else
+	 * is published through it. */
 	uint64_t w = iso_load64_relaxed(p);
 	for (;;) {
 		bool add;
 		uint64_t nw = iso_ww_add(w, epoch, &add);
 		if (add) {
 			ISO_FP("window.count");
+			/* relaxed: a count orders nothing (as the slot's). */
 			return ISO_WW_COUNT(iso_faa64_relaxed(p, 1) + 1);
 		}
 		/* acq_rel: pairs with other rotators' and adders' writes to
@@ -73,6 +76,8 @@ void iso_window_sum(const struct iso_shm_window *w, uint32_t epoch,
 void iso_window_clear(struct iso_shm_window *w)
 {
 	ISO_FP("window.clear");
+	/* relaxed: each word is whole; an add racing the clear lands in a
+	 * word of epoch 0 (an old lap) or survives it: a count either way. */
 	for (int i = 0; i < ISO_WIN_BUCKETS; i++)
 		iso_store64_relaxed(&w->calls[i], 0);
 	ISO_FP("window.clear");
