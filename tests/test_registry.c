@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "internal.h"
 #include "support/util.h"
 
 static iso_reg_t *reg;
@@ -720,4 +721,22 @@ Test(registry, outcomes_that_move_no_breaker_move_no_streak)
 	cr_assert_eq(iso_status(&a, &st), 0);
 	cr_expect_eq(st.breaker, ISO_BREAKER_OPEN, "the old episode's success "
 		     "broke the streak: %s", iso_breaker_state_name(st.breaker));
+}
+
+/*
+ * The streak base can pass the success count for a moment (an older
+ * episode's success steps it while a racing failure has just stored it
+ * at the count). That is no streak, not a huge one: the account stays
+ * DEGRADED until success_threshold real successes.
+ */
+Test(registry, a_streak_base_past_the_count_is_no_streak)
+{
+	iso_account_t a = acct("user", "base", "KRAKEN");
+	fail_n(&a, 1, ISO_FAIL_NETWORK); /* degrade_after 1: DEGRADED */
+	cr_assert_eq(health(&a), ISO_DEGRADED);
+	struct iso_slot *s = &reg->slots[a.slot];
+	iso_store64_relaxed(&s->successes_at_failure,
+			    iso_load64_relaxed(&s->successes) + 2);
+	cr_assert_eq(iso_record_success(&a, NULL, 0), 0);
+	cr_expect_eq(health(&a), ISO_DEGRADED, "healed by an underflowed streak");
 }
