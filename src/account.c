@@ -183,6 +183,8 @@ static inline void store_if_changed(uint64_t *p, uint64_t v)
 	/* The point is passed either way: a run's points must not depend
 	 * on the clock (the harness replays them by number). */
 	ISO_FP("outcome.last");
+	/* relaxed, both: a timestamp for people, read relaxed by status;
+	 * it publishes nothing. */
 	if (iso_load64_relaxed(p) != v)
 		iso_store64_relaxed(p, v);
 }

@@ -295,26 +295,13 @@ void iso_config_load_shm(const struct iso_shm_config *s,
 	c->rate_per_s = ISO_BUDGET_INTERVAL(bw)
 		? 1e9 / (double)ISO_BUDGET_INTERVAL(bw) : 0;
 	c->burst = ISO_BUDGET_INTERVAL(bw) ? ISO_BUDGET_BURST(bw) : 0;
-	/* A segment without a window region reads as windows off. A stored
-	 * field out of range (only a hostile writer makes one) is clamped
-	 * to valid, like the breaker clamps its own. */
+	/* A segment without a window region reads as windows off. */
 	c->window_ms = 0;
 	c->min_calls = 10;
 	c->failure_rate_threshold = c->slow_call_ms = 0;
 	c->slow_call_rate_threshold = 0;
-	if (w) {
-		uint32_t ms = iso_load32_relaxed(&w->window_ms);
-		uint32_t mc = iso_load32_relaxed(&w->min_calls);
-		uint32_t sm = iso_load32_relaxed(&w->slow_call_ms);
-		uint8_t fr = LD8(&w->failure_rate), sr = LD8(&w->slow_rate);
-		c->window_ms = ms < ISO_WINDOW_MS_MIN ? 0
-			: ms > ISO_WINDOW_MS_MAX ? ISO_WINDOW_MS_MAX : ms;
-		c->min_calls = mc < 1 ? 1 : mc > ISO_MIN_CALLS_MAX
-			? ISO_MIN_CALLS_MAX : mc;
-		c->slow_call_ms = sm > ISO_TIMEOUT_MAX_MS ? ISO_TIMEOUT_MAX_MS : sm;
-		c->failure_rate_threshold = fr > 100 ? 100 : fr;
-		c->slow_call_rate_threshold = sr > 100 ? 100 : sr;
-	}
+	if (w)
+		iso_wincfg_load(w, c);
 }
 
 void iso_config_store_shm(struct iso_shm_config *s, uint64_t *budget,

@@ -152,6 +152,31 @@ void iso_config_store_shm(struct iso_shm_config *s, uint64_t *budget,
 			  struct iso_shm_wincfg *win, uint32_t *features,
 			  const struct iso_config *cfg, uint8_t override);
 /*
+ * iso_wincfg_load - the window fields of @c from @w, each read whole
+ * (relaxed, as iso_config_load_shm) and clamped to its valid range (only
+ * a hostile writer stores one out of it): window_ms below the minimum
+ * reads as 0, windows off. Inline: the outcome path reads it
+ * (iso_slot_window_config). Returns c->window_ms.
+ */
+static inline uint32_t iso_wincfg_load(const struct iso_shm_wincfg *w,
+				       struct iso_config *c)
+{
+	uint32_t ms = iso_load32_relaxed(&w->window_ms);
+	uint32_t mc = iso_load32_relaxed(&w->min_calls);
+	uint32_t sm = iso_load32_relaxed(&w->slow_call_ms);
+	uint8_t fr = iso_load8_relaxed(&w->failure_rate);
+	uint8_t sr = iso_load8_relaxed(&w->slow_rate);
+	c->window_ms = ms < ISO_WINDOW_MS_MIN ? 0
+		: ms > ISO_WINDOW_MS_MAX ? ISO_WINDOW_MS_MAX : ms;
+	c->min_calls = mc < 1 ? 1 : mc > ISO_MIN_CALLS_MAX ? ISO_MIN_CALLS_MAX
+							   : mc;
+	c->slow_call_ms = sm > ISO_TIMEOUT_MAX_MS ? ISO_TIMEOUT_MAX_MS : sm;
+	c->failure_rate_threshold = fr > 100 ? 100 : fr;
+	c->slow_call_rate_threshold = sr > 100 ? 100 : sr;
+	return c->window_ms;
+}
+
+/*
  * iso_config_fits - 0, or ISO_EINVAL naming why @cfg cannot be stored in
  * @reg (windows without a window region). Callers validate first.
  */

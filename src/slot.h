@@ -147,20 +147,8 @@ static inline bool iso_slot_window_config(iso_reg_t *reg, const struct iso_slot 
 	bool own = iso_load8_acquire(&s->config.override);
 	const struct iso_shm_wincfg *w = own ? &reg->win[s - reg->slots].cfg
 					     : &reg->hdr->defaults_window;
-	uint32_t ms = iso_load32_relaxed(&w->window_ms);
-	if (ms < ISO_WINDOW_MS_MIN)
+	if (!iso_wincfg_load(w, cfg))
 		return false;
-	uint32_t mc = iso_load32_relaxed(&w->min_calls);
-	uint32_t sm = iso_load32_relaxed(&w->slow_call_ms);
-	uint8_t fr = iso_load8_relaxed(&w->failure_rate);
-	uint8_t sr = iso_load8_relaxed(&w->slow_rate);
-	/* Clamped as iso_config_load_shm does. */
-	cfg->window_ms = ms > ISO_WINDOW_MS_MAX ? ISO_WINDOW_MS_MAX : ms;
-	cfg->min_calls = mc < 1 ? 1 : mc > ISO_MIN_CALLS_MAX
-		? ISO_MIN_CALLS_MAX : mc;
-	cfg->slow_call_ms = sm > ISO_TIMEOUT_MAX_MS ? ISO_TIMEOUT_MAX_MS : sm;
-	cfg->failure_rate_threshold = fr > 100 ? 100 : fr;
-	cfg->slow_call_rate_threshold = sr > 100 ? 100 : sr;
 	cfg->ignore = iso_load8_relaxed(own ? &s->config.ignore
 					    : &reg->hdr->defaults.ignore);
 	return true;
