@@ -595,6 +595,28 @@ static void keys(const char *k, bool literal)
 	tmux_cmd(literal ? lit : named, out, sizeof(out));
 }
 
+/*
+ * Start isotop on the test's segment in a detached tmux session "top",
+ * 160x40, refreshing every 0.2 s. After isotop, the shell says how it
+ * exited and the pane stays up (tmux can drop the last output of a pane
+ * whose process is gone), so its status and anything it said on stderr
+ * stay on the screen.
+ */
+static void start_isotop(void)
+{
+	static char cmd[PATH_MAX + 256];
+	char out[1024];
+
+	snprintf(tmux_sock, sizeof(tmux_sock), "/tmp/isotop-test-tmux-%d", (int)getpid());
+	snprintf(cmd, sizeof(cmd), "'%s' --segment '%s' -d 0.2; "
+		 "echo \"isotop exited with $?\"; exec sleep 600",
+		 isotop_path(), seg);
+	char *a[] = { "-f", "/dev/null", "new-session", "-d", "-s", "top",
+		      "-x", "160", "-y", "40", cmd, NULL };
+
+	tmux_cmd(a, out, sizeof(out));
+}
+
 typedef bool (*screen_pred)(const char *scr, const void *arg);
 
 /* Poll the screen until @pred holds; fail with the last screen if it never
@@ -695,8 +717,7 @@ static void expect(char *scr, size_t len, const struct expect *e,
  * broker, live updates, interval keys, a resize, and q quitting. */
 Test(isotop, screen_in_tmux_filters_sorts_groups_resizes_and_quits)
 {
-	char scr[32768], out[1024], cmd[PATH_MAX + 256];
-	char *session_argv[16];
+	char scr[32768], out[1024];
 	iso_account_t alice;
 	int rows30 = 30;
 
@@ -708,20 +729,7 @@ Test(isotop, screen_in_tmux_filters_sorts_groups_resizes_and_quits)
 	make_segment("isotop");
 	fleet();
 	alice = account("alice", "KRAKEN");
-	snprintf(tmux_sock, sizeof(tmux_sock), "/tmp/isotop-test-tmux-%d", (int)getpid());
-	/* After isotop, the shell says how it exited and the pane stays up
-	 * (tmux can drop the last output of a pane whose process is gone),
-	 * so its status and anything it said on stderr stay on the screen. */
-	snprintf(cmd, sizeof(cmd), "'%s' --segment '%s' -d 0.2; "
-		 "echo \"isotop exited with $?\"; exec sleep 600",
-		 isotop_path(), seg);
-	{
-		char *a[] = { "-f", "/dev/null", "new-session", "-d", "-s", "top",
-			      "-x", "160", "-y", "40", cmd, NULL };
-
-		memcpy(session_argv, a, sizeof(a));
-		tmux_cmd(session_argv, out, sizeof(out));
-	}
+	start_isotop();
 
 	/* The first frame: worst first, bob quarantined at the top. */
 	expect(scr, sizeof(scr), &(struct expect){
@@ -847,7 +855,7 @@ Test(isotop, screen_in_tmux_filters_sorts_groups_resizes_and_quits)
  * returns; Down selects the next row. */
 Test(isotop, screen_help_on_question_mark_and_details_on_enter)
 {
-	char scr[32768], out[1024], cmd[PATH_MAX + 256];
+	char scr[32768];
 	struct iso_config cfg;
 	iso_account_t carol;
 
@@ -862,16 +870,7 @@ Test(isotop, screen_help_on_question_mark_and_details_on_enter)
 	iso_config_default(&cfg);
 	cfg.failure_threshold = 7;
 	cr_assert_eq(iso_configure(&carol, &cfg), 0, "%s", iso_last_error());
-	snprintf(tmux_sock, sizeof(tmux_sock), "/tmp/isotop-test-tmux-%d", (int)getpid());
-	snprintf(cmd, sizeof(cmd), "'%s' -s '%s' -d 0.2; "
-		 "echo \"isotop exited with $?\"; exec sleep 600",
-		 isotop_path(), seg);
-	{
-		char *a[] = { "-f", "/dev/null", "new-session", "-d", "-s", "top",
-			      "-x", "160", "-y", "40", cmd, NULL };
-
-		tmux_cmd(a, out, sizeof(out));
-	}
+	start_isotop();
 	expect(scr, sizeof(scr), &(struct expect){
 		.has = { "sort: severity", "? help", "Enter details" },
 		.order = { "KEY ", "user/bob/KRAKEN", "user/carol/COINBASE" },
@@ -1106,7 +1105,7 @@ Test(isotop, batch_shows_an_accounts_window_rate)
  * rates against their thresholds, the window config and the cause. */
 Test(isotop, screen_details_show_the_window_and_its_rates)
 {
-	char scr[32768], out[1024], cmd[PATH_MAX + 256];
+	char scr[32768];
 
 	if (!have_tmux()) {
 		cr_skip("tmux is not installed: the interactive screen test needs it "
@@ -1114,16 +1113,7 @@ Test(isotop, screen_details_show_the_window_and_its_rates)
 		return;
 	}
 	window_fleet();
-	snprintf(tmux_sock, sizeof(tmux_sock), "/tmp/isotop-test-tmux-%d", (int)getpid());
-	snprintf(cmd, sizeof(cmd), "'%s' -s '%s' -d 0.2; "
-		 "echo \"isotop exited with $?\"; exec sleep 600",
-		 isotop_path(), seg);
-	{
-		char *a[] = { "-f", "/dev/null", "new-session", "-d", "-s", "top",
-			      "-x", "160", "-y", "40", cmd, NULL };
-
-		tmux_cmd(a, out, sizeof(out));
-	}
+	start_isotop();
 	expect(scr, sizeof(scr), &(struct expect){
 		.order = { "KEY ", "user/alt/KRAKEN" },
 	}, "the table, alt first");
