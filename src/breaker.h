@@ -120,14 +120,12 @@ static inline uint16_t iso_bw_lo_episode(uint64_t lo)
 { return (uint16_t)(lo >> ISO_BW_EPISODE_SHIFT); }
 static inline bool iso_bw_lo_degraded(uint64_t lo)
 { return (lo >> ISO_BW_DEGRADED_SHIFT) & 0x1; }
-/* CLOSED and healthy: a success changes nothing (its streak is in the
- * counters, and a failure streak ends without a write). */
+/* CLOSED and healthy, the bits of lo that say so (CLOSED == 0): there a
+ * success changes nothing (its streak is in the counters, and a failure
+ * streak ends without a write). record_success tests them with the
+ * generation and the permit's episode in one masked compare. */
 #define ISO_BW_QUIET_MASK ((0x3ull << ISO_BW_STATE_SHIFT) |                \
 			   (0x1ull << ISO_BW_DEGRADED_SHIFT))
-static inline bool iso_bw_lo_quiet(uint64_t lo)
-{
-	return (lo & ISO_BW_QUIET_MASK) == 0; /* CLOSED == 0 */
-}
 
 /**
  * iso_bw_load - a consistent read of a breaker word without a CAS, so it
